@@ -1,0 +1,7 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app/context.js';
+
+export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  void app;
+  void deps;
+}

@@ -1,0 +1,18 @@
+/**
+ * Every route group, one file per endpoint group. Each exports `(app, deps) => Promise<void>`.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app/context.js';
+import { authRoutes } from './auth.js';
+import { catalogRoutes } from './catalog.js';
+import { configureRoutes } from './configure.js';
+import { eventPlatformRoutes } from './event-platform.js';
+import { opsRoutes } from './ops.js';
+
+export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  await authRoutes(app, deps); // hooks first: applies to every route registered after it
+  await opsRoutes(app, deps);
+  await catalogRoutes(app, deps);
+  await configureRoutes(app, deps);
+  await eventPlatformRoutes(app, deps);
+}

@@ -1,0 +1,142 @@
+/**
+ * Writing outgoing messages (messages.md 2 and 7). Every message is inserted into `outbox` inside the
+ * caller's transaction, with a deterministic id, a per-tenant strictly increasing timestamp and the
+ * attributes of messages.md 2.2. The relay (relay.ts) delivers it later. No code path publishes directly.
+ */
+import { EventEmitter } from 'node:events';
+import { v5 as uuidv5 } from 'uuid';
+import type { Queryable, Tx } from '../store/db.js';
+
+export const CHANNELS = ['payment-method-commands', 'payment-events', 'app-events', 'merchant-app-events', 'payment-commands'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** RFC 4122 URL namespace (messages.md 2.4). */
+const NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
+
+export interface OutgoingMessage {
+  tenantIdentifier: string;
+  channel: Channel;
+  /** Message name, e.g. `PaymentAuthorized`. */
+  name: string;
+  /** Business event key of messages.md 2.4 (e.g. `payment/<id>/created`). */
+  eventKey: string;
+  /** Aggregate the message concerns (`payment/<paymentId>`, `config`, `merchant/<ref>`); the tenant is added. */
+  orderingKey: string;
+  payload: Record<string, unknown>;
+  /** What caused the message: request id, command message id or webhook inbox id. */
+  correlationId?: string;
+}
+
+export interface MessageAttributes {
+  transferName: string;
+  name: string;
+  event: string;
+  tenantIdentifier: string;
+  storeReference: string;
+  actorId: string;
+  publisher: string;
+  timestamp: string;
+  correlationId: string;
+  transactionId: string;
+  messageId: string;
+}
+
+export interface OutboxRow {
+  id: string;
+  seq: number;
+  tenant_identifier: string;
+  channel: Channel;
+  message_name: string;
+  ordering_key: string;
+  attributes: MessageAttributes;
+  payload: Record<string, unknown>;
+  message_timestamp: string;
+  state: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  next_attempt_at: Date;
+  first_failed_at: Date | null;
+  last_error: string | null;
+  receipt: string | null;
+  created_at: Date;
+  delivered_at: Date | null;
+}
+
+export function messageId(appIdentifier: string, tenantIdentifier: string, name: string, eventKey: string): string {
+  return uuidv5(`urn:open-acp-pay:${appIdentifier}:${tenantIdentifier}:${name}:${eventKey}`, NAMESPACE);
+}
+
+/** Removes keys whose value is null or undefined, recursively (messages.md 2.1). */
+export function stripNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => stripNulls(v)) as T;
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v === null || v === undefined) continue;
+      out[k] = stripNulls(v);
+    }
+    return out as T;
+  }
+  return value;
+}
+
+/** Wakes relays in this process right after a commit that wrote outbox rows. */
+export const outboxSignal = new EventEmitter();
+outboxSignal.setMaxListeners(100);
+
+/**
+ * Inserts messages into the outbox within `tx`, in the given order. Returns their ids.
+ * A message whose id already exists (the same business event) is not inserted again.
+ */
+export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingMessage[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const m of messages) {
+    const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);
+    ids.push(id);
+    const exists = await tx.query('SELECT 1 FROM outbox WHERE id = $1', [id]);
+    if (exists.rowCount > 0) continue;
+    const ts = await nextTimestamp(tx, m.tenantIdentifier);
+    const attributes: MessageAttributes = {
+      transferName: m.name,
+      name: m.name,
+      event: m.name,
+      tenantIdentifier: m.tenantIdentifier,
+      storeReference: m.tenantIdentifier,
+      actorId: appIdentifier,
+      publisher: appIdentifier,
+      timestamp: ts,
+      correlationId: m.correlationId ?? id,
+      transactionId: id,
+      messageId: id,
+    };
+    await tx.query(
+      `INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+      [id, m.tenantIdentifier, m.channel, m.name, `${m.tenantIdentifier}/${m.orderingKey}`, JSON.stringify(attributes), JSON.stringify(stripNulls(m.payload)), ts],
+    );
+  }
+  if (messages.length > 0) tx.afterCommit(() => outboxSignal.emit('written'));
+  return ids;
+}
+
+/** Strictly increasing per tenant: the clock, or the previous value plus 1 µs (messages.md 2.3). */
+async function nextTimestamp(tx: Queryable, tenant: string): Promise<string> {
+  const r = await tx.query<{ ts: string }>(
+    `INSERT INTO message_clock (tenant_identifier, last_ts) VALUES ($1, clock_timestamp())
+     ON CONFLICT (tenant_identifier) DO UPDATE
+       SET last_ts = GREATEST(clock_timestamp(), message_clock.last_ts + interval '1 microsecond')
+     RETURNING to_char(last_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts`,
+    [tenant],
+  );
+  return r.rows[0]!.ts;
+}
+
+/** Re-publication (messages.md 4.3): the stored row goes back to pending with its id, payload and timestamp. */
+export async function republish(tx: Tx, id: string): Promise<boolean> {
+  const r = await tx.query(
+    `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(), first_failed_at = NULL, last_error = NULL, lease_until = NULL
+     WHERE id = $1`,
+    [id],
+  );
+  if (r.rowCount > 0) tx.afterCommit(() => outboxSignal.emit('written'));
+  return r.rowCount > 0;
+}

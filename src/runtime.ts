@@ -1,0 +1,103 @@
+/**
+ * Assembles and runs the server: database, migrations, key ring, connector, HTTP, background workers;
+ * and stops them in order on shutdown.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { AppDeps } from './app/context.js';
+import { parseKeyRing, type AppConfig, type EncryptionKey } from './config.js';
+import { createConnector } from './connectors/index.js';
+import { buildServer } from './http/server.js';
+import { createWorkers } from './workers.js';
+import { migrate, openDb } from './store/db.js';
+import { SecretBox } from './store/secret-box.js';
+
+/** A background loop (outbox relay, webhook retries, ...). `stop` resolves once in-flight work is flushed. */
+export interface Worker {
+  readonly name: string;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface Runtime {
+  app: FastifyInstance;
+  deps: AppDeps;
+  /** Where this process listens, e.g. `http://127.0.0.1:3000`. */
+  listenUrl: string;
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+export const SECRET_LOG_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  'authorization',
+  '*.secretKey',
+  '*.webhookSecret',
+  '*.clientSecret',
+  'secretKey',
+  'webhookSecret',
+  'clientSecret',
+  '*.card',
+  'card',
+];
+
+export function createLogger(config: AppConfig): Logger {
+  return pino({ level: config.logLevel, redact: { paths: SECRET_LOG_PATHS, censor: '********' } });
+}
+
+/** The key ring: ENCRYPTION_KEYS, else a key generated once into DATA_DIR (embedded mode), else an ephemeral one (memory://). */
+export function loadKeyRing(config: AppConfig, log: Logger): EncryptionKey[] {
+  if (config.encryptionKeys) return config.encryptionKeys;
+  if (config.database.kind === 'pglite-memory') return [{ id: 'ephemeral', key: randomBytes(32) }];
+  const file = join(config.dataDir, 'encryption.key');
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, `local:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    log.warn({ file }, 'ENCRYPTION_KEYS is not set: generated a local encryption key; set ENCRYPTION_KEYS in production');
+  }
+  return parseKeyRing(readFileSync(file, 'utf8').trim(), `ENCRYPTION_KEYS (from ${file})`);
+}
+
+export async function startRuntime(config: AppConfig, opts: { log?: Logger; startWorkers?: boolean } = {}): Promise<Runtime> {
+  const log = opts.log ?? createLogger(config);
+  const db = await openDb(config.database);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const secrets = new SecretBox(loadKeyRing(config, log));
+  let listenUrl = `http://127.0.0.1:${config.port}`;
+  const connector = createConnector(config, { pspBaseUrl: () => config.sandboxPspUrl ?? `${listenUrl}/sandbox`, log });
+  const deps: AppDeps = { config, db, log, secrets, connector };
+  const app = await buildServer(deps);
+  const address = await app.listen({ port: config.port, host: config.host });
+  const port = Number(new URL(address).port);
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  listenUrl = `http://${host}:${port}`;
+  if (config.port === 0 && !process.env.APP_BASE_URL) config.appBaseUrl = listenUrl;
+
+  const workers = createWorkers(deps);
+  if (opts.startWorkers !== false) for (const w of workers) w.start();
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await app.close(); // stop accepting, finish in-flight requests
+      for (const w of workers) {
+        try {
+          await w.stop();
+        } catch (err) {
+          log.error({ err, worker: w.name }, 'worker did not stop cleanly');
+        }
+      }
+      await db.close();
+    })());
+
+  return { app, deps, listenUrl, workers, close };
+}

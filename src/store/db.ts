@@ -1,0 +1,247 @@
+/**
+ * One database port over two drivers: PostgreSQL through `pg` (production) and PGlite (embedded default).
+ * Both return the same JS types: int8/bigint columns come back as JS numbers (money fits in 2^53),
+ * timestamptz as Date, jsonb as parsed values. Ids are text UUIDs.
+ *
+ * Rule: inside `db.tx(fn)` use only the `tx` handle; calling `db.query` from inside a PGlite
+ * transaction would wait for the transaction itself (PGlite has one connection).
+ */
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config.js';
+import { migrationsDir } from '../paths.js';
+
+export type Row = Record<string, unknown>;
+
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
+}
+
+export interface Tx extends Queryable {
+  /** Runs after a successful COMMIT (not on rollback). Errors thrown by callbacks are swallowed. */
+  afterCommit(cb: () => void): void;
+}
+
+export interface Session extends Queryable {
+  /** Runs a script of several statements (no parameters). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  readonly description: string;
+  tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Runs fn on one dedicated session (needed for session-level advisory locks). */
+  session<T>(fn: (s: Session) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+const toNumber = (v: string): number => Number(v);
+
+function runAfterCommit(cbs: Array<() => void>): void {
+  for (const cb of cbs) {
+    try {
+      cb();
+    } catch {
+      /* ignored by contract */
+    }
+  }
+}
+
+class PgDb implements Db {
+  readonly kind = 'postgres' as const;
+  readonly description: string;
+  constructor(private readonly pool: pg.Pool, url: string) {
+    const u = new URL(url);
+    this.description = `PostgreSQL ${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  }
+
+  async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+    const r = await this.pool.query(sql, params as unknown[]);
+    return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+  }
+
+  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const cbs: Array<() => void> = [];
+    const handle: Tx = {
+      query: async <R = Row>(sql: string, params?: unknown[]) => {
+        const r = await client.query(sql, params as unknown[]);
+        return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+      },
+      afterCommit: (cb) => cbs.push(cb),
+    };
+    try {
+      await client.query('BEGIN');
+      const result = await fn(handle);
+      await client.query('COMMIT');
+      client.release();
+      runAfterCommit(cbs);
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+        client.release();
+      } catch {
+        client.release(true);
+      }
+      throw err;
+    }
+  }
+
+  async session<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      return await fn({
+        query: async <R = Row>(sql: string, params?: unknown[]) => {
+          const r = await client.query(sql, params as unknown[]);
+          return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+        },
+        exec: async (sql: string) => {
+          await client.query(sql);
+        },
+      });
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+// Minimal structural type of the PGlite instance we use (keeps the import lazy).
+interface PGliteLike {
+  query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[]; affectedRows?: number }>;
+  transaction<T>(cb: (tx: { query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }> }) => Promise<T>): Promise<T>;
+  exec(sql: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+class PgliteDb implements Db {
+  readonly kind = 'pglite' as const;
+  constructor(
+    private readonly lite: PGliteLike,
+    readonly description: string,
+  ) {}
+
+  async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+    const r = await this.lite.query<T>(sql, params);
+    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+  }
+
+  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const cbs: Array<() => void> = [];
+    const result = await this.lite.transaction(async (t) =>
+      fn({
+        query: async <R = Row>(sql: string, params?: unknown[]) => {
+          const r = await t.query<R>(sql, params);
+          return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+        },
+        afterCommit: (cb) => cbs.push(cb),
+      }),
+    );
+    runAfterCommit(cbs);
+    return result;
+  }
+
+  async session<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+    return fn({
+      query: (sql, params) => this.query(sql, params),
+      exec: async (sql) => {
+        await this.lite.exec(sql);
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.lite.close();
+  }
+}
+
+export async function openDb(cfg: DatabaseConfig): Promise<Db> {
+  if (cfg.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: cfg.url,
+      max: 10,
+      idleTimeoutMillis: 30_000,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? toNumber : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    pool.on('error', () => {
+      /* idle client errors are reported on the next query */
+    });
+    const db = new PgDb(pool, cfg.url);
+    await db.query('SELECT 1');
+    return db;
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const options = { parsers: { [INT8_OID]: toNumber }, relaxedDurability: false };
+  let lite: PGliteLike;
+  let description: string;
+  if (cfg.kind === 'pglite-memory') {
+    lite = (await PGlite.create(options)) as unknown as PGliteLike;
+    description = 'PGlite (in memory)';
+  } else {
+    mkdirSync(cfg.dataDir, { recursive: true });
+    lite = (await PGlite.create(join(cfg.dataDir, 'pgdata'), options)) as unknown as PGliteLike;
+    description = `PGlite ${join(cfg.dataDir, 'pgdata')}`;
+  }
+  return new PgliteDb(lite, description);
+}
+
+const MIGRATION_LOCK = 727_001_2;
+
+export function listMigrations(): Array<{ version: string; sql: string }> {
+  return readdirSync(migrationsDir)
+    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({ version: f.replace(/\.sql$/, ''), sql: readFileSync(join(migrationsDir, f), 'utf8') }));
+}
+
+/** Applies pending migrations in order; safe when several processes start at once (advisory lock). */
+export async function migrate(db: Db): Promise<string[]> {
+  const applied: string[] = [];
+  await db.session(async (s) => {
+    await s.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await s.query('CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const done = new Set((await s.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+      for (const m of listMigrations()) {
+        if (done.has(m.version)) continue;
+        await s.query('BEGIN');
+        try {
+          await s.exec(m.sql);
+          await s.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+          await s.query('COMMIT');
+        } catch (err) {
+          await s.query('ROLLBACK');
+          throw new Error(`migration ${m.version} failed: ${(err as Error).message}`);
+        }
+        applied.push(m.version);
+      }
+    } finally {
+      await s.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  });
+  return applied;
+}
+
+export async function pendingMigrations(db: Queryable): Promise<number> {
+  try {
+    const done = new Set((await db.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    return listMigrations().filter((m) => !done.has(m.version)).length;
+  } catch {
+    return listMigrations().length;
+  }
+}

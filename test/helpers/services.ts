@@ -1,0 +1,76 @@
+/**
+ * Real services for tests. Outside CI a missing service skips its tests with a printed reason;
+ * with REQUIRE_POSTGRES=1 / REQUIRE_RABBITMQ=1 / REQUIRE_BROWSER=1 (set by .ci/run) it fails them instead.
+ */
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import pg from 'pg';
+
+export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const AMQP_TEST_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const required = (name: string): boolean => ['1', 'true', 'yes'].includes((process.env[name] ?? '').toLowerCase());
+
+async function tcpOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(1000);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+async function availability(name: string, envFlag: string, check: () => Promise<boolean>): Promise<boolean> {
+  const ok = await check().catch(() => false);
+  if (ok) return true;
+  if (required(envFlag)) throw new Error(`${name} is required (${envFlag}=1) but not reachable`);
+  process.stdout.write(`[skip] ${name} not available; its tests are skipped (set ${envFlag}=1 to make them fail instead)\n`);
+  return false;
+}
+
+export const postgresAvailable = (): Promise<boolean> =>
+  availability('PostgreSQL', 'REQUIRE_POSTGRES', async () => {
+    const u = new URL(POSTGRES_ADMIN_URL);
+    if (!(await tcpOpen(u.hostname, Number(u.port || 5432)))) return false;
+    const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+    await c.connect();
+    await c.end();
+    return true;
+  });
+
+export const rabbitAvailable = (): Promise<boolean> =>
+  availability('RabbitMQ', 'REQUIRE_RABBITMQ', async () => {
+    const u = new URL(AMQP_TEST_URL);
+    return tcpOpen(u.hostname, Number(u.port || 5672));
+  });
+
+export const browserAvailable = (): Promise<boolean> => availability('Chromium', 'REQUIRE_BROWSER', async () => existsSync(CHROMIUM_PATH));
+
+/** Creates a fresh PostgreSQL database and returns its URL and a drop function. */
+export async function createTempDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `oap_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(POSTGRES_ADMIN_URL);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
