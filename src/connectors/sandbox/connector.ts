@@ -6,6 +6,7 @@ import type { Connector } from '../types.js';
 
 export function createSandboxConnector(env: ConnectorEnv): Connector {
   void env;
+  // Placeholder until the sandbox connector lands; payment operations are not implemented yet.
   return {
     id: 'sandbox',
     providerName: 'Sandbox',
@@ -15,5 +16,5 @@ export function createSandboxConnector(env: ConnectorEnv): Connector {
     checkCredentials: async () => ({ ok: true }),
     afterConfigured: async () => {},
     paymentMethods: () => [{ name: 'Credit Card', strategy: 'hosted-payment-page' }],
-  };
+  } as unknown as Connector;
 }
