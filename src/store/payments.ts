@@ -1,0 +1,359 @@
+/**
+ * Payment repository: rows of `payments`, `payment_aliases`, `payment_status_history` and `psp_objects`
+ * (migrations/003_payments.sql). Every lookup is tenant-scoped (flows.md 0 rule 1) except
+ * `findPaymentsByTransactionAnyTenant`, used only where no tenant is known (browser redirect).
+ * Status values are written only by the use cases after the domain's transition check (states.md 8).
+ */
+import type { Queryable, Tx } from './db.js';
+
+export type HistoryTrigger = 'sync' | 'command' | 'webhook' | 'redirect' | 'reconciliation';
+
+export interface PaymentRow {
+  id: string;
+  tenantIdentifier: string;
+  transactionId: string;
+  orderReference: string | null;
+  status: string;
+  version: number;
+  amount: number;
+  currency: string;
+  authorizedAmount: number;
+  capturedAmount: number;
+  pendingCaptureAmount: number;
+  releasedAmount: number;
+  refundedAmount: number;
+  pendingRefundAmount: number;
+  paymentMethod: string;
+  connector: string;
+  mode: 'test' | 'live';
+  captureMode: 'manual' | 'automatic';
+  orderData: Record<string, unknown>;
+  redirectSuccessUrl: string | null;
+  redirectCancelUrl: string | null;
+  checkoutSummaryPageUrl: string | null;
+  localeName: string | null;
+  preOrderData: Record<string, unknown> | null;
+  pspDetails: Record<string, unknown>;
+  initializeFingerprint: string | null;
+  linkedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface HistoryRow {
+  id: number;
+  paymentId: string;
+  seq: number;
+  status: string;
+  trigger: HistoryTrigger;
+  triggerRef: string | null;
+  details: Record<string, unknown> | null;
+  createdAt: Date;
+}
+
+interface DbPaymentRow {
+  id: string;
+  tenant_identifier: string;
+  transaction_id: string;
+  order_reference: string | null;
+  status: string;
+  version: number;
+  amount: number;
+  currency: string;
+  authorized_amount: number;
+  captured_amount: number;
+  pending_capture_amount: number;
+  released_amount: number;
+  refunded_amount: number;
+  pending_refund_amount: number;
+  payment_method: string;
+  connector: string;
+  mode: 'test' | 'live';
+  capture_mode: string;
+  order_data: Record<string, unknown>;
+  redirect_success_url: string | null;
+  redirect_cancel_url: string | null;
+  checkout_summary_page_url: string | null;
+  locale_name: string | null;
+  pre_order_data: Record<string, unknown> | null;
+  psp_details: Record<string, unknown> | null;
+  initialize_fingerprint: string | null;
+  linked_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+export function mapPaymentRow(r: DbPaymentRow): PaymentRow {
+  return {
+    id: r.id,
+    tenantIdentifier: r.tenant_identifier,
+    transactionId: r.transaction_id,
+    orderReference: r.order_reference,
+    status: r.status,
+    version: num(r.version),
+    amount: num(r.amount),
+    currency: r.currency,
+    authorizedAmount: num(r.authorized_amount),
+    capturedAmount: num(r.captured_amount),
+    pendingCaptureAmount: num(r.pending_capture_amount),
+    releasedAmount: num(r.released_amount),
+    refundedAmount: num(r.refunded_amount),
+    pendingRefundAmount: num(r.pending_refund_amount),
+    paymentMethod: r.payment_method,
+    connector: r.connector,
+    mode: r.mode,
+    captureMode: r.capture_mode === 'automatic' ? 'automatic' : 'manual',
+    orderData: r.order_data ?? {},
+    redirectSuccessUrl: r.redirect_success_url,
+    redirectCancelUrl: r.redirect_cancel_url,
+    checkoutSummaryPageUrl: r.checkout_summary_page_url,
+    localeName: r.locale_name,
+    preOrderData: r.pre_order_data,
+    pspDetails: r.psp_details ?? {},
+    initializeFingerprint: r.initialize_fingerprint,
+    linkedAt: r.linked_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The payment of `tenant` whose current transaction id, or one of its old ids (alias), is `transactionId`. */
+export async function findPaymentByTransaction(q: Queryable, tenant: string, transactionId: string): Promise<PaymentRow | null> {
+  const r = await q.query<DbPaymentRow>('SELECT * FROM payments WHERE tenant_identifier = $1 AND transaction_id = $2', [tenant, transactionId]);
+  if (r.rows[0]) return mapPaymentRow(r.rows[0]);
+  const a = await q.query<DbPaymentRow>(
+    `SELECT p.* FROM payment_aliases a JOIN payments p ON p.id = a.payment_id
+     WHERE a.tenant_identifier = $1 AND a.transaction_id = $2 AND p.tenant_identifier = $1`,
+    [tenant, transactionId],
+  );
+  return a.rows[0] ? mapPaymentRow(a.rows[0]) : null;
+}
+
+export async function findPaymentByOrder(q: Queryable, tenant: string, orderReference: string): Promise<PaymentRow | null> {
+  const r = await q.query<DbPaymentRow>('SELECT * FROM payments WHERE tenant_identifier = $1 AND order_reference = $2', [tenant, orderReference]);
+  return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
+}
+
+export async function findPaymentById(q: Queryable, paymentId: string): Promise<PaymentRow | null> {
+  const r = await q.query<DbPaymentRow>('SELECT * FROM payments WHERE id = $1', [paymentId]);
+  return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
+}
+
+/** Every payment (of any tenant) with this current or old transaction id. Only for callers that have no tenant (browser redirect). */
+export async function findPaymentsByTransactionAnyTenant(q: Queryable, transactionId: string): Promise<PaymentRow[]> {
+  const r = await q.query<DbPaymentRow>(
+    `SELECT * FROM payments WHERE transaction_id = $1
+     UNION
+     SELECT p.* FROM payment_aliases a JOIN payments p ON p.id = a.payment_id AND p.tenant_identifier = a.tenant_identifier
+     WHERE a.transaction_id = $1`,
+    [transactionId],
+  );
+  return r.rows.map(mapPaymentRow).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+}
+
+/** Locks the payment row for the rest of `tx` (flows.md 0 rule 2) and returns its current state. Throws if it does not exist. */
+export async function lockPayment(tx: Tx, paymentId: string): Promise<PaymentRow> {
+  const r = await tx.query<DbPaymentRow>('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [paymentId]);
+  if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
+  return mapPaymentRow(r.rows[0]);
+}
+
+export interface NewPayment {
+  id: string;
+  tenantIdentifier: string;
+  transactionId: string;
+  orderReference: string | null;
+  status: string;
+  amount: number;
+  currency: string;
+  paymentMethod: string;
+  connector: string;
+  mode: 'test' | 'live';
+  captureMode: 'manual' | 'automatic';
+  orderData: Record<string, unknown>;
+  redirectSuccessUrl?: string | null;
+  redirectCancelUrl?: string | null;
+  checkoutSummaryPageUrl?: string | null;
+  localeName?: string | null;
+  preOrderData?: Record<string, unknown> | null;
+  pspDetails?: Record<string, unknown>;
+  initializeFingerprint?: string | null;
+}
+
+/**
+ * Inserts a payment (version 1). Returns null, writing nothing, when the tenant already has a payment with
+ * this transaction id or order reference (unique indexes; a concurrent insert waits for the other to finish).
+ */
+export async function insertPayment(tx: Tx, p: NewPayment): Promise<PaymentRow | null> {
+  const r = await tx.query<DbPaymentRow>(
+    `INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
+       capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
+       initialize_fingerprint, linked_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END)
+     ON CONFLICT DO NOTHING
+     RETURNING *`,
+    [
+      p.id,
+      p.tenantIdentifier,
+      p.transactionId,
+      p.orderReference,
+      p.status,
+      p.amount,
+      p.currency,
+      p.paymentMethod,
+      p.connector,
+      p.mode,
+      p.captureMode,
+      JSON.stringify(p.orderData),
+      p.redirectSuccessUrl ?? null,
+      p.redirectCancelUrl ?? null,
+      p.checkoutSummaryPageUrl ?? null,
+      p.localeName ?? null,
+      p.preOrderData == null ? null : JSON.stringify(p.preOrderData),
+      JSON.stringify(p.pspDetails ?? {}),
+      p.initializeFingerprint ?? null,
+    ],
+  );
+  return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
+}
+
+/** Fields a write may change. The status must come from the domain's transition check. */
+export interface PaymentChanges {
+  transactionId?: string;
+  orderReference?: string | null;
+  status?: string;
+  amount?: number;
+  currency?: string;
+  authorizedAmount?: number;
+  capturedAmount?: number;
+  pendingCaptureAmount?: number;
+  releasedAmount?: number;
+  refundedAmount?: number;
+  pendingRefundAmount?: number;
+  orderData?: Record<string, unknown>;
+  redirectSuccessUrl?: string | null;
+  redirectCancelUrl?: string | null;
+  checkoutSummaryPageUrl?: string | null;
+  localeName?: string | null;
+  preOrderData?: Record<string, unknown> | null;
+  pspDetails?: Record<string, unknown>;
+  initializeFingerprint?: string | null;
+  linkedAt?: Date | null;
+}
+
+const COLUMN_OF: Record<keyof PaymentChanges, string> = {
+  transactionId: 'transaction_id',
+  orderReference: 'order_reference',
+  status: 'status',
+  amount: 'amount',
+  currency: 'currency',
+  authorizedAmount: 'authorized_amount',
+  capturedAmount: 'captured_amount',
+  pendingCaptureAmount: 'pending_capture_amount',
+  releasedAmount: 'released_amount',
+  refundedAmount: 'refunded_amount',
+  pendingRefundAmount: 'pending_refund_amount',
+  orderData: 'order_data',
+  redirectSuccessUrl: 'redirect_success_url',
+  redirectCancelUrl: 'redirect_cancel_url',
+  checkoutSummaryPageUrl: 'checkout_summary_page_url',
+  localeName: 'locale_name',
+  preOrderData: 'pre_order_data',
+  pspDetails: 'psp_details',
+  initializeFingerprint: 'initialize_fingerprint',
+  linkedAt: 'linked_at',
+};
+const JSON_FIELDS = new Set<keyof PaymentChanges>(['orderData', 'preOrderData', 'pspDetails']);
+
+/** Applies `changes` to the (locked) payment, increments `version` and returns the row after the write. */
+export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentChanges): Promise<PaymentRow> {
+  const sets: string[] = [];
+  const params: unknown[] = [paymentId];
+  for (const [key, value] of Object.entries(changes) as Array<[keyof PaymentChanges, unknown]>) {
+    if (value === undefined) continue;
+    const column = COLUMN_OF[key];
+    if (!column) throw new Error(`unknown payment field ${String(key)}`);
+    params.push(JSON_FIELDS.has(key) && value !== null ? JSON.stringify(value) : value);
+    sets.push(`${column} = $${params.length}`);
+  }
+  sets.push('version = version + 1', 'updated_at = now()');
+  const r = await tx.query<DbPaymentRow>(`UPDATE payments SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, params);
+  if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
+  return mapPaymentRow(r.rows[0]);
+}
+
+/** Appends a status-history row (states.md 1.5) with the next per-payment sequence number. Call with the payment row locked. */
+export async function appendHistory(
+  tx: Tx,
+  paymentId: string,
+  status: string,
+  trigger: HistoryTrigger,
+  ref: string | null,
+  details?: Record<string, unknown> | null,
+): Promise<HistoryRow> {
+  const r = await tx.query<DbHistoryRow>(
+    `INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, details)
+     VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_status_history WHERE payment_id = $1), $2, $3, $4, $5)
+     RETURNING *`,
+    [paymentId, status, trigger, ref, details == null ? null : JSON.stringify(details)],
+  );
+  return mapHistoryRow(r.rows[0]!);
+}
+
+interface DbHistoryRow {
+  id: number;
+  payment_id: string;
+  seq: number;
+  status: string;
+  trigger: HistoryTrigger;
+  trigger_ref: string | null;
+  details: Record<string, unknown> | null;
+  created_at: Date;
+}
+
+function mapHistoryRow(r: DbHistoryRow): HistoryRow {
+  return {
+    id: num(r.id),
+    paymentId: r.payment_id,
+    seq: num(r.seq),
+    status: r.status,
+    trigger: r.trigger,
+    triggerRef: r.trigger_ref,
+    details: r.details,
+    createdAt: r.created_at,
+  };
+}
+
+/** The payment's history, oldest first. */
+export async function listHistory(q: Queryable, paymentId: string): Promise<HistoryRow[]> {
+  const r = await q.query<DbHistoryRow>('SELECT * FROM payment_status_history WHERE payment_id = $1 ORDER BY seq', [paymentId]);
+  return r.rows.map(mapHistoryRow);
+}
+
+/** Keeps an old transaction id resolving to the payment (pre-order amount change with a new PSP id). */
+export async function addAlias(tx: Tx, tenant: string, transactionId: string, paymentId: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO payment_aliases (tenant_identifier, transaction_id, payment_id) VALUES ($1, $2, $3)
+     ON CONFLICT (tenant_identifier, transaction_id) DO NOTHING`,
+    [tenant, transactionId, paymentId],
+  );
+}
+
+/** Records that the app created this PSP object for `tenant` (webhook attribution, flows.md 12 step 3). */
+export async function recordPspObject(tx: Queryable, connector: string, pspObjectId: string, tenant: string, kind: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (connector, psp_object_id) DO NOTHING`,
+    [connector, pspObjectId, tenant, kind],
+  );
+}
+
+export async function tenantForPspObject(q: Queryable, connector: string, pspObjectId: string): Promise<string | null> {
+  const r = await q.query<{ tenant_identifier: string }>('SELECT tenant_identifier FROM psp_objects WHERE connector = $1 AND psp_object_id = $2', [
+    connector,
+    pspObjectId,
+  ]);
+  return r.rows[0]?.tenant_identifier ?? null;
+}
