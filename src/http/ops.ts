@@ -1,7 +1,176 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * Operational endpoints (spec README "Operational endpoints"): /health, /ready, /metrics, /openapi.json,
+ * /asyncapi.json. None needs a token. Also records per-route request metrics for every response.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Gauge } from 'prom-client';
 import type { AppDeps } from '../app/context.js';
+import { buildAsyncApiDocument } from '../messaging/asyncapi.js';
+import { httpDuration, httpRequests, registry } from '../metrics.js';
+import { pendingMigrations, type Queryable } from '../store/db.js';
+import { protectionOf } from './auth.js';
+
+/** A readiness probe: resolves null when fine, else a short reason ("rabbitmq: not connected"). */
+export type ReadinessCheck = () => Promise<string | null> | string | null;
+
+const readinessChecks = new WeakMap<AppDeps, Map<string, ReadinessCheck>>();
+
+/**
+ * Registers (or replaces) a named readiness check for one app instance, e.g. the message transport:
+ * `addReadinessCheck(deps, 'transport', () => (connected ? null : 'rabbitmq: not connected'))`.
+ * With no 'transport' check registered, the `local` transport counts as connected (it is the database)
+ * and other transports report `unknown` without failing readiness.
+ */
+export function addReadinessCheck(deps: AppDeps, name: string, check: ReadinessCheck): void {
+  let m = readinessChecks.get(deps);
+  if (!m) readinessChecks.set(deps, (m = new Map()));
+  m.set(name, check);
+}
+
+function gauge(name: string, help: string): Gauge {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Gauge;
+  return new Gauge({ name, help, registers: [registry] });
+}
+
+const outboxPendingGauge = gauge('outbox_pending', 'Outbox rows not yet delivered (state pending), computed at scrape time');
+const outboxDeadGauge = gauge('outbox_dead', 'Outbox rows that gave up (state dead), computed at scrape time');
+const outboxOldestGauge = gauge('outbox_oldest_pending_age_seconds', 'Age in seconds of the oldest pending outbox row (0 when none)');
+
+export interface OutboxStats {
+  pending: number;
+  dead: number;
+  oldestPendingAgeSeconds: number;
+}
+
+/** Outbox depth; prefers src/messaging/stats.ts (`outboxStats(db)`) when present. */
+async function readOutboxStats(db: Queryable): Promise<OutboxStats> {
+  try {
+    const mod = (await import(/* optional module */ '../messaging/stats.js' as string)) as { outboxStats?: (db: Queryable) => Promise<OutboxStats> };
+    if (typeof mod.outboxStats === 'function') return await mod.outboxStats(db);
+  } catch {
+    /* not there: fall back to the query below */
+  }
+  const r = await db.query<{ pending: number; dead: number; age: number | null }>(
+    `SELECT count(*) FILTER (WHERE state = 'pending')::int AS pending,
+            count(*) FILTER (WHERE state = 'dead')::int AS dead,
+            EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'pending'))::float8 AS age
+       FROM outbox WHERE state <> 'delivered'`,
+  );
+  const row = r.rows[0];
+  return { pending: Number(row?.pending ?? 0), dead: Number(row?.dead ?? 0), oldestPendingAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
+}
+
+const SWAGGER_HIDDEN_PREFIXES = ['/sandbox'];
 
 export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  void app;
-  void deps;
+  const { db, config } = deps;
+
+  app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const method = req.method;
+    httpRequests.inc({ route, method, status: String(reply.statusCode) });
+    httpDuration.observe({ route, method }, reply.elapsedTime / 1000);
+  });
+
+  const opsTag = { tags: ['operations'] };
+
+  app.get('/health', { schema: { ...opsTag, summary: 'Process is up', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.get(
+    '/ready',
+    {
+      schema: {
+        ...opsTag,
+        summary: 'Database reachable, migrations applied, message transport connected',
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'string' } } } },
+          503: {
+            type: 'object',
+            properties: {
+              status: { type: 'string' },
+              checks: { type: 'object', additionalProperties: { type: 'string' } },
+              reasons: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+    async (_req, reply) => {
+      const checks: Record<string, string> = {};
+      const reasons: string[] = [];
+      try {
+        await db.query('SELECT 1');
+        checks.database = 'ok';
+        const pending = await pendingMigrations(db);
+        if (pending === 0) checks.migrations = 'ok';
+        else {
+          checks.migrations = `${pending} pending`;
+          reasons.push(`migrations: ${pending} pending`);
+        }
+      } catch (err) {
+        checks.database = 'unreachable';
+        reasons.push(`database: unreachable (${(err as Error).message.split('\n')[0]})`);
+      }
+      const extra = readinessChecks.get(deps) ?? new Map<string, ReadinessCheck>();
+      if (!extra.has('transport')) checks.transport = config.messageTransport === 'local' ? 'ok' : 'unknown';
+      for (const [name, check] of extra) {
+        try {
+          const problem = await check();
+          checks[name] = problem === null ? 'ok' : problem;
+          if (problem !== null) reasons.push(`${name}: ${problem}`);
+        } catch (err) {
+          checks[name] = 'failed';
+          reasons.push(`${name}: ${(err as Error).message}`);
+        }
+      }
+      if (reasons.length > 0) return reply.code(503).send({ status: 'unavailable', checks, reasons });
+      return { status: 'ready', checks };
+    },
+  );
+
+  app.get('/metrics', { schema: { ...opsTag, summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (req, reply) => {
+    try {
+      const s = await readOutboxStats(db);
+      outboxPendingGauge.set(s.pending);
+      outboxDeadGauge.set(s.dead);
+      outboxOldestGauge.set(s.oldestPendingAgeSeconds);
+    } catch (err) {
+      req.log.warn({ err: (err as Error).message }, 'outbox stats unavailable for /metrics');
+    }
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+
+  let openapi: Record<string, unknown> | undefined;
+  app.get('/openapi.json', { schema: { ...opsTag, summary: 'This OpenAPI 3.1 document' } }, async () => {
+    openapi ??= publicOpenApi(app.swagger() as unknown as Record<string, unknown>);
+    return openapi;
+  });
+
+  let asyncapi: Record<string, unknown> | undefined;
+  app.get('/asyncapi.json', { schema: { ...opsTag, summary: 'The AsyncAPI document of the messages' } }, async () => {
+    asyncapi ??= buildAsyncApiDocument(config);
+    return asyncapi;
+  });
+}
+
+/** Hides internal routes (the sandbox PSP) and marks the endpoints that need a bearer token. */
+export function publicOpenApi(doc: Record<string, unknown>): Record<string, unknown> {
+  const copy = structuredClone(doc) as Record<string, unknown> & { paths?: Record<string, Record<string, Record<string, unknown>>> };
+  const paths: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [path, item] of Object.entries(copy.paths ?? {})) {
+    if (SWAGGER_HIDDEN_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) continue;
+    const templ = path.replace(/\{[^}]+\}/g, 'x');
+    if (protectionOf(templ) !== null) {
+      for (const op of Object.values(item)) {
+        if (op && typeof op === 'object' && !('security' in op)) op.security = [{ bearer: [] }];
+      }
+    }
+    paths[path] = item;
+  }
+  copy.paths = paths;
+  return copy;
 }
