@@ -8,6 +8,8 @@ import { loadConfig } from '../src/config.js';
 import { SECRET_LOG_PATHS, startRuntime } from '../src/runtime.js';
 import { TEST_KEYS, startTestApp, type TestApp } from './helpers/app.js';
 
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
 const SECRET = 'test-secret-that-is-long-enough-0123456789';
 const ISSUER = 'https://issuer.example.test';
 
@@ -198,8 +200,8 @@ describe('AUTH_MODE=jwt with AUTH_JWKS_URL (RS256)', () => {
   let app: TestApp;
   let jwks: Server;
   let jwksHits = 0;
-  let signKey: CryptoKey;
-  let foreignKey: CryptoKey;
+  let signKey: PrivateKey;
+  let foreignKey: PrivateKey;
 
   beforeAll(async () => {
     const pair = await generateKeyPair('RS256', { extractable: true });
@@ -221,7 +223,7 @@ describe('AUTH_MODE=jwt with AUTH_JWKS_URL (RS256)', () => {
     await new Promise((r) => jwks?.close(r));
   });
 
-  const rsToken = async (key: CryptoKey, aud = 'aop-app'): Promise<string> =>
+  const rsToken = async (key: PrivateKey, aud = 'aop-app'): Promise<string> =>
     new SignJWT({})
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setAudience(aud)
