@@ -42,7 +42,7 @@ describe('error handling of the HTTP layer (sync-api.md 3)', () => {
     await deps.db.close();
   });
 
-  const inject = async (opts: Parameters<FastifyInstance['inject']>[0]) => {
+  const inject = async (opts: { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: unknown; headers?: Record<string, string> }) => {
     const r = await app.inject(opts as never);
     let body: any;
     try {
