@@ -205,12 +205,12 @@ export function nextStatusAfterCapturePending(p: PaymentAmounts, current: Paymen
 }
 
 /** Amounts once the payment becomes authorized (authorizedAmount = amount). */
-export function withAuthorization(p: PaymentAmounts): PaymentAmounts {
+export function withAuthorization<T extends PaymentAmounts>(p: T): T {
   return { ...p, authorizedAmount: p.amount };
 }
 
 /** Amounts after a capture record was stored `pending`. */
-export function withPendingCapture(p: PaymentAmounts, amount: number): PaymentAmounts {
+export function withPendingCapture<T extends PaymentAmounts>(p: T, amount: number): T {
   return { ...p, pendingCaptureAmount: p.pendingCaptureAmount + amount };
 }
 
@@ -218,18 +218,18 @@ export function withPendingCapture(p: PaymentAmounts, amount: number): PaymentAm
  * Amounts after a capture settled. `wasPending`: the amount had been added to pendingCaptureAmount
  * (a record stored before the PSP call); false for a PSP-side capture without a record.
  */
-export function withSettledCapture(p: PaymentAmounts, amount: number, succeeded: boolean, wasPending: boolean): PaymentAmounts {
+export function withSettledCapture<T extends PaymentAmounts>(p: T, amount: number, succeeded: boolean, wasPending: boolean): T {
   const pendingCaptureAmount = wasPending ? Math.max(0, p.pendingCaptureAmount - amount) : p.pendingCaptureAmount;
   return { ...p, pendingCaptureAmount, capturedAmount: succeeded ? p.capturedAmount + amount : p.capturedAmount };
 }
 
 /** Amounts after the uncaptured remainder was released (partially_captured → captured). */
-export function withRemainderReleased(p: PaymentAmounts): PaymentAmounts {
+export function withRemainderReleased<T extends PaymentAmounts>(p: T): T {
   return { ...p, pendingCaptureAmount: 0, releasedAmount: p.authorizedAmount - p.capturedAmount };
 }
 
 /** Amounts after the authorization was voided (→ canceled): pending captures are gone with the authorization. */
-export function withVoid(p: PaymentAmounts): PaymentAmounts {
+export function withVoid<T extends PaymentAmounts>(p: T): T {
   return { ...p, pendingCaptureAmount: 0 };
 }
 
