@@ -24,7 +24,7 @@ export const VOIDABLE_STATUSES: readonly PaymentStatus[] = ['new', 'authorized',
  * flows.md 9 steps 3-7. `existing`: the payment's operation records (capture records are ignored).
  * Decisions that reach a PSP are preceded by storing a cancel record `pending` (caller).
  */
-export function checkCancel(payment: { status: PaymentStatus } & PaymentAmounts, existing: readonly OperationRecord[]): CancelDecision {
+export function checkCancel(payment: { status: PaymentStatus | string } & PaymentAmounts, existing: readonly OperationRecord[]): CancelDecision {
   const cancels = existing.filter((r) => r.kind === 'cancel');
   const succeeded = [...cancels].reverse().find((r) => r.status === 'succeeded') ?? null;
 
@@ -46,7 +46,7 @@ export function checkCancel(payment: { status: PaymentStatus } & PaymentAmounts,
     case 'captured':
       return { kind: 'reject', code: 'ILLEGAL_TRANSITION', reason: 'Payment status transition from "captured" to "canceled" is not allowed.' };
     default:
-      if (VOIDABLE_STATUSES.includes(payment.status)) return { kind: 'void', amount: uncapturedAmount(payment) };
+      if ((VOIDABLE_STATUSES as readonly string[]).includes(payment.status)) return { kind: 'void', amount: uncapturedAmount(payment) };
       return { kind: 'reject', code: 'ILLEGAL_TRANSITION', reason: `Payment status transition from "${payment.status}" to "canceled" is not allowed.` };
   }
 }

@@ -67,7 +67,7 @@ export interface CaptureCommand {
  * `PaymentCaptureFailed` for the command's items and amount.
  */
 export function checkCapture(
-  payment: { status: PaymentStatus } & { currency: string } & PaymentAmounts,
+  payment: { status: PaymentStatus | string; currency: string } & PaymentAmounts,
   existing: readonly OperationRecord[],
   cmd: CaptureCommand,
 ): CaptureDecision {
@@ -79,7 +79,7 @@ export function checkCapture(
   const pending = sameKey.find((r) => r.status === 'pending');
   if (pending) return { kind: 'noop', record: pending };
 
-  if (!CAPTURABLE_STATUSES.includes(payment.status)) {
+  if (!(CAPTURABLE_STATUSES as readonly string[]).includes(payment.status)) {
     return { kind: 'reject', code: 'ILLEGAL_TRANSITION', reason: `Payment in status "${payment.status}" cannot be captured.` };
   }
   if (typeof cmd.currency !== 'string' || !sameCurrency(cmd.currency, payment.currency)) {

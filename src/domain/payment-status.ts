@@ -195,12 +195,12 @@ export function nextStatusAfterCapture(p: PaymentAmounts, captureAmount: number)
 }
 
 /** Status after a capture failed: `capture_failed` if nothing was captured before, else unchanged (flows.md 8 step 8). */
-export function nextStatusAfterCaptureFailed(p: PaymentAmounts, current: PaymentStatus): PaymentStatus {
+export function nextStatusAfterCaptureFailed<S extends string>(p: PaymentAmounts, current: S): S | 'capture_failed' {
   return p.capturedAmount === 0 ? 'capture_failed' : current;
 }
 
 /** Status after a capture was accepted but is pending: `capture_requested` if nothing was captured before, else unchanged. */
-export function nextStatusAfterCapturePending(p: PaymentAmounts, current: PaymentStatus): PaymentStatus {
+export function nextStatusAfterCapturePending<S extends string>(p: PaymentAmounts, current: S): S | 'capture_requested' {
   return p.capturedAmount === 0 ? 'capture_requested' : current;
 }
 
@@ -258,7 +258,7 @@ export type PspPaymentStateLike = 'pending' | 'requires_action' | 'authorized' |
  */
 export function statusForAuthorizationOutcome(
   pspState: PspPaymentStateLike,
-  from: PaymentStatus = 'new',
+  from: PaymentStatus | string = 'new',
 ): { to: PaymentStatus; trigger: PaymentTrigger } | null {
   switch (pspState) {
     case 'pending':

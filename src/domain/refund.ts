@@ -110,7 +110,7 @@ export interface RefundCommand {
  * attempt), blocked items, then status, currency and amount. Rejections change nothing.
  */
 export function checkRefund(
-  payment: { status: PaymentStatus; currency: string } & PaymentAmounts,
+  payment: { status: PaymentStatus | string; currency: string } & PaymentAmounts,
   refunds: readonly RefundRecord[],
   cmd: RefundCommand,
 ): RefundDecision {
@@ -142,7 +142,7 @@ export function checkRefund(
       ids.filter((id) => !blocked.has(id)),
     );
   }
-  if (!REFUNDABLE_STATUSES.includes(payment.status)) {
+  if (!(REFUNDABLE_STATUSES as readonly string[]).includes(payment.status)) {
     return reject('ILLEGAL_TRANSITION', `Payment in status "${payment.status}" cannot be refunded.`);
   }
   if (typeof cmd.currency !== 'string' || !sameCurrency(cmd.currency, payment.currency)) {

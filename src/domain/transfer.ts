@@ -99,8 +99,8 @@ export interface PayoutGroup {
  */
 export function checkPayout(input: {
   group: PayoutGroup;
-  payment: { status: PaymentStatus; capturedAmount: number; refundedAmount: number };
-  merchantStatus: MerchantStatus | null;
+  payment: { status: PaymentStatus | string; capturedAmount: number; refundedAmount: number };
+  merchantStatus: MerchantStatus | string | null;
   transfers: readonly TransferRecord[];
 }): TransferDecision {
   const { group, payment, merchantStatus, transfers } = input;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { checkCancel } from '../../src/domain/cancel.js';
 import { checkCapture, itemKey, operationTransition, type OperationRecord } from '../../src/domain/capture.js';
 import {
@@ -74,6 +74,10 @@ describe('checkCapture (flows.md 8 steps 4-5)', () => {
   it('same key only failed → new attempt', () => {
     const r = [rec({ id: 'c1', orderItemIds: [1, 2], status: 'failed' }), rec({ id: 'c2', orderItemIds: [1, 2], status: 'failed' })];
     expect(checkCapture(pay({ status: 'capture_failed' }), r, cmd)).toEqual({ kind: 'proceed', itemKey: '1,2' });
+  });
+
+  it('an unknown status string (e.g. from a row) is rejected', () => {
+    expect(checkCapture(pay({ status: 'paid' as PaymentStatus }), [], cmd)).toMatchObject({ kind: 'reject', code: 'ILLEGAL_TRANSITION' });
   });
 
   it('cancel records with the same key are ignored', () => {
@@ -184,7 +188,12 @@ function prng(seed: number): () => number {
   };
 }
 
+const reached = new Set<string>();
 describe('property: captures and cancels keep the amount invariants', () => {
+  afterAll(() => {
+    // the random walks exercised the interesting statuses (guards against a vacuous property)
+    for (const s of ['capture_requested', 'partially_captured', 'captured', 'capture_failed', 'canceled']) expect(reached.has(s)).toBe(true);
+  });
   it.each(Array.from({ length: 40 }, (_, i) => [i + 1]))('seed %i', (seed) => {
     const rnd = prng(seed);
     const int = (n: number) => Math.floor(rnd() * n);
@@ -196,6 +205,7 @@ describe('property: captures and cancels keep the amount invariants', () => {
       const res = transition(p.status, to, trigger);
       expect(res.ok).toBe(true);
       p = { ...p, status: to };
+      reached.add(to);
     };
     for (let step = 0; step < 60; step++) {
       const action = int(10);
