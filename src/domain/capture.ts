@@ -115,3 +115,21 @@ export function checkCapture(
   }
   return { kind: 'proceed', itemKey: key };
 }
+
+/**
+ * Item ids of `allIds` (the order's items) not yet covered by earlier records of the same kind
+ * (messages.md 3.3, PSP-side change without a command). Keeps the order of `allIds`.
+ */
+export function uncoveredItemIds(allIds: readonly number[], covered: ReadonlyArray<{ orderItemIds: readonly number[] }>): number[] {
+  const seen = new Set<number>();
+  for (const r of covered) for (const id of r.orderItemIds) seen.add(id);
+  return uniqueIds(allIds).filter((id) => !seen.has(id));
+}
+
+/**
+ * A capture the PSP reports as a total (`pspAmountCaptured`) without a matching record (flows.md 8 step 11):
+ * the part not yet known as captured or pending. 0 = nothing new.
+ */
+export function unrecordedCaptureAmount(p: PaymentAmounts, pspAmountCaptured: number): number {
+  return Math.max(0, pspAmountCaptured - p.capturedAmount - p.pendingCaptureAmount);
+}

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkCancel } from '../../src/domain/cancel.js';
-import { checkCapture, itemKey, operationTransition, type OperationRecord } from '../../src/domain/capture.js';
+import { checkCapture, itemKey, operationTransition, uncoveredItemIds, unrecordedCaptureAmount, type OperationRecord } from '../../src/domain/capture.js';
 import {
   PAYMENT_STATUSES,
   amountInvariantViolations,
@@ -275,5 +275,18 @@ describe('property: captures and cancels keep the amount invariants', () => {
     // sum of succeeded capture records equals capturedAmount
     const sum = ops.filter((o) => o.kind === 'capture' && o.status === 'succeeded').reduce((a, o) => a + o.amount, 0);
     expect(sum).toBe(p.capturedAmount);
+  });
+});
+
+describe('PSP-side helpers', () => {
+  it('uncoveredItemIds keeps the order of the order items and drops covered ones', () => {
+    expect(uncoveredItemIds([5, 1, 3, 1], [{ orderItemIds: [1] }, { orderItemIds: [] }])).toEqual([5, 3]);
+    expect(uncoveredItemIds([1, 2], [{ orderItemIds: [1, 2] }])).toEqual([]);
+  });
+
+  it('unrecordedCaptureAmount counts only money not yet captured or pending', () => {
+    expect(unrecordedCaptureAmount(pay({ capturedAmount: 3000, pendingCaptureAmount: 2000 }), 10000)).toBe(5000);
+    expect(unrecordedCaptureAmount(pay({ capturedAmount: 3000 }), 3000)).toBe(0);
+    expect(unrecordedCaptureAmount(pay({ capturedAmount: 3000 }), 1000)).toBe(0);
   });
 });
