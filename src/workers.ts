@@ -2,9 +2,14 @@
  * The background workers of one instance. Each is safe to run in several instances at once.
  */
 import type { AppDeps } from './app/context.js';
+import { OutboxRelay } from './messaging/relay.js';
+import { createTransport } from './messaging/transports/index.js';
 import type { Worker } from './runtime.js';
+import { sandboxWorker } from './sandbox/dispatcher.js';
 
 export function createWorkers(deps: AppDeps): Worker[] {
-  void deps;
-  return [];
+  return [
+    new OutboxRelay(deps.db, createTransport(deps), deps.log, { maxRetryHours: deps.config.outboxMaxRetryHours }),
+    ...(deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl ? [sandboxWorker(deps)] : []), // in-process sandbox PSP webhooks
+  ];
 }

@@ -1,0 +1,267 @@
+/**
+ * The outbox relay (messages.md 7): claims due `pending` rows with a lease (FOR UPDATE SKIP LOCKED, so
+ * several instances on one database never send the same row at once and each added instance adds
+ * capacity), respects the ordering key, publishes each row through the transport outside any
+ * transaction, and records the outcome: `delivered`, a retry with exponential backoff, or `dead` after
+ * OUTBOX_MAX_RETRY_HOURS of failures.
+ */
+import type { Logger } from 'pino';
+import { outboxDeadTotal, outboxDelivered } from '../metrics.js';
+import type { Worker } from '../runtime.js';
+import type { Db } from '../store/db.js';
+import { hubHousekeeping } from './hub.js';
+import { outboxSignal, type OutboxRow } from './outbox.js';
+import type { Transport } from './transports/types.js';
+
+export interface RelayOptions {
+  /** Poll interval when not woken (default 500 ms). */
+  pollIntervalMs?: number;
+  /** Rows claimed per round (default 50). */
+  batchSize?: number;
+  /** Rows published in parallel within a round (they all have different ordering keys; default 10). */
+  concurrency?: number;
+  /** How long a claimed row is reserved for this relay (default 60 s; must exceed the transport timeout). */
+  leaseMs?: number;
+  /** First retry delay (default 1 s); doubles per attempt. */
+  backoffBaseMs?: number;
+  /** Retry delay cap (default 5 min). */
+  backoffMaxMs?: number;
+  /** Jitter, fraction of the delay (default 0.2 = ±20 %). */
+  jitter?: number;
+  /** A row failing for longer than this becomes `dead` (OUTBOX_MAX_RETRY_HOURS). */
+  maxRetryHours: number;
+  /** Retention of delivered rows (default 7 days). */
+  deliveredRetentionDays?: number;
+  /** Housekeeping interval (default 10 min); 0 disables it. */
+  housekeepingIntervalMs?: number;
+  /** Also apply the local Event Platform's hub retention (default true). */
+  hubHousekeeping?: boolean;
+  name?: string;
+}
+
+export interface RoundResult {
+  claimed: number;
+  delivered: number;
+  failed: number;
+  dead: number;
+}
+
+/** Delay before the next attempt after `attempts` failures: base·2^(attempts−1), capped, ±jitter. */
+export function retryDelayMs(attempts: number, base: number, max: number, jitter: number, random: () => number = Math.random): number {
+  const raw = Math.min(max, base * 2 ** Math.max(0, Math.min(attempts - 1, 40)));
+  const factor = 1 + jitter * (2 * random() - 1);
+  return Math.max(0, Math.round(raw * factor));
+}
+
+const ROW_COLUMNS = `id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, state,
+  attempts, next_attempt_at, first_failed_at, last_error, receipt, created_at, delivered_at`;
+
+export class OutboxRelay implements Worker {
+  readonly name: string;
+  private readonly opts: Required<Omit<RelayOptions, 'name'>>;
+  private running = false;
+  private loopPromise: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private lastHousekeeping = 0;
+  private readonly onWritten = (): void => this.wake();
+
+  constructor(
+    private readonly db: Db,
+    private readonly transport: Transport,
+    private readonly log: Logger,
+    options: RelayOptions,
+  ) {
+    this.name = options.name ?? 'outbox-relay';
+    this.opts = {
+      pollIntervalMs: options.pollIntervalMs ?? 500,
+      batchSize: options.batchSize ?? 50,
+      concurrency: options.concurrency ?? 10,
+      leaseMs: options.leaseMs ?? 60_000,
+      backoffBaseMs: options.backoffBaseMs ?? 1000,
+      backoffMaxMs: options.backoffMaxMs ?? 300_000,
+      jitter: options.jitter ?? 0.2,
+      maxRetryHours: options.maxRetryHours,
+      deliveredRetentionDays: options.deliveredRetentionDays ?? 7,
+      housekeepingIntervalMs: options.housekeepingIntervalMs ?? 600_000,
+      hubHousekeeping: options.hubHousekeeping ?? true,
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    outboxSignal.on('written', this.onWritten);
+    this.loopPromise = this.loop();
+  }
+
+  /** Stops polling; resolves once the in-flight round has been published and recorded. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    outboxSignal.off('written', this.onWritten);
+    this.wake();
+    await this.loopPromise;
+    this.loopPromise = undefined;
+    await this.transport.close?.().catch((err: unknown) => this.log.warn({ err, worker: this.name }, 'transport did not close cleanly'));
+  }
+
+  /** Runs at once instead of waiting for the next poll. */
+  wake(): void {
+    this.woken = true;
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let claimed = 0;
+      try {
+        claimed = (await this.runOnce()).claimed;
+        await this.maybeHousekeeping();
+      } catch (err) {
+        this.log.error({ err, worker: this.name }, 'outbox relay round failed');
+      }
+      if (!this.running) break;
+      if (claimed > 0) continue; // more may be due at once (e.g. the next row of an ordering key)
+      await this.sleep(this.opts.pollIntervalMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.woken = false;
+        resolve();
+      };
+    });
+  }
+
+  /** Claims the due rows (with a lease) in one autocommit statement. */
+  async claim(): Promise<OutboxRow[]> {
+    const r = await this.db.query<OutboxRow>(
+      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
+       WHERE id IN (
+         SELECT c.id FROM outbox c
+         WHERE c.state = 'pending' AND c.next_attempt_at <= now()
+           AND (c.lease_until IS NULL OR c.lease_until <= now())
+           AND NOT EXISTS (
+             SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.seq < c.seq AND e.state <> 'delivered')
+         ORDER BY c.seq
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED)
+       RETURNING ${ROW_COLUMNS}`,
+      [this.opts.batchSize, this.opts.leaseMs],
+    );
+    return r.rows.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** One round: claim, publish (outside any transaction), record. */
+  async runOnce(): Promise<RoundResult> {
+    const rows = await this.claim();
+    const result: RoundResult = { claimed: rows.length, delivered: 0, failed: 0, dead: 0 };
+    if (rows.length === 0) return result;
+    let next = 0;
+    const workerCount = Math.min(this.opts.concurrency, rows.length);
+    await Promise.all(
+      Array.from({ length: workerCount }, async () => {
+        while (next < rows.length) {
+          const row = rows[next++]!;
+          const outcome = await this.deliver(row);
+          result[outcome]++;
+        }
+      }),
+    );
+    return result;
+  }
+
+  private async deliver(row: OutboxRow): Promise<'delivered' | 'failed' | 'dead'> {
+    let receipt: string | undefined;
+    try {
+      receipt = (await this.transport.publish(row)).receipt;
+    } catch (err) {
+      try {
+        return await this.recordFailure(row, err);
+      } catch (dbErr) {
+        // Not recorded: the lease runs out and the row is tried again.
+        this.log.error({ err: dbErr, messageId: row.id, worker: this.name }, 'could not record outbox delivery failure');
+        return 'failed';
+      }
+    }
+    try {
+      await this.db.query(
+        `UPDATE outbox SET state = 'delivered', delivered_at = now(), receipt = $2, attempts = attempts + 1,
+           last_error = NULL, lease_until = NULL
+         WHERE id = $1 AND state = 'pending'`,
+        [row.id, receipt ?? null],
+      );
+    } catch (err) {
+      // Published but not recorded: the lease runs out and the row is sent again (at least once).
+      this.log.error({ err, messageId: row.id, worker: this.name }, 'could not record outbox delivery');
+      return 'failed';
+    }
+    outboxDelivered.inc({ channel: row.channel });
+    this.log.debug({ messageId: row.id, channel: row.channel, messageName: row.message_name, receipt }, 'outbox message delivered');
+    return 'delivered';
+  }
+
+  private async recordFailure(row: OutboxRow, err: unknown): Promise<'failed' | 'dead'> {
+    const message = (err instanceof Error ? err.message : String(err)).slice(0, 1000) || 'unknown error';
+    const delay = retryDelayMs(row.attempts + 1, this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.jitter);
+    const r = await this.db.query<{ state: string; attempts: number; first_failed_at: Date }>(
+      `UPDATE outbox SET
+         attempts = attempts + 1,
+         last_error = $2,
+         lease_until = NULL,
+         first_failed_at = COALESCE(first_failed_at, now()),
+         next_attempt_at = now() + make_interval(secs => $3::double precision / 1000),
+         state = CASE WHEN COALESCE(first_failed_at, now()) < now() - make_interval(hours => $4::int) THEN 'dead' ELSE 'pending' END
+       WHERE id = $1 AND state = 'pending'
+       RETURNING state, attempts, first_failed_at`,
+      [row.id, message, delay, this.opts.maxRetryHours],
+    );
+    const updated = r.rows[0];
+    if (updated?.state === 'dead') {
+      outboxDeadTotal.inc();
+      this.log.error(
+        { messageId: row.id, channel: row.channel, messageName: row.message_name, tenantIdentifier: row.tenant_identifier, attempts: updated.attempts, firstFailedAt: updated.first_failed_at, error: message },
+        `outbox message is dead after failing for more than ${this.opts.maxRetryHours} hours; it blocks its ordering key until re-queued`,
+      );
+      return 'dead';
+    }
+    this.log.warn({ messageId: row.id, channel: row.channel, attempts: updated?.attempts, retryInMs: delay, error: message }, 'outbox delivery failed; will retry');
+    return 'failed';
+  }
+
+  private async maybeHousekeeping(): Promise<void> {
+    if (this.opts.housekeepingIntervalMs <= 0) return;
+    const now = Date.now();
+    if (now - this.lastHousekeeping < this.opts.housekeepingIntervalMs) return;
+    this.lastHousekeeping = now;
+    await this.housekeeping();
+  }
+
+  /** Deletes delivered rows older than the retention (and old hub messages with the local transport). */
+  async housekeeping(): Promise<{ outbox: number; hubAcked: number; hubUnacked: number }> {
+    const r = await this.db.query(
+      `DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < now() - make_interval(days => $1::int)`,
+      [this.opts.deliveredRetentionDays],
+    );
+    let hub = { acked: 0, unacked: 0 };
+    if (this.opts.hubHousekeeping) hub = await hubHousekeeping(this.db);
+    if (r.rowCount > 0 || hub.acked > 0 || hub.unacked > 0) {
+      this.log.info({ outboxDeleted: r.rowCount, hubAckedDeleted: hub.acked, hubUnackedDeleted: hub.unacked }, 'outbox housekeeping');
+    }
+    return { outbox: r.rowCount, hubAcked: hub.acked, hubUnacked: hub.unacked };
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * `local` transport (messages.md 9.2): delivering a row means inserting it into the embedded Event
+ * Platform's hub (same database), addressed to the consumer named by the row's tenant identifier.
+ */
+import type { Queryable } from '../../store/db.js';
+import { hubInsert } from '../hub.js';
+import type { OutboxRow } from '../outbox.js';
+import type { PublishResult, Transport } from './types.js';
+
+export class LocalTransport implements Transport {
+  readonly kind = 'local';
+  constructor(private readonly db: Queryable) {}
+
+  async publish(row: OutboxRow): Promise<PublishResult> {
+    // Idempotent on (channel, message id); a re-published row that was already acknowledged becomes available again.
+    const r = await hubInsert(
+      this.db,
+      {
+        messageId: row.id,
+        channel: row.channel,
+        consumerId: row.tenant_identifier,
+        body: JSON.stringify(row.payload),
+        attributes: { ...(row.attributes as unknown as Record<string, string>) },
+      },
+      { redeliver: true },
+    );
+    return { receipt: r.messageId };
+  }
+}
