@@ -1,0 +1,103 @@
+/**
+ * Use case: disconnect a tenant (sync-api.md 4.2, flows.md 3, states.md 7).
+ *
+ * Checks in order (401 is the auth hook's): tenant header (400 "20000"), unknown or already disconnected
+ * tenant (204, nothing happens), open payments (409 "21000" / 400 "21001"), active merchants when the connector
+ * onboards merchants (409 "22000" / 400 "22001"). `X-Confirmation-Status` is a comma list; each check that
+ * needs a confirmation consumes the next value.
+ * Effects in one transaction: DISCONNECTED, isActive false, revision + 1, DeletePaymentMethod per announced
+ * method (list emptied), AppConfigUpdated. The configuration (and its encrypted secrets) is kept.
+ */
+import { AppError } from '../domain/errors.js';
+import { statusAfterDisconnect, tenantTransition } from '../domain/tenant-status.js';
+import { t, type Locale } from '../i18n/messages.js';
+import { enqueue, type OutgoingMessage } from '../messaging/outbox.js';
+import type { Queryable } from '../store/db.js';
+import { loadTenant, saveTenant, type TenantRecord } from '../store/tenants.js';
+import { appConfigUpdatedMessage, deletePaymentMethodMessage } from './configure.js';
+import type { AppDeps } from './context.js';
+
+export const OPEN_PAYMENT_STATUSES = ['new', 'authorized', 'capture_requested', 'partially_captured', 'capture_failed', 'cancellation_failed'] as const;
+
+export interface DisconnectInput {
+  tenantIdentifier: string | undefined;
+  /** Raw `X-Confirmation-Status` value. */
+  confirmation: string | undefined;
+  locale: Locale;
+  requestId?: string;
+}
+
+export type DisconnectResult = { disconnected: boolean };
+
+const TRUE_VALUES = new Set(['true', '1', 'yes', 'on']);
+
+/** Parses `X-Confirmation-Status` into a queue of answers (empty entries are kept as non-true answers). */
+export function confirmationQueue(header: string | undefined): string[] {
+  if (header === undefined || header.trim() === '') return [];
+  return header.split(',').map((v) => v.trim());
+}
+
+export const isTrueConfirmation = (v: string): boolean => TRUE_VALUES.has(v.trim().toLowerCase());
+
+/** Open payments of the tenant (sync-api.md 4.2 definition). */
+export async function hasOpenPayments(q: Queryable, tenant: string): Promise<boolean> {
+  const r = await q.query<{ open: boolean }>(
+    `SELECT (
+       EXISTS (SELECT 1 FROM payments p
+               WHERE p.tenant_identifier = $1 AND p.order_reference IS NOT NULL
+                 AND (p.status = ANY($2::text[])
+                      OR EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id AND r.tenant_identifier = $1 AND r.status IN ('pending', 'processing'))))
+       OR EXISTS (SELECT 1 FROM transfers tr WHERE tr.tenant_identifier = $1 AND tr.status = 'pending')
+     ) AS open`,
+    [tenant, [...OPEN_PAYMENT_STATUSES]],
+  );
+  return r.rows[0]?.open === true;
+}
+
+/** Merchants whose onboarding is not `rejected`. */
+export async function hasActiveMerchants(q: Queryable, tenant: string): Promise<boolean> {
+  const r = await q.query<{ active: boolean }>(`SELECT EXISTS (SELECT 1 FROM merchants WHERE tenant_identifier = $1 AND status <> 'rejected') AS active`, [tenant]);
+  return r.rows[0]?.active === true;
+}
+
+function confirmation(locale: Locale): { labelOk: string; labelCancel: string } {
+  return { labelOk: t(locale, 'confirm_label_ok'), labelCancel: t(locale, 'confirm_label_cancel') };
+}
+
+export async function disconnectTenant(deps: AppDeps, input: DisconnectInput): Promise<DisconnectResult> {
+  const { locale } = input;
+  const tenant = input.tenantIdentifier;
+  if (tenant === undefined) throw new AppError('20000', t(locale, 'disconnect_tenant_missing'), { status: 400 });
+
+  const row = await loadTenant(deps.db, tenant);
+  if (!row || row.status === 'DISCONNECTED') return { disconnected: false };
+
+  const answers = confirmationQueue(input.confirmation);
+  const needConfirmation = (code: string, declinedCode: string, textKey: 'disconnect_open_orders' | 'disconnect_merchants', declinedKey: 'disconnect_open_orders_declined' | 'disconnect_merchants_declined'): void => {
+    const answer = answers.shift();
+    if (answer === undefined) throw new AppError(code, t(locale, textKey), { status: 409, confirm: confirmation(locale) });
+    if (!isTrueConfirmation(answer)) throw new AppError(declinedCode, t(locale, declinedKey), { status: 400 });
+  };
+  if (await hasOpenPayments(deps.db, tenant)) needConfirmation('21000', '21001', 'disconnect_open_orders', 'disconnect_open_orders_declined');
+  if (deps.connector.capabilities.onboarding && (await hasActiveMerchants(deps.db, tenant))) {
+    needConfirmation('22000', '22001', 'disconnect_merchants', 'disconnect_merchants_declined');
+  }
+
+  return deps.db.tx(async (tx) => {
+    const current = await loadTenant(tx, tenant, { forUpdate: true });
+    if (!current) return { disconnected: false };
+    const to = statusAfterDisconnect(current.status);
+    if (to === null || current.status === 'DISCONNECTED') return { disconnected: false };
+    const transition = tenantTransition(current.status, to, 'disconnect');
+    if (!transition.ok) throw new Error(transition.error.message);
+
+    const next: TenantRecord = { ...current, status: to, is_active: false, revision: current.revision + 1, announced_methods: [] };
+    const messages: OutgoingMessage[] = current.announced_methods.map((m) =>
+      deletePaymentMethodMessage(tenant, m, deps.connector.providerName, next.revision, input.requestId),
+    );
+    messages.push(appConfigUpdatedMessage(deps, next, input.requestId));
+    await saveTenant(tx, next);
+    await enqueue(tx, deps.config.appIdentifier, messages);
+    return { disconnected: true };
+  });
+}

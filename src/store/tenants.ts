@@ -1,0 +1,212 @@
+/**
+ * Tenant repository: rows of `tenants` (migrations/001_core.sql).
+ *
+ * - Non-secret configuration values live in `config` (jsonb), secret values (password fields and the
+ *   connector's extra secret fields) in `secrets` as AES-256-GCM ciphertexts `<keyId>:<iv>:<tag>:<ct>`
+ *   (src/store/secret-box.ts), one per field. Plaintext secrets never reach the database.
+ * - `previous_secrets` keeps the ciphertext of a replaced webhook secret with its expiry (`until`, ISO),
+ *   so webhooks signed with the old secret still verify for 24 h (flows.md 2).
+ * - `announced_methods` is the list of payment methods last announced to the shop (messages.md 3.1).
+ *
+ * Use `decryptedSettings(box, row)` to get what a connector needs, and `webhookSecrets(box, row, now)` to
+ * verify webhooks. `TenantRepository` bundles them with a SecretBox.
+ */
+import type { Db, Queryable } from './db.js';
+import type { SecretBox } from './secret-box.js';
+
+export type TenantStatusValue = 'NEW' | 'CONNECTED' | 'DISCONNECTED';
+
+export interface AnnouncedMethod {
+  /** Normalised method name (`credit-card`). */
+  name: string;
+  /** The payload last announced (AddPaymentMethod / UpdatePaymentMethod). */
+  payload: Record<string, unknown>;
+}
+
+export interface PreviousSecret {
+  value: string;
+  until: string;
+}
+
+/** One `tenants` row (same shape as TenantRow of src/http/tenant.ts). */
+export interface TenantRecord {
+  tenant_identifier: string;
+  status: TenantStatusValue;
+  is_active: boolean;
+  revision: number;
+  config: Record<string, unknown>;
+  secrets: Record<string, string>;
+  previous_secrets: Record<string, PreviousSecret>;
+  locale: string;
+  announced_methods: AnnouncedMethod[];
+}
+
+export const SECRET_MASK = '********';
+/** How long a replaced webhook secret keeps verifying webhooks (flows.md 2). */
+export const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_WEBHOOK_SECRET_FIELD = 'webhookSecret';
+
+const COLUMNS = 'tenant_identifier, status, is_active, revision, config, secrets, previous_secrets, locale, announced_methods';
+
+function normalise(row: TenantRecord): TenantRecord {
+  return {
+    tenant_identifier: row.tenant_identifier,
+    status: row.status,
+    is_active: row.is_active,
+    revision: Number(row.revision),
+    config: row.config ?? {},
+    secrets: row.secrets ?? {},
+    previous_secrets: row.previous_secrets ?? {},
+    locale: row.locale,
+    announced_methods: row.announced_methods ?? [],
+  };
+}
+
+/** The tenant's row or null. `forUpdate` locks it (only inside a transaction). */
+export async function loadTenant(q: Queryable, tenantIdentifier: string, opts: { forUpdate?: boolean } = {}): Promise<TenantRecord | null> {
+  const r = await q.query<TenantRecord>(`SELECT ${COLUMNS} FROM tenants WHERE tenant_identifier = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [tenantIdentifier]);
+  return r.rows[0] ? normalise(r.rows[0]) : null;
+}
+
+/** Inserts or updates the whole row (call inside the transaction that wrote its messages). */
+export async function saveTenant(q: Queryable, row: TenantRecord): Promise<void> {
+  await q.query(
+    `INSERT INTO tenants (${COLUMNS}, updated_at)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, now())
+     ON CONFLICT (tenant_identifier) DO UPDATE SET
+       status = EXCLUDED.status, is_active = EXCLUDED.is_active, revision = EXCLUDED.revision,
+       config = EXCLUDED.config, secrets = EXCLUDED.secrets, previous_secrets = EXCLUDED.previous_secrets,
+       locale = EXCLUDED.locale, announced_methods = EXCLUDED.announced_methods, updated_at = now()`,
+    [
+      row.tenant_identifier,
+      row.status,
+      row.is_active,
+      row.revision,
+      JSON.stringify(row.config),
+      JSON.stringify(row.secrets),
+      JSON.stringify(row.previous_secrets),
+      row.locale,
+      JSON.stringify(row.announced_methods),
+    ],
+  );
+}
+
+/** Encrypts every value under the first key of the ring. */
+export function encryptSecrets(box: SecretBox, plain: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, value] of Object.entries(plain)) out[field] = box.encrypt(value);
+  return out;
+}
+
+/** Decrypts every stored secret of the row (throws if a key id is not in the ring). */
+export function decryptSecrets(box: SecretBox, row: Pick<TenantRecord, 'secrets'>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, sealed] of Object.entries(row.secrets ?? {})) out[field] = box.decrypt(sealed);
+  return out;
+}
+
+/** The tenant's settings as the connector sees them: non-secret values merged with the decrypted secrets. */
+export function decryptedSettings(box: SecretBox, row: Pick<TenantRecord, 'config' | 'secrets'>): Record<string, unknown> {
+  return { ...(row.config ?? {}), ...decryptSecrets(box, row) };
+}
+
+/** Current webhook secret, plus the previous one while it is still valid (flows.md 2). Empty if none is stored. */
+export function webhookSecrets(
+  box: SecretBox,
+  row: Pick<TenantRecord, 'secrets' | 'previous_secrets'>,
+  now: Date = new Date(),
+  field: string = DEFAULT_WEBHOOK_SECRET_FIELD,
+): string[] {
+  const out: string[] = [];
+  const current = row.secrets?.[field];
+  if (current) out.push(box.decrypt(current));
+  const prev = row.previous_secrets?.[field];
+  if (prev && Date.parse(prev.until) > now.getTime()) {
+    const value = box.decrypt(prev.value);
+    if (!out.includes(value)) out.push(value);
+  }
+  return out;
+}
+
+/** The configuration as shown in responses and `AppConfigUpdated`: secrets masked, `isActive` added. */
+export function maskedConfiguration(row: Pick<TenantRecord, 'config' | 'secrets' | 'is_active'>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(row.config ?? {}) };
+  for (const field of Object.keys(row.secrets ?? {})) out[field] = SECRET_MASK;
+  out.isActive = row.is_active;
+  return out;
+}
+
+export interface RotationReport {
+  tenants: number;
+  reencrypted: number;
+  alreadyCurrent: number;
+}
+
+/**
+ * Re-encrypts every stored secret (`secrets` and `previous_secrets`) under the first key of the ring.
+ * One transaction per tenant, row locked; values already under the current key are left as they are.
+ */
+export async function rotateTenantSecrets(
+  db: Pick<Db, 'query' | 'tx'>,
+  box: SecretBox,
+): Promise<RotationReport> {
+  const report: RotationReport = { tenants: 0, reencrypted: 0, alreadyCurrent: 0 };
+  const ids = (await db.query<{ tenant_identifier: string }>('SELECT tenant_identifier FROM tenants ORDER BY tenant_identifier')).rows.map((r) => r.tenant_identifier);
+  for (const id of ids) {
+    await db.tx(async (tx) => {
+      const row = await loadTenant(tx, id, { forUpdate: true });
+      if (!row) return;
+      report.tenants++;
+      let changed = false;
+      const reseal = (sealed: string): string => {
+        if (box.keyIdOf(sealed) === box.currentKeyId) {
+          report.alreadyCurrent++;
+          return sealed;
+        }
+        changed = true;
+        report.reencrypted++;
+        return box.encrypt(box.decrypt(sealed));
+      };
+      const secrets: Record<string, string> = {};
+      for (const [f, v] of Object.entries(row.secrets)) secrets[f] = reseal(v);
+      const previous: Record<string, PreviousSecret> = {};
+      for (const [f, v] of Object.entries(row.previous_secrets)) previous[f] = { ...v, value: reseal(v.value) };
+      if (changed) {
+        await tx.query('UPDATE tenants SET secrets = $2::jsonb, previous_secrets = $3::jsonb, updated_at = now() WHERE tenant_identifier = $1', [
+          id,
+          JSON.stringify(secrets),
+          JSON.stringify(previous),
+        ]);
+      }
+    });
+  }
+  return report;
+}
+
+/** The repository bound to one key ring, for use cases that only need reads and decryption. */
+export class TenantRepository {
+  constructor(
+    readonly box: SecretBox,
+    readonly webhookSecretField: string = DEFAULT_WEBHOOK_SECRET_FIELD,
+  ) {}
+
+  load(q: Queryable, tenantIdentifier: string, opts: { forUpdate?: boolean } = {}): Promise<TenantRecord | null> {
+    return loadTenant(q, tenantIdentifier, opts);
+  }
+
+  save(q: Queryable, row: TenantRecord): Promise<void> {
+    return saveTenant(q, row);
+  }
+
+  decryptedSettings(row: Pick<TenantRecord, 'config' | 'secrets'>): Record<string, unknown> {
+    return decryptedSettings(this.box, row);
+  }
+
+  webhookSecrets(row: Pick<TenantRecord, 'secrets' | 'previous_secrets'>, now: Date = new Date()): string[] {
+    return webhookSecrets(this.box, row, now, this.webhookSecretField);
+  }
+
+  masked(row: Pick<TenantRecord, 'config' | 'secrets' | 'is_active'>): Record<string, unknown> {
+    return maskedConfiguration(row);
+  }
+}
