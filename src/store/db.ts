@@ -6,7 +6,7 @@
  * Rule: inside `db.tx(fn)` use only the `tx` handle; calling `db.query` from inside a PGlite
  * transaction would wait for the transaction itself (PGlite has one connection).
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
@@ -43,6 +43,7 @@ export interface Db extends Queryable {
 }
 
 const INT8_OID = 20;
+export const PGLITE_SHARED_BUFFERS = '16MB';
 const toNumber = (v: string): number => Number(v);
 
 function runAfterCommit(cbs: Array<() => void>): void {
@@ -186,7 +187,13 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
     return db;
   }
   const { PGlite } = await import('@electric-sql/pglite');
-  const options = { parsers: { [INT8_OID]: toNumber }, relaxedDurability: false };
+  // Memory (README "Memory"): shared_buffers 16MB instead of PGlite's 128MB saves ~100 MB RSS with no
+  // measurable throughput loss on this workload; relaxedDurability stays off (payments must survive a crash).
+  const options = {
+    parsers: { [INT8_OID]: toNumber },
+    relaxedDurability: false,
+    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
+  };
   let lite: PGliteLike;
   let description: string;
   if (cfg.kind === 'pglite-memory') {
@@ -194,8 +201,14 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
     description = 'PGlite (in memory)';
   } else {
     mkdirSync(cfg.dataDir, { recursive: true });
-    lite = (await PGlite.create(join(cfg.dataDir, 'pgdata'), options)) as unknown as PGliteLike;
-    description = `PGlite ${join(cfg.dataDir, 'pgdata')}`;
+    const dir = join(cfg.dataDir, 'pgdata');
+    if (!existsSync(join(dir, 'PG_VERSION'))) {
+      // First start: initdb runs in a second WASM instance whose ~400 MB stay referenced by the PGlite
+      // object; closing and reopening lets them go (RSS about halves on the first start).
+      await ((await PGlite.create(dir, options)) as unknown as PGliteLike).close();
+    }
+    lite = (await PGlite.create(dir, options)) as unknown as PGliteLike;
+    description = `PGlite ${dir}`;
   }
   return new PgliteDb(lite, description);
 }
