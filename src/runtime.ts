@@ -73,22 +73,37 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   }
   const secrets = new SecretBox(loadKeyRing(config, log));
   let listenUrl = `http://127.0.0.1:${config.port}`;
-  const connector = createConnector(config, { pspBaseUrl: () => config.sandboxPspUrl ?? `${listenUrl}/sandbox`, log });
+  const connector = createConnector(config, {
+    pspBaseUrl: () => config.sandboxPspUrl ?? `${listenUrl}/sandbox`,
+    publicBaseUrl: () => config.sandboxPspUrl ?? `${config.appBaseUrl}/sandbox`,
+    log,
+  });
   const deps: AppDeps = { config, db, log, secrets, connector };
-  const app = await buildServer(deps);
-  const address = await app.listen({ port: config.port, host: config.host });
+  let app: FastifyInstance | undefined;
+  let address: string;
+  try {
+    app = await buildServer(deps);
+    address = await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // e.g. EADDRINUSE: release the database (PGlite holds the data dir) before reporting
+    await app?.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
   const port = Number(new URL(address).port);
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host.replace(/^\[|\]$/g, '')}]` : config.host;
   listenUrl = `http://${host}:${port}`;
-  if (config.port === 0 && !process.env.APP_BASE_URL) config.appBaseUrl = listenUrl;
+  // PORT=0 (tests): the derived default base URL would name port 0; an explicit APP_BASE_URL is kept.
+  if (config.port === 0 && config.appBaseUrl === 'http://localhost:0') config.appBaseUrl = listenUrl;
 
   const workers = createWorkers(deps);
   if (opts.startWorkers !== false) for (const w of workers) w.start();
 
+  const server = app;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await app.close(); // stop accepting, finish in-flight requests
+      await server.close(); // stop accepting, finish in-flight requests
       for (const w of workers) {
         try {
           await w.stop();
@@ -99,5 +114,5 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
       await db.close();
     })());
 
-  return { app, deps, listenUrl, workers, close };
+  return { app: server, deps, listenUrl, workers, close };
 }

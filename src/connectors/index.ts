@@ -9,6 +9,8 @@ import type { Connector } from './types.js';
 export interface ConnectorEnv {
   /** Base URL of the sandbox PSP API (in-process `/sandbox` or SANDBOX_PSP_URL). */
   pspBaseUrl: () => string;
+  /** Base URL of the sandbox PSP as browsers reach it (`${APP_BASE_URL}/sandbox` or SANDBOX_PSP_URL). */
+  publicBaseUrl: () => string;
   log: Logger;
 }
 

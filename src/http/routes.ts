@@ -8,6 +8,7 @@ import { catalogRoutes } from './catalog.js';
 import { configureRoutes } from './configure.js';
 import { eventPlatformRoutes } from './event-platform.js';
 import { opsRoutes } from './ops.js';
+import { sandboxRoutes } from '../sandbox/routes.js';
 
 export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   await authRoutes(app, deps); // hooks first: applies to every route registered after it
@@ -15,4 +16,5 @@ export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promi
   await catalogRoutes(app, deps);
   await configureRoutes(app, deps);
   await eventPlatformRoutes(app, deps);
+  if (deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl) await sandboxRoutes(app, deps); // in-process sandbox PSP under /sandbox
 }

@@ -1,20 +1,197 @@
 /**
- * The sandbox connector: talks to the sandbox PSP only over its HTTP API (sandbox-psp.md).
+ * The sandbox connector: talks to the sandbox PSP only over its HTTP API and its webhooks (sandbox-psp.md),
+ * as a Stripe connector talks to Stripe.
  */
 import type { ConnectorEnv } from '../index.js';
-import type { Connector } from '../types.js';
+import type { Connector, CredentialCheck, PaymentMethodDefinition, PspResult, TenantSettings } from '../types.js';
+import { call, callRaw, failureOf } from './client.js';
+import { renderPaymentForm } from './form.js';
+import { toPayer, toPspPayment } from './mapping.js';
+import { mapAccountStatus, parseWebhook, verifyWebhook, webhookOutcome } from './webhooks.js';
+
+export const SECRET_KEY_FORMAT = /^sk_sandbox_[A-Za-z0-9]{8,}$/;
+export const WEBHOOK_SECRET_FORMAT = /^whsec_[A-Za-z0-9]{16,}$/;
+
+/** Message keys this connector returns (rendered by the app's message catalog). */
+export const SANDBOX_MESSAGE_KEYS = {
+  invalidSecretKeyFormat: 'invalid_secret_key_format',
+  invalidWebhookSecretFormat: 'invalid_webhook_secret_format',
+  credentialsRefused: 'credentials_refused',
+} as const;
+
+const METHODS = ['credit-card', 'sandbox-express'] as const;
+
+const secretKeyOf = (s: TenantSettings): string => (typeof s.secretKey === 'string' ? s.secretKey : '');
+const isLiveOf = (s: TenantSettings): boolean => s.isLive === true;
 
 export function createSandboxConnector(env: ConnectorEnv): Connector {
-  void env;
-  // Placeholder until the sandbox connector lands; payment operations are not implemented yet.
+  const api = (): string => env.pspBaseUrl();
+
   return {
     id: 'sandbox',
     providerName: 'Sandbox',
     capabilities: { preOrder: true, customer: true, transfers: true, onboarding: true },
     extraSecretFields: [],
-    validateFormats: () => ({}),
-    checkCredentials: async () => ({ ok: true }),
-    afterConfigured: async () => {},
-    paymentMethods: () => [{ name: 'Credit Card', strategy: 'hosted-payment-page' }],
-  } as unknown as Connector;
+    webhookSecretField: 'webhookSecret',
+
+    // ---- configuration ----
+    validateFormats(values) {
+      const errors: Record<string, string> = {};
+      if (values.secretKey !== undefined && values.secretKey !== null && (typeof values.secretKey !== 'string' || !SECRET_KEY_FORMAT.test(values.secretKey))) {
+        errors.secretKey = SANDBOX_MESSAGE_KEYS.invalidSecretKeyFormat;
+      }
+      if (values.webhookSecret !== undefined && values.webhookSecret !== null && (typeof values.webhookSecret !== 'string' || !WEBHOOK_SECRET_FORMAT.test(values.webhookSecret))) {
+        errors.webhookSecret = SANDBOX_MESSAGE_KEYS.invalidWebhookSecretFormat;
+      }
+      return errors;
+    },
+
+    async checkCredentials(values, signal): Promise<CredentialCheck> {
+      const a = await callRaw(api(), secretKeyOf(values), '/v1/account', { signal });
+      if (a.ok) return { ok: true };
+      if (a.status === 401) return { ok: false, kind: 'refused', field: 'secretKey', message: SANDBOX_MESSAGE_KEYS.credentialsRefused };
+      return { ok: false, kind: 'unreachable' };
+    },
+
+    async afterConfigured(values, ctx, signal) {
+      const live = isLiveOf(values);
+      const url = `${ctx.appBaseUrl.replace(/\/+$/, '')}${live ? '/webhooks' : '/webhooks/test'}`;
+      const r = await call(api(), secretKeyOf(values), '/v1/webhook-endpoints', { body: { url, secret: values.webhookSecret, livemode: live }, signal }, (b) => b);
+      if (!r.ok) {
+        env.log.warn({ tenantIdentifier: ctx.tenantIdentifier, failure: r.failure }, 'sandbox: could not register the webhook endpoint');
+        throw new Error(`sandbox webhook endpoint registration failed: ${r.failure.kind}`);
+      }
+    },
+
+    paymentMethods(values): PaymentMethodDefinition[] {
+      const chosen = Array.isArray(values.paymentMethods) && values.paymentMethods.length > 0 ? values.paymentMethods : ['credit-card'];
+      return METHODS.filter((m) => chosen.includes(m)).map((m) =>
+        m === 'credit-card'
+          ? { name: 'Credit Card', strategy: 'hosted-payment-page' }
+          : {
+              name: 'Sandbox Express',
+              strategy: 'express-checkout',
+              scripts: [{ url: `${env.publicBaseUrl()}/express.js`, queryParams: { currency: 'currencyName', locale: 'localeName' } }],
+              paymentServiceProviderData: { isLive: isLiveOf(values) },
+            },
+      );
+    },
+
+    // ---- payments ----
+    createPayment(settings, req, opts) {
+      return call(
+        api(),
+        secretKeyOf(settings),
+        '/v1/payments',
+        {
+          body: {
+            amount: req.amount,
+            currency: req.currency,
+            ...(req.orderReference ? { reference: req.orderReference } : {}),
+            captureMethod: req.captureMode,
+            returnUrl: req.returnUrl,
+            metadata: { ...req.metadata, tenantIdentifier: req.tenantIdentifier },
+          },
+          idempotencyKey: opts.idempotencyKey,
+          signal: opts.signal,
+        },
+        toPspPayment,
+      );
+    },
+
+    getPayment(settings, transactionId, signal) {
+      return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}`, { signal }, toPspPayment);
+    },
+
+    updatePaymentAmount(settings, transactionId, amount, opts) {
+      return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}/update`, { body: { amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, toPspPayment);
+    },
+
+    capture(settings, transactionId, amount, opts) {
+      return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}/capture`, { body: { amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, (b) => ({
+        status: 'succeeded' as const,
+        ...(b.capture?.id ? { pspReference: String(b.capture.id) } : {}),
+      }));
+    },
+
+    cancel(settings, transactionId, opts) {
+      return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}/cancel`, { body: {}, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, () => ({ canceled: true as const }));
+    },
+
+    refund(settings, transactionId, amount, opts) {
+      return call(api(), secretKeyOf(settings), '/v1/refunds', { body: { payment: transactionId, amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, (b) => {
+        if (typeof b.id !== 'string') throw new Error('refund without id');
+        const status = b.status === 'succeeded' || b.status === 'failed' ? b.status : 'pending';
+        return { pspRefundId: b.id, status };
+      });
+    },
+
+    // ---- webhooks and the hosted page ----
+    parseWebhook: (rawBody) => parseWebhook(rawBody),
+    verifyWebhook: (rawBody, headers, secrets, now) => verifyWebhook(rawBody, headers, secrets, now),
+    webhookOutcome: (rawBody) => webhookOutcome(rawBody),
+    paymentPageForm: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx.locale),
+
+    // ---- optional capabilities ----
+    customer: {
+      async getPayer(settings, transactionId, signal) {
+        const a = await callRaw(api(), secretKeyOf(settings), `/v1/customers/from-payment/${encodeURIComponent(transactionId)}`, { signal });
+        if (a.ok) return { ok: true, value: toPayer(a.body) };
+        if (a.status === 404 && 'error' in a && a.error.code === 'customer_not_found') return { ok: true, value: null };
+        return { ok: false, failure: failureOf(a) };
+      },
+    },
+
+    transfers: {
+      createTransfer(settings, req, opts) {
+        return call(
+          api(),
+          secretKeyOf(settings),
+          '/v1/transfers',
+          {
+            body: { amount: req.amount, currency: req.currency, destination: req.destinationAccountId, ...(req.transferGroup ? { transferGroup: req.transferGroup } : {}) },
+            idempotencyKey: opts.idempotencyKey,
+            signal: opts.signal,
+          },
+          (b) => {
+            if (typeof b.id !== 'string') throw new Error('transfer without id');
+            return { pspTransferId: b.id };
+          },
+        );
+      },
+      reverseTransfer(settings, pspTransferId, amount, opts) {
+        return call(api(), secretKeyOf(settings), `/v1/transfers/${encodeURIComponent(pspTransferId)}/reversals`, { body: { amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, (b) => {
+          if (typeof b.id !== 'string') throw new Error('reversal without id');
+          return { pspReversalId: b.id };
+        });
+      },
+    },
+
+    onboarding: {
+      createAccount(settings, req, opts) {
+        return call(
+          api(),
+          secretKeyOf(settings),
+          '/v1/accounts',
+          {
+            body: { reference: req.merchantReference, ...(req.name ? { name: req.name } : {}), metadata: { tenantIdentifier: req.tenantIdentifier, merchantReference: req.merchantReference } },
+            idempotencyKey: opts.idempotencyKey,
+            signal: opts.signal,
+          },
+          (b) => {
+            if (typeof b.id !== 'string') throw new Error('account without id');
+            return { accountId: b.id, status: mapAccountStatus(b.status) };
+          },
+        );
+      },
+      async onboardingLink(settings, accountId, urls, signal): Promise<PspResult<{ url: string }>> {
+        return call(api(), secretKeyOf(settings), `/v1/accounts/${encodeURIComponent(accountId)}`, { signal }, (b) => {
+          if (typeof b.onboardingUrl !== 'string') throw new Error('account without onboardingUrl');
+          const u = new URL(b.onboardingUrl);
+          u.searchParams.set('returnUrl', urls.successUrl);
+          return { url: u.toString() };
+        });
+      },
+    },
+  };
 }
