@@ -1,8 +1,11 @@
 /**
  * `npm start`: reads the environment, starts the server, stops cleanly on SIGTERM/SIGINT.
  */
+import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { startRuntime } from './runtime.js';
+
+const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 async function main(): Promise<void> {
   let config;
@@ -17,18 +20,28 @@ async function main(): Promise<void> {
   }
   const rt = await startRuntime(config);
   const { deps } = rt;
+  const database = config.database.kind === 'pglite' ? `PGlite ${resolve(config.dataDir, 'pgdata')}` : deps.db.description;
   process.stdout.write(
     `Open ACP Pay listening on ${rt.listenUrl} (public URL ${config.appBaseUrl})\n` +
-      `  database:  ${deps.db.description}\n` +
+      `  database:  ${database}\n` +
       `  connector: ${deps.connector.id}${config.connector === 'sandbox' ? (config.sandboxPspUrl ? ` (sandbox PSP at ${config.sandboxPspUrl})` : ' (sandbox PSP in-process at /sandbox)') : ''}\n` +
       `  transport: ${config.messageTransport}\n` +
       `  auth:      ${config.authMode}\n`,
   );
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      // a second signal: stop waiting for in-flight work
+      deps.log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
     stopping = true;
     deps.log.info({ signal }, 'shutting down');
+    // in-flight requests are bounded (sync-api.md 2.5: 20 s); do not hang forever on a stuck worker
+    setTimeout(() => {
+      deps.log.error({ signal }, `shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS / 1000} s: exiting`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
     rt.close().then(
       () => process.exit(0),
       (err) => {

@@ -146,7 +146,7 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
 
   let openapi: Record<string, unknown> | undefined;
   app.get('/openapi.json', { schema: { ...opsTag, summary: 'This OpenAPI 3.1 document' } }, async () => {
-    openapi ??= publicOpenApi(app.swagger() as unknown as Record<string, unknown>);
+    openapi ??= publicOpenApi(app.swagger() as unknown as Record<string, unknown>, config.appBaseUrl);
     return openapi;
   });
 
@@ -158,8 +158,10 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
 }
 
 /** Hides internal routes (the sandbox PSP) and marks the endpoints that need a bearer token. */
-export function publicOpenApi(doc: Record<string, unknown>): Record<string, unknown> {
+export function publicOpenApi(doc: Record<string, unknown>, baseUrl?: string): Record<string, unknown> {
   const copy = structuredClone(doc) as Record<string, unknown> & { paths?: Record<string, Record<string, Record<string, unknown>>> };
+  // APP_BASE_URL may be settled only after listen (PORT=0)
+  if (baseUrl) copy.servers = [{ url: baseUrl }];
   const paths: Record<string, Record<string, Record<string, unknown>>> = {};
   for (const [path, item] of Object.entries(copy.paths ?? {})) {
     if (SWAGGER_HIDDEN_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) continue;
