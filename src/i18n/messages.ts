@@ -30,18 +30,14 @@ export const MESSAGES = {
     en_US: 'The payment provider refused these credentials.',
     de_DE: 'Der Zahlungsdienstleister hat diese Zugangsdaten abgelehnt.',
   },
-  // sandbox connector formats (sandbox-psp.md "Tenant configuration")
-  sandbox_secretKey_format: {
+  // connector format keys (the sandbox connector's, sandbox-psp.md "Tenant configuration")
+  invalid_secret_key_format: {
     en_US: 'The secret key must start with "sk_sandbox_" followed by at least 8 letters or digits.',
     de_DE: 'Der geheime Schlüssel muss mit "sk_sandbox_" beginnen, gefolgt von mindestens 8 Buchstaben oder Ziffern.',
   },
-  sandbox_webhookSecret_format: {
+  invalid_webhook_secret_format: {
     en_US: 'The webhook signing secret must start with "whsec_" followed by at least 16 letters or digits.',
     de_DE: 'Der Webhook-Signaturschlüssel muss mit "whsec_" beginnen, gefolgt von mindestens 16 Buchstaben oder Ziffern.',
-  },
-  sandbox_secretKey_refused: {
-    en_US: 'The sandbox refused this secret key.',
-    de_DE: 'Die Sandbox hat diesen geheimen Schlüssel abgelehnt.',
   },
   // disconnect (sync-api.md 4.2)
   disconnect_tenant_missing: { en_US: 'Tenant identifier is missing.', de_DE: 'Die Mandantenkennung fehlt.' },
