@@ -93,7 +93,7 @@ export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingM
     const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);
     ids.push(id);
     const exists = await tx.query('SELECT 1 FROM outbox WHERE id = $1', [id]);
-    if (exists.rowCount > 0) continue;
+    if (exists.rows.length > 0) continue;
     const ts = await nextTimestamp(tx, m.tenantIdentifier);
     const attributes: MessageAttributes = {
       transferName: m.name,

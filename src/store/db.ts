@@ -136,7 +136,7 @@ class PgliteDb implements Db {
 
   async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
     const r = await this.lite.query<T>(sql, params);
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
   }
 
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -145,7 +145,7 @@ class PgliteDb implements Db {
       fn({
         query: async <R = Row>(sql: string, params?: unknown[]) => {
           const r = await t.query<R>(sql, params);
-          return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+          return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
         },
         afterCommit: (cb) => cbs.push(cb),
       }),
