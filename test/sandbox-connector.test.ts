@@ -443,3 +443,28 @@ describe('timeouts and PSP failures', () => {
     expect(await make(brokenUrl).checkCredentials(s, sig())).toEqual({ ok: false, kind: 'unreachable' });
   });
 });
+
+describe('standalone sandbox (SANDBOX_PSP_URL)', () => {
+  it('the app talks to a separately running sandbox and does not mount its own', async () => {
+    const { startStandaloneSandbox } = await import('../src/sandbox/standalone.js');
+    const sbx = await startStandaloneSandbox({ PORT: '0', DATABASE_URL: 'memory://', LOG_LEVEL: 'silent' });
+    let other: TestApp | undefined;
+    try {
+      other = await startTestApp({ SANDBOX_PSP_URL: `${sbx.url}/sandbox` });
+      const own = await other.request('/sandbox/v1/account', { headers: { authorization: 'Bearer sk_sandbox_abcdefgh' } });
+      expect(own.status).toBe(404);
+      expect(own.body.errors).toBeDefined(); // the app's error format: no sandbox here
+      const s = newSettings();
+      expect(await other.deps.connector.checkCredentials(s, sig())).toEqual({ ok: true });
+      const r = await other.deps.connector.createPayment(s, req(), opts());
+      expect(r.ok && r.value.preOrderPaymentData.checkoutUrl).toBe(`${sbx.url}/sandbox/checkout/${r.ok ? r.value.id : ''}`);
+      const form = other.deps.connector.paymentPageForm(s, r.ok ? r.value : (undefined as never), { locale: 'en_US' });
+      expect(form.formActionOrigins).toEqual([new URL(sbx.url).origin]);
+      const health = await fetch(`${sbx.url}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      await other?.close();
+      await sbx.close();
+    }
+  });
+});
