@@ -6,8 +6,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Gauge } from 'prom-client';
 import type { AppDeps } from '../app/context.js';
 import { buildAsyncApiDocument } from '../messaging/asyncapi.js';
+import { outboxStats } from '../messaging/stats.js';
 import { httpDuration, httpRequests, registry } from '../metrics.js';
-import { pendingMigrations, type Queryable } from '../store/db.js';
+import { pendingMigrations } from '../store/db.js';
 import { protectionOf } from './auth.js';
 
 /** A readiness probe: resolves null when fine, else a short reason ("rabbitmq: not connected"). */
@@ -36,30 +37,6 @@ function gauge(name: string, help: string): Gauge {
 const outboxPendingGauge = gauge('outbox_pending', 'Outbox rows not yet delivered (state pending), computed at scrape time');
 const outboxDeadGauge = gauge('outbox_dead', 'Outbox rows that gave up (state dead), computed at scrape time');
 const outboxOldestGauge = gauge('outbox_oldest_pending_age_seconds', 'Age in seconds of the oldest pending outbox row (0 when none)');
-
-export interface OutboxStats {
-  pending: number;
-  dead: number;
-  oldestPendingAgeSeconds: number;
-}
-
-/** Outbox depth; prefers src/messaging/stats.ts (`outboxStats(db)`) when present. */
-async function readOutboxStats(db: Queryable): Promise<OutboxStats> {
-  try {
-    const mod = (await import(/* optional module */ '../messaging/stats.js' as string)) as { outboxStats?: (db: Queryable) => Promise<OutboxStats> };
-    if (typeof mod.outboxStats === 'function') return await mod.outboxStats(db);
-  } catch {
-    /* not there: fall back to the query below */
-  }
-  const r = await db.query<{ pending: number; dead: number; age: number | null }>(
-    `SELECT count(*) FILTER (WHERE state = 'pending')::int AS pending,
-            count(*) FILTER (WHERE state = 'dead')::int AS dead,
-            EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state = 'pending'))::float8 AS age
-       FROM outbox WHERE state <> 'delivered'`,
-  );
-  const row = r.rows[0];
-  return { pending: Number(row?.pending ?? 0), dead: Number(row?.dead ?? 0), oldestPendingAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
-}
 
 const SWAGGER_HIDDEN_PREFIXES = ['/sandbox'];
 
@@ -133,7 +110,7 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
 
   app.get('/metrics', { schema: { ...opsTag, summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (req, reply) => {
     try {
-      const s = await readOutboxStats(db);
+      const s = await outboxStats(db);
       outboxPendingGauge.set(s.pending);
       outboxDeadGauge.set(s.dead);
       outboxOldestGauge.set(s.oldestPendingAgeSeconds);
