@@ -370,3 +370,36 @@ describe('configure: PSP unreachable', () => {
     expect(await loadTenant(down.deps.db, 'cfg-down')).toBeNull();
   });
 });
+
+describe('configure: messages read back through the embedded Event Platform', () => {
+  let live: TestApp;
+  beforeAll(async () => {
+    live = await startTestApp(); // workers on: the outbox relay delivers to the local hub
+  });
+  afterAll(async () => {
+    await live?.close();
+  });
+
+  async function receive(channel: string, tenant: string): Promise<any[]> {
+    for (let i = 0; i < 200; i++) {
+      const r = await live.request(`/event-platform/${channel}`, { headers: { 'consumer-id': tenant } });
+      expect(r.status).toBe(200);
+      if (r.body.length > 0) return r.body;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    throw new Error(`no message on ${channel} for ${tenant}`);
+  }
+
+  it('AppConfigUpdated arrives on app-events for the tenant, secrets masked', async () => {
+    expect((await live.request('/private/configure', { body: body({ secretKey: SK, webhookSecret: WH }), tenant: 'hub-1' })).status).toBe(200);
+    const [msg] = await receive('app-events', 'hub-1');
+    expect(msg.MessageAttributes).toMatchObject({ transferName: 'AppConfigUpdated', tenantIdentifier: 'hub-1', publisher: 'open-acp-pay' });
+    const payload = JSON.parse(msg.MessageBody);
+    expect(payload).toMatchObject({ appIdentifier: 'open-acp-pay', status: 'NEW', isActive: true });
+    expect(payload.config.secretKey).toBe('********');
+    expect(msg.MessageBody).not.toContain(SK);
+    expect(await live.request('/event-platform/app-events', { headers: { 'consumer-id': 'hub-other' } }).then((r) => r.body)).toEqual([]);
+    const [method] = await receive('payment-method-commands', 'hub-1');
+    expect(method.MessageAttributes.transferName).toBe('AddPaymentMethod');
+  });
+});
