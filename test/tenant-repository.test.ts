@@ -167,3 +167,31 @@ describe('configure and disconnect on PostgreSQL (DATABASE_URL)', () => {
     expect((await loadTenant(app.deps.db, 'pg-1'))!.status).toBe('DISCONNECTED');
   });
 });
+
+describe('concurrent first configures on PostgreSQL', () => {
+  let app: TestApp | undefined;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    await pgReady;
+    if (!pgOk) return;
+    const temp = await createTempDatabase();
+    drop = temp.drop;
+    app = await startTestApp({ DATABASE_URL: temp.url }, { startWorkers: false });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await drop?.();
+  });
+
+  it('are serialised: revisions 1, 2 and 3, one AppConfigUpdated each, one AddPaymentMethod', async (ctx) => {
+    if (!app) return ctx.skip();
+    const body = { data: { type: 'configuration', attributes: { configuration: JSON.stringify({ secretKey: 'sk_sandbox_concurrent1', webhookSecret: 'whsec_concurrent00000000' }) } } };
+    const results = await Promise.all([1, 2, 3].map(() => app!.request('/private/configure', { body, tenant: 'pg-race' })));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect((await loadTenant(app.deps.db, 'pg-race'))!.revision).toBe(3);
+    const msgs = (await app.deps.db.query<{ message_name: string }>("SELECT message_name FROM outbox WHERE tenant_identifier = 'pg-race' AND message_name = 'AppConfigUpdated'")).rows;
+    expect(msgs).toHaveLength(3);
+    const adds = (await app.deps.db.query("SELECT 1 FROM outbox WHERE tenant_identifier = 'pg-race' AND message_name = 'AddPaymentMethod'")).rows;
+    expect(adds).toHaveLength(1);
+  });
+});

@@ -394,7 +394,13 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
   const now = new Date();
   const saveConfiguration = (): Promise<{ row: TenantRecord; values: TenantSettings }> =>
     deps.db.tx(async (tx) => {
-    const current = await loadTenant(tx, tenant, { forUpdate: true });
+    let current = await loadTenant(tx, tenant, { forUpdate: true });
+    if (!current) {
+      // First configure: claim the row so a concurrent first configure waits for this one (revision 0 = not yet configured).
+      await tx.query(`INSERT INTO tenants (tenant_identifier, status, is_active, revision) VALUES ($1, 'NEW', false, 0) ON CONFLICT (tenant_identifier) DO NOTHING`, [tenant]);
+      const locked = await loadTenant(tx, tenant, { forUpdate: true });
+      current = locked && locked.revision > 0 ? locked : null;
+    }
     // Re-merge against the locked row (a concurrent configure may have committed since validation).
     const values =
       current && before && current.revision === before.revision ? merged.values : mergeAndValidate(form, secretFields, await storedSettings(deps, current), sent, locale).values;
