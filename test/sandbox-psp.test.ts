@@ -481,7 +481,7 @@ describe('webhooks, refunds, accounts and transfers', () => {
     await waitFor(() => eventsOf('payment.canceled', f.id)[0], 'payment.canceled');
   });
 
-  it('retries an event after the endpoint failed twice, stored so it survives restarts', async () => {
+  it('retries an event after the endpoint failed twice', async () => {
     const before = rx.received.length;
     rx.failFirst = 2;
     const p = await authorizedPayment(key);
@@ -496,6 +496,22 @@ describe('webhooks, refunds, accounts and transfers', () => {
       return r.rows[0]?.state === 'delivered' ? r.rows[0] : undefined;
     }, 'delivered row');
     expect(row.attempts).toBe(3);
+  });
+
+  it('keeps undelivered events in its table while the dispatcher is stopped and delivers them after a restart', async () => {
+    const worker = app.workers.find((w) => w.name === 'sandbox-webhooks')!;
+    await worker.stop();
+    let p: { id: string };
+    try {
+      p = await authorizedPayment(key);
+      await new Promise((r) => setTimeout(r, 100));
+      const row = await app.deps.db.query<{ state: string }>(`SELECT state FROM sandbox_events WHERE type='payment.authorized' AND body LIKE $1`, [`%${p.id}%`]);
+      expect(row.rows).toEqual([{ state: 'pending' }]);
+      expect(eventsOf('payment.authorized', p.id)).toEqual([]);
+    } finally {
+      worker.start();
+    }
+    await waitFor(() => eventsOf('payment.authorized', p.id)[0], 'delivery after restart');
   });
 
   it('re-registering the endpoint replaces it (livemode travels in events)', async () => {

@@ -96,7 +96,17 @@ export function createSandboxDispatcher(o: DispatcherOptions): Worker {
     (dead ? log.error.bind(log) : log.debug.bind(log))({ event: ev.id, attempts, error }, dead ? 'sandbox webhook given up after 24 h' : 'sandbox webhook delivery failed; will retry');
   }
 
+  let lastCleanup = 0;
+  /** Housekeeping once an hour: finished events after 7 days, idempotency keys after 24 hours. */
+  async function cleanup(): Promise<void> {
+    if (Date.now() - lastCleanup < 60 * 60_000) return;
+    lastCleanup = Date.now();
+    await o.db.query(`DELETE FROM sandbox_events WHERE state <> 'pending' AND created_at < $1`, [new Date(Date.now() - 7 * 24 * 60 * 60_000)]);
+    await o.db.query('DELETE FROM sandbox_idempotency WHERE created_at < $1', [new Date(Date.now() - 24 * 60 * 60_000)]);
+  }
+
   async function tick(): Promise<void> {
+    await cleanup();
     await o.service.settleDueRefunds();
     const now = new Date();
     const claimed = await o.db.query<EventRow>(
