@@ -20,7 +20,7 @@ describe('error handling of the HTTP layer (sync-api.md 3)', () => {
     const db = await openDb(config.database);
     await migrate(db);
     const log = pino({ level: 'error' }, { write: (s: string) => void logged.push(s) });
-    const connector = createConnector(config, { pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', log });
+    const connector = createConnector(config, { pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log });
     deps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connector };
     app = await buildServer(deps);
     app.post(
