@@ -306,3 +306,21 @@ describe('the bearer token never reaches the log', () => {
     }
   });
 });
+
+describe('AUTH_MODE=jwt with an unreachable JWKS', () => {
+  it('answers 401 naming the unavailable key set (and logs nothing secret)', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const app = await startTestApp({ AUTH_MODE: 'jwt', AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json` });
+    try {
+      const { privateKey } = await generateKeyPair('RS256');
+      const t = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setAudience('aop-app').setExpirationTime('5m').sign(privateKey);
+      const r = await app.request('/private/configure', { body: {}, tenant: 't-jwks-down', headers: bearer(t) });
+      expectUnauthorized(r, /key set is unavailable/);
+    } finally {
+      await app.close();
+    }
+  });
+});
