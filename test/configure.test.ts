@@ -3,6 +3,8 @@
  * merge with the stored configuration, encrypted secrets, emitted messages (messages.md 3.1, 3.5, 3.6, 5).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normaliseMethodName, parseConfigureBody } from '../src/app/configure.js';
+import { resolveLocale } from '../src/i18n/messages.js';
 import { messageId } from '../src/messaging/outbox.js';
 import { decryptedSettings, loadTenant, webhookSecrets } from '../src/store/tenants.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -401,5 +403,26 @@ describe('configure: messages read back through the embedded Event Platform', ()
     expect(await live.request('/event-platform/app-events', { headers: { 'consumer-id': 'hub-other' } }).then((r) => r.body)).toEqual([]);
     const [method] = await receive('payment-method-commands', 'hub-1');
     expect(method.MessageAttributes.transferName).toBe('AddPaymentMethod');
+  });
+});
+
+describe('configure helpers', () => {
+  it('normalises method names: lower-case, runs of spaces/underscores/dots become "-"', () => {
+    expect(normaliseMethodName('Credit Card')).toBe('credit-card');
+    expect(normaliseMethodName('Sandbox  Express')).toBe('sandbox-express');
+    expect(normaliseMethodName('Pay_Later.Plus v2')).toBe('pay-later-plus-v2');
+    expect(normaliseMethodName(' _Klarna. ')).toBe('klarna');
+  });
+
+  it('resolves the locale from the first Accept-Language range only', () => {
+    for (const v of ['de', 'de-DE', 'de_DE', 'DE-de', 'de;q=0.8, en', 'de-DE,en;q=0.5']) expect(resolveLocale(v)).toBe('de_DE');
+    for (const v of [undefined, '', 'en-US', 'fr', 'en, de', 'de-AT', '*']) expect(resolveLocale(v)).toBe('en_US');
+  });
+
+  it('parses the JSON:API body (string or object configuration)', () => {
+    expect(parseConfigureBody({ data: { attributes: { configuration: '{"a":1}' } } })).toEqual({ a: 1 });
+    expect(parseConfigureBody({ data: { type: 'configuration', attributes: { configuration: { a: 1 } } }, extra: true })).toEqual({ a: 1 });
+    expect(parseConfigureBody({ data: { type: 'configuration', attributes: { configuration: [] } } })).toBeNull();
+    expect(parseConfigureBody({ data: { type: null, attributes: { configuration: '{}' } } })).toBeNull();
   });
 });
