@@ -1,9 +1,356 @@
 /**
- * Webhook inbox processing (flows.md 12, states.md 5). Full implementation follows.
+ * Webhook inbox processing (flows.md 12 steps 7-11, states.md 5).
+ *
+ * A stored, verified event (`webhook_inbox` row) is processed inline right after it is stored, again right after the
+ * app stores the PSP object it concerns (`processWaitingWebhooksFor`), and by the background worker
+ * (`createWebhookWorker`) on a timer. Each attempt runs in ONE transaction: the inbox row is locked
+ * (`FOR UPDATE`), its state re-checked, the outcome applied through `applyPaymentOutcome` (which locks the payment and
+ * writes the outbox), and the row's new state written — so an event's effect and its `processed` mark commit together.
+ *
+ * Row states:
+ * - `payment` outcome → applied / no-op → `processed`; illegal → `ignored` (reason); payment without order →
+ *   `waiting_for_order` (replayed by `replayHeldWebhooks`, discarded by `discardHeldWebhooks`, `expired` after 7 days);
+ * - payment not stored yet → `waiting_for_payment`, retried with backoff 1 s doubling up to 10 min, `dead` after 24 h;
+ * - other outcome kinds (capture, refund, transfer, account) → `ignored` "not handled yet" (later issues apply them);
+ * - any failure while processing → `retrying` with backoff 1 s, 5 s, 30 s, 2 min, 10 min, then every 30 min, `dead`
+ *   after 24 h.
+ * Ordering (step 10): rows of one PSP object are processed in arrival order; a row with an older unfinished row of the
+ * same object waits behind it (it takes the older row's waiting state, or is deferred for a second).
+ *
+ * The worker claims due rows with `FOR UPDATE SKIP LOCKED` and leases them by moving `next_attempt_at` forward
+ * (a crashed instance's rows come back after the lease), so it is safe in several instances at once.
  */
+import type { WebhookOutcome } from '../connectors/types.js';
+import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/processing-status.js';
+import { webhookDeadTotal } from '../metrics.js';
+import type { Worker } from '../runtime.js';
+import type { Queryable, Tx } from '../store/db.js';
+import { findPaymentByTransaction } from '../store/payments.js';
+import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import type { AppDeps } from './context.js';
 
-/** Re-drives `waiting_for_payment` inbox rows of one PSP object right after the payment is stored. */
+export const ACTIVE_STATES: readonly WebhookInboxStatus[] = ['received', 'waiting_for_payment', 'retrying'];
+const UNFINISHED_STATES: readonly WebhookInboxStatus[] = [...ACTIVE_STATES, 'waiting_for_order'];
+
+export const DEAD_AFTER_MS = 24 * 60 * 60_000;
+export const HELD_EXPIRE_AFTER_MS = 7 * 24 * 60 * 60_000;
+/** How long a claimed or freshly stored row is reserved for its processor before another may take it. */
+export const LEASE_MS = 2 * 60_000;
+const RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
+const RETRY_DELAY_AFTER_MS = 30 * 60_000;
+const WAITING_MAX_DELAY_MS = 10 * 60_000;
+
+/** Delay before the next attempt of a `waiting_for_payment` row after `attempts` attempts: 1 s, 2 s, 4 s, ... up to 10 min. */
+export function waitingDelayMs(attempts: number): number {
+  return Math.min(WAITING_MAX_DELAY_MS, 1_000 * 2 ** Math.min(30, Math.max(0, attempts - 1)));
+}
+
+/** Delay before the next attempt of a `retrying` row after `attempts` attempts: 1 s, 5 s, 30 s, 2 min, 10 min, then 30 min. */
+export function retryDelayMs(attempts: number): number {
+  return RETRY_DELAYS_MS[Math.max(0, attempts - 1)] ?? RETRY_DELAY_AFTER_MS;
+}
+
+export interface InboxRow {
+  id: string;
+  tenant_identifier: string;
+  connector: string;
+  event_id: string;
+  event_type: string;
+  mode: string;
+  psp_object_id: string | null;
+  payload: unknown;
+  state: WebhookInboxStatus;
+  reason: string | null;
+  attempts: number;
+  next_attempt_at: Date;
+  received_at: Date;
+  processed_at: Date | null;
+}
+
+// ---- payload storage: the verified body as jsonb (exact JSON value); non-JSON bodies wrapped as base64 ----
+
+const RAW_KEY = '__rawBodyBase64';
+
+/** What goes into `webhook_inbox.payload` for a raw body. */
+export function payloadForStorage(raw: Buffer): unknown {
+  try {
+    const v: unknown = JSON.parse(raw.toString('utf8'));
+    if (v !== null && typeof v === 'object' && !(RAW_KEY in (v as object))) return v;
+  } catch {
+    /* not JSON */
+  }
+  return { [RAW_KEY]: raw.toString('base64') };
+}
+
+/** The body bytes handed to the connector again when processing. */
+export function rawFromStorage(payload: unknown): Buffer {
+  if (payload && typeof payload === 'object' && typeof (payload as Record<string, unknown>)[RAW_KEY] === 'string') {
+    return Buffer.from((payload as Record<string, string>)[RAW_KEY]!, 'base64');
+  }
+  return Buffer.from(JSON.stringify(payload), 'utf8');
+}
+
+// ---- one attempt on one row ----
+
+type Change = { to: WebhookInboxStatus; reason?: string | null; delayMs?: number; countAttempt?: boolean };
+
+const shortReason = (s: string): string => (s.length > 500 ? `${s.slice(0, 497)}...` : s);
+
+/** Writes the row's next state through the inbox machine's gate. Returns the state written (or kept). */
+async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change): Promise<WebhookInboxStatus> {
+  let to = change.to;
+  let reason = change.reason;
+  const now = Date.now();
+  // Waiting / retrying past 24 h since arrival → dead.
+  if ((to === 'waiting_for_payment' || to === 'retrying') && now - row.received_at.getTime() >= DEAD_AFTER_MS && webhookInboxTransition(row.state, 'dead').ok) {
+    reason = `dead after 24 hours: ${reason ?? ''}`.trim();
+    to = 'dead';
+  }
+  const gate = webhookInboxTransition(row.state, to);
+  if (!gate.ok) {
+    // The machine does not allow this move (e.g. retrying → waiting_for_payment): stay, retry later with the retry backoff.
+    const attempts = row.attempts + 1;
+    await tx.query('UPDATE webhook_inbox SET reason = $2, attempts = $3, next_attempt_at = $4 WHERE id = $1', [
+      row.id,
+      shortReason(reason ?? `waiting (${to})`),
+      attempts,
+      new Date(now + (row.state === 'waiting_for_order' ? 0 : retryDelayMs(attempts))),
+    ]);
+    return row.state;
+  }
+  const attempts = change.countAttempt === false ? row.attempts : row.attempts + 1;
+  const final = to === 'processed' || to === 'ignored' || to === 'dead' || to === 'discarded' || to === 'expired';
+  const delay =
+    change.delayMs ?? (to === 'waiting_for_payment' ? waitingDelayMs(attempts) : to === 'retrying' ? retryDelayMs(attempts) : 0);
+  await tx.query(
+    `UPDATE webhook_inbox SET state = $2, reason = $3, attempts = $4, next_attempt_at = $5, processed_at = CASE WHEN $6::boolean THEN now() ELSE processed_at END
+     WHERE id = $1`,
+    [row.id, to, reason == null ? null : shortReason(reason), attempts, new Date(now + delay), final],
+  );
+  if (to === 'dead') {
+    tx.afterCommit(() => {
+      webhookDeadTotal.inc();
+      deps.log.error({ webhookInboxId: row.id, eventId: row.event_id, eventType: row.event_type, tenantIdentifier: row.tenant_identifier, reason }, 'webhook inbox row is dead');
+    });
+  }
+  return to;
+}
+
+async function lockRow(tx: Tx, id: string): Promise<InboxRow | null> {
+  const r = await tx.query<InboxRow>('SELECT * FROM webhook_inbox WHERE id = $1 FOR UPDATE', [id]);
+  const row = r.rows[0];
+  if (!row) return null;
+  return { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) };
+}
+
+/** The oldest unfinished row of the same PSP object that arrived before `row`, if any. */
+async function olderUnfinished(q: Queryable, row: InboxRow): Promise<{ id: string; state: WebhookInboxStatus } | null> {
+  if (!row.psp_object_id) return null;
+  const r = await q.query<{ id: string; state: WebhookInboxStatus }>(
+    `SELECT id, state FROM webhook_inbox
+     WHERE tenant_identifier = $1 AND connector = $2 AND psp_object_id = $3 AND id <> $4
+       AND state = ANY($5::text[]) AND (received_at < $6 OR (received_at = $6 AND id < $4))
+     ORDER BY received_at, id LIMIT 1`,
+    [row.tenant_identifier, row.connector, row.psp_object_id, row.id, UNFINISHED_STATES, row.received_at],
+  );
+  return r.rows[0] ?? null;
+}
+
+async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Promise<Change> {
+  const older = await olderUnfinished(tx, row);
+  if (older) {
+    const reason = `waiting for the older event ${older.id}`;
+    if (older.state === 'waiting_for_order') return { to: 'waiting_for_order', reason, countAttempt: false };
+    if (older.state === 'waiting_for_payment') return { to: 'waiting_for_payment', reason };
+    if (held) return { to: row.state, reason, delayMs: 0, countAttempt: false };
+    return { to: row.state, reason, delayMs: 1_000, countAttempt: false };
+  }
+  let outcome: WebhookOutcome;
+  try {
+    outcome = deps.connector.webhookOutcome(rawFromStorage(row.payload));
+  } catch (err) {
+    return { to: 'ignored', reason: `unreadable event: ${(err as Error).message}` };
+  }
+  if (outcome.kind === 'ignored') return { to: 'ignored', reason: outcome.reason };
+  if (outcome.kind !== 'payment') return { to: 'ignored', reason: `not handled yet (${outcome.kind} outcome)` };
+
+  const payment = await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId);
+  if (!payment) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
+
+  const result = await applyPaymentOutcome(
+    deps,
+    tx,
+    payment.id,
+    {
+      state: outcome.state,
+      ...(outcome.decline ? { decline: outcome.decline } : {}),
+      ...(outcome.publicDetails ? { publicDetails: outcome.publicDetails } : {}),
+      ...(outcome.amountCaptured !== undefined ? { amountCaptured: outcome.amountCaptured } : {}),
+    },
+    { trigger: 'webhook', ref: row.id },
+  );
+  switch (result.kind) {
+    case 'applied':
+    case 'noop':
+      return { to: 'processed', reason: null };
+    case 'ignored':
+      return { to: 'ignored', reason: result.reason ?? `not applicable in status ${result.status}` };
+    case 'waiting_for_order':
+      return { to: 'waiting_for_order', reason: 'payment is not linked to an order yet', countAttempt: false };
+    default:
+      return { to: 'retrying', reason: `unexpected apply result ${String((result as { kind: unknown }).kind)}` };
+  }
+}
+
+/**
+ * One processing attempt of one inbox row. `held` = also take `waiting_for_order` rows (replay after the order is
+ * linked). Never throws: a failure moves the row to `retrying`. Returns the row's state afterwards (null: no such row).
+ */
+export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: boolean } = {}): Promise<WebhookInboxStatus | null> {
+  const held = opts.held === true;
+  try {
+    return await deps.db.tx(async (tx) => {
+      const row = await lockRow(tx, id);
+      if (!row) return null;
+      const takeable = held ? UNFINISHED_STATES : ACTIVE_STATES;
+      if (!takeable.includes(row.state)) return row.state;
+      const change = await decide(deps, tx, row, held);
+      return writeState(deps, tx, row, change);
+    });
+  } catch (err) {
+    deps.log.warn({ err, webhookInboxId: id }, 'webhook processing failed; will retry');
+    try {
+      return await deps.db.tx(async (tx) => {
+        const row = await lockRow(tx, id);
+        if (!row) return null;
+        if (!(held ? UNFINISHED_STATES : ACTIVE_STATES).includes(row.state)) return row.state;
+        return writeState(deps, tx, row, { to: 'retrying', reason: `processing failed: ${(err as Error)?.message ?? String(err)}` });
+      });
+    } catch (err2) {
+      deps.log.error({ err: err2, webhookInboxId: id }, 'could not record the webhook processing failure');
+      return null;
+    }
+  }
+}
+
+/** Processes every unfinished row of one PSP object in arrival order (the new row comes last). Never throws. */
+export async function processObjectRows(deps: AppDeps, tenant: string, pspObjectId: string, opts: { held?: boolean } = {}): Promise<void> {
+  try {
+    const states = opts.held ? UNFINISHED_STATES : ACTIVE_STATES;
+    const r = await deps.db.query<{ id: string }>(
+      `SELECT id FROM webhook_inbox WHERE tenant_identifier = $1 AND connector = $2 AND psp_object_id = $3 AND state = ANY($4::text[])
+       ORDER BY received_at, id`,
+      [tenant, deps.connector.id, pspObjectId, states],
+    );
+    for (const { id } of r.rows) await processInboxRow(deps, id, opts);
+  } catch (err) {
+    deps.log.error({ err, tenantIdentifier: tenant, pspObjectId }, 'webhook processing of a PSP object failed');
+  }
+}
+
+/** Re-drives the rows of one PSP object right after the app stored that object (flows.md 12 step 8). Never throws. */
 export async function processWaitingWebhooksFor(deps: AppDeps, tenant: string, pspObjectId: string): Promise<void> {
-  void deps; void tenant; void pspObjectId;
+  await processObjectRows(deps, tenant, pspObjectId);
+}
+
+/** The PSP ids of a payment: current transaction id and old ones (aliases). */
+async function transactionIdsOf(q: Queryable, tenant: string, transactionId: string): Promise<string[]> {
+  const payment = await findPaymentByTransaction(q, tenant, transactionId);
+  const ids = new Set<string>([transactionId]);
+  if (payment) {
+    ids.add(payment.transactionId);
+    const a = await q.query<{ transaction_id: string }>('SELECT transaction_id FROM payment_aliases WHERE tenant_identifier = $1 AND payment_id = $2', [tenant, payment.id]);
+    for (const row of a.rows) ids.add(row.transaction_id);
+  }
+  return [...ids];
+}
+
+/** Replays the `waiting_for_order` rows of a payment in arrival order (after confirm-pre-order linked the order). Never throws. */
+export async function replayHeldWebhooks(deps: AppDeps, tenant: string, transactionId: string): Promise<void> {
+  try {
+    for (const id of await transactionIdsOf(deps.db, tenant, transactionId)) await processObjectRows(deps, tenant, id, { held: true });
+  } catch (err) {
+    deps.log.error({ err, tenantIdentifier: tenant, transactionId }, 'replaying held webhooks failed');
+  }
+}
+
+/** Marks the `waiting_for_order` rows of a payment `discarded` (pre-order payment cancelled, flows.md 7), in the caller's transaction. */
+export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId: string): Promise<number> {
+  const ids = await transactionIdsOf(tx, tenant, transactionId);
+  const r = await tx.query<{ id: string }>(
+    `UPDATE webhook_inbox SET state = 'discarded', reason = 'pre-order payment cancelled', processed_at = now()
+     WHERE tenant_identifier = $1 AND psp_object_id = ANY($2::text[]) AND state = 'waiting_for_order' RETURNING id`,
+    [tenant, ids],
+  );
+  return r.rows.length;
+}
+
+// ---- background worker ----
+
+const BATCH = 50;
+
+/** Claims due rows (lease) and processes them in arrival order. Returns how many rows it took. */
+export async function runWebhookRetries(deps: AppDeps): Promise<number> {
+  // Held rows older than 7 days expire.
+  const expired = await deps.db.query<{ id: string; event_id: string; tenant_identifier: string }>(
+    `UPDATE webhook_inbox SET state = 'expired', reason = 'no order linked within 7 days', processed_at = now()
+     WHERE state = 'waiting_for_order' AND received_at < $1 RETURNING id, event_id, tenant_identifier`,
+    [new Date(Date.now() - HELD_EXPIRE_AFTER_MS)],
+  );
+  for (const row of expired.rows) {
+    webhookDeadTotal.inc();
+    deps.log.error({ webhookInboxId: row.id, eventId: row.event_id, tenantIdentifier: row.tenant_identifier }, 'held webhook expired');
+  }
+  const claimed = await deps.db.tx(async (tx) => {
+    const r = await tx.query<{ id: string; received_at: Date }>(
+      `UPDATE webhook_inbox SET next_attempt_at = $1
+       WHERE id IN (SELECT id FROM webhook_inbox WHERE state = ANY($2::text[]) AND next_attempt_at <= now()
+                    ORDER BY received_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+       RETURNING id, received_at`,
+      [new Date(Date.now() + LEASE_MS), ACTIVE_STATES],
+    );
+    return r.rows;
+  });
+  claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
+  for (const row of claimed) await processInboxRow(deps, row.id);
+  return claimed.length;
+}
+
+export function createWebhookWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
+  const pollMs = opts.pollMs ?? 500;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> | undefined;
+
+  const tick = async (): Promise<void> => {
+    try {
+      let n = BATCH;
+      while (running && n >= BATCH) n = await runWebhookRetries(deps);
+    } catch (err) {
+      if (running) deps.log.error({ err }, 'webhook worker tick failed');
+    }
+  };
+  const schedule = (): void => {
+    if (!running) return;
+    timer = setTimeout(() => {
+      current = tick().finally(() => {
+        current = undefined;
+        schedule();
+      });
+    }, pollMs);
+    timer.unref?.();
+  };
+  return {
+    name: 'webhook-inbox',
+    start() {
+      if (running) return;
+      running = true;
+      schedule();
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
 }
