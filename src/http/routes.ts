@@ -1,0 +1,26 @@
+/**
+ * Every route group, one file per endpoint group. Each exports `(app, deps) => Promise<void>`.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app/context.js';
+import { authRoutes } from './auth.js';
+import { catalogRoutes } from './catalog.js';
+import { configureRoutes } from './configure.js';
+import { eventPlatformRoutes } from './event-platform.js';
+import { opsRoutes } from './ops.js';
+import { paymentRoutes } from './payments.js';
+import { sandboxRoutes } from '../sandbox/routes.js';
+import { paymentPageRoutes } from './payment-page.js';
+import { webhookRoutes } from './webhooks.js';
+
+export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  await authRoutes(app, deps); // hooks first: applies to every route registered after it
+  await opsRoutes(app, deps);
+  await catalogRoutes(app, deps);
+  await configureRoutes(app, deps);
+  await eventPlatformRoutes(app, deps);
+  await paymentRoutes(app, deps);
+  await webhookRoutes(app, deps);
+  await paymentPageRoutes(app, deps);
+  if (deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl) await sandboxRoutes(app, deps); // in-process sandbox PSP under /sandbox
+}
