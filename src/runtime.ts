@@ -96,7 +96,14 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   // PORT=0 (tests): the derived default base URL would name port 0; an explicit APP_BASE_URL is kept.
   if (config.port === 0 && config.appBaseUrl === 'http://localhost:0') config.appBaseUrl = listenUrl;
 
-  const workers = createWorkers(deps);
+  let workers: Worker[];
+  try {
+    workers = createWorkers(deps);
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw err;
+  }
   if (opts.startWorkers !== false) for (const w of workers) w.start();
 
   const server = app;
