@@ -55,6 +55,7 @@ const schema = {
     },
   },
   body: {
+    type: 'object',
     description: 'Initialize-payment request (sync-api.md 4.3)',
     properties: {
       orderData: { description: 'The flattened quote: orderReference, grandTotal (minor units), currencyCode, paymentMethod, items[].idSalesOrderItem, ...' },
