@@ -1,0 +1,242 @@
+/**
+ * GET /app-payment (sync-api.md 4.11) and GET /app-payment/redirect (4.12): every row of both situation tables,
+ * headers (CSP with frame-ancestors of the shop, no-store, no-referrer), escaping, tenant isolation, and the decision
+ * for capture_failed / cancellation_failed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatMoney } from '../src/http/payment-page.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { SHOP, browse, configureTenant, initialize, messageNames, parseForm, payOnPage } from './helpers/hosted-flow.js';
+
+let app: TestApp;
+const A = 'page-tenant-a';
+const B = 'page-tenant-b';
+
+beforeAll(async () => {
+  app = await startTestApp();
+  await configureTenant(app, A);
+  await configureTenant(app, B);
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+const get = async (path: string) => {
+  const res = await fetch(app.url + path, { redirect: 'manual' });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+};
+const q = (o: Record<string, string>) => new URLSearchParams(o).toString();
+const setStatus = (paymentId: string, status: string) => app.deps.db.query('UPDATE payments SET status = $2 WHERE id = $1', [paymentId, status]);
+
+function expectHtmlHeaders(h: Headers): void {
+  expect(h.get('content-type')).toBe('text/html; charset=utf-8');
+  expect(h.get('cache-control')).toBe('no-store');
+  expect(h.get('referrer-policy')).toBe('no-referrer');
+  expect(h.get('content-security-policy')).toMatch(/default-src 'none'/);
+}
+
+describe('GET /app-payment', () => {
+  it('missing or empty parameter: 400 page "The payment link is incomplete."', async () => {
+    for (const path of ['/app-payment', `/app-payment?${q({ transactionId: 'x' })}`, `/app-payment?${q({ tenantIdentifier: A })}`, `/app-payment?${q({ transactionId: '', tenantIdentifier: A })}`]) {
+      const r = await get(path);
+      expect(r.status).toBe(400);
+      expectHtmlHeaders(r.headers);
+      expect(r.text).toContain('The payment link is incomplete.');
+    }
+  });
+
+  it('unknown transaction: 404 page "Payment not found."', async () => {
+    const r = await get(`/app-payment?${q({ transactionId: 'sbx_pay_nope', tenantIdentifier: A })}`);
+    expect(r.status).toBe(404);
+    expectHtmlHeaders(r.headers);
+    expect(r.text).toContain('Payment not found.');
+  });
+
+  it('status new: the page with amount, currency, items, the PSP form, cancel and back links; strict headers', async () => {
+    const p = await initialize(app, A, { amount: 12345, currency: 'EUR' });
+    const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    expect(r.status).toBe(200);
+    expectHtmlHeaders(r.headers);
+    const csp = r.headers.get('content-security-policy')!;
+    const appOrigin = new URL(app.deps.config.appBaseUrl).origin;
+    expect(csp).toContain(`frame-ancestors ${SHOP}`);
+    expect(csp).toMatch(new RegExp(`form-action 'self'[^;]*${appOrigin.replace(/[.:/]/g, '\\$&')}`));
+    expect(csp).toContain("style-src 'unsafe-inline'");
+    expect(csp).toContain("img-src 'self' data:");
+    expect(r.text).not.toMatch(/<script/i);
+    expect(r.text).toContain(formatMoney(12345, 'EUR', 'en_US'));
+    expect(r.text).toContain('123.45');
+    expect(r.text).toContain('EUR');
+    expect(r.text).toContain('Blue shirt');
+    expect(r.text).toContain('Socks');
+    expect(r.text).toContain('name="viewport"');
+    const form = parseForm(r.text);
+    expect(form.action).toBe(`${appOrigin}/sandbox/checkout/${p.transactionId}/confirm`);
+    expect(Object.keys(form.hidden)).toContain('clientSecret');
+    expect(r.text).toContain(`href="${SHOP}/en/payment/order-cancel?orderReference=${p.orderReference}"`);
+    expect(r.text).toContain(`href="${SHOP}/en/checkout/summary"`);
+    expect(r.text).not.toContain('role="alert"');
+  });
+
+  it('no back link without checkoutSummaryPageUrl; amounts use the currency exponent (JPY has none)', async () => {
+    const p = await initialize(app, A, { summaryUrl: null, amount: 5000, currency: 'JPY', items: [{ idSalesOrderItem: 9, name: 'Tea', quantity: 1, unitPrice: 5000 }] });
+    const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    expect(r.status).toBe(200);
+    expect(r.text).not.toContain('class="back"');
+    expect(r.text).toContain(formatMoney(5000, 'JPY', 'en_US'));
+    expect(formatMoney(5000, 'JPY', 'en_US')).toContain('5,000');
+    expect(formatMoney(1999, 'KWD', 'en_US')).toContain('1.999');
+  });
+
+  it('every value is HTML-escaped (item names, error code)', async () => {
+    const p = await initialize(app, A, { items: [{ idSalesOrderItem: 1, name: '<img src=x onerror=alert(1)>"&', quantity: 1, unitPrice: 12345 }] });
+    const u = new URL(p.redirectUrl);
+    u.searchParams.set('error', '<b>x</b>');
+    const r = await get(u.pathname + u.search);
+    expect(r.status).toBe(200);
+    expect(r.text).not.toContain('<img src=x');
+    expect(r.text).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&amp;');
+    expect(r.text).not.toContain('<b>x</b>');
+    expect(r.text).toContain('&lt;b&gt;x&lt;/b&gt;');
+  });
+
+  it('error parameter: the decline message is shown with the form to retry', async () => {
+    const p = await initialize(app, A);
+    const u = new URL(p.redirectUrl);
+    u.searchParams.set('error', 'insufficient_funds');
+    const r = await get(u.pathname + u.search);
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('role="alert"');
+    expect(r.text).toContain('insufficient funds');
+    expect(parseForm(r.text).action).toContain('/confirm');
+  });
+
+  it('German locale renders German labels', async () => {
+    const p = await initialize(app, A, { localeName: 'de_DE' });
+    const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    expect(r.text).toContain('Zahlung abbrechen');
+    expect(r.text).toContain('lang="de"');
+  });
+
+  it('paid statuses redirect to redirectSuccessUrl, canceled / authorization_failed to redirectCancelUrl; decision: capture_failed → success, cancellation_failed → cancel', async () => {
+    const p = await initialize(app, A);
+    const path = new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search;
+    const cases: Array<[string, string]> = [
+      ['authorized', `${SHOP}/en/payment/order-success`],
+      ['capture_requested', `${SHOP}/en/payment/order-success`],
+      ['partially_captured', `${SHOP}/en/payment/order-success`],
+      ['captured', `${SHOP}/en/payment/order-success`],
+      ['capture_failed', `${SHOP}/en/payment/order-success`],
+      ['canceled', `${SHOP}/en/payment/order-cancel?orderReference=${p.orderReference}`],
+      ['authorization_failed', `${SHOP}/en/payment/order-cancel?orderReference=${p.orderReference}`],
+      ['cancellation_failed', `${SHOP}/en/payment/order-cancel?orderReference=${p.orderReference}`],
+    ];
+    for (const [status, target] of cases) {
+      await setStatus(p.paymentId, status);
+      const r = await get(path);
+      expect([status, r.status]).toEqual([status, 302]);
+      expect(r.headers.get('location')).toBe(target);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+    }
+  });
+
+  it('PSP unavailable: 502 page with a retry link', async () => {
+    const p = await initialize(app, B);
+    const path = new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search;
+    const saved = (await app.deps.db.query<any>('SELECT secrets FROM tenants WHERE tenant_identifier = $1', [B])).rows[0].secrets;
+    try {
+      // a key the sandbox refuses
+      await app.deps.db.query('UPDATE tenants SET secrets = jsonb_set(secrets, $2, to_jsonb($3::text)) WHERE tenant_identifier = $1', [B, '{secretKey}', app.deps.secrets.encrypt('sk_sandbox_revokedrevoked')]);
+      const r = await get(path);
+      expect(r.status).toBe(502);
+      expectHtmlHeaders(r.headers);
+      expect(r.text).toContain('class="retry"');
+      expect(r.text).toContain(`transactionId=${p.transactionId}`);
+      // the return handler sends the shopper back to the page with error=status_unavailable
+      const back = await get(`/app-payment/redirect?${q({ transactionId: p.transactionId, tenantIdentifier: B })}`);
+      expect(back.status).toBe(302);
+      const loc = new URL(back.headers.get('location')!);
+      expect(loc.pathname).toBe('/app-payment');
+      expect(loc.searchParams.get('error')).toBe('status_unavailable');
+      expect(loc.searchParams.get('transactionId')).toBe(p.transactionId);
+      expect(loc.searchParams.get('tenantIdentifier')).toBe(B);
+    } finally {
+      await app.deps.db.query('UPDATE tenants SET secrets = $2::jsonb WHERE tenant_identifier = $1', [B, JSON.stringify(saved)]);
+    }
+  });
+});
+
+describe('tenant isolation', () => {
+  it("a second tenant can neither open nor pay the first tenant's payment page (404 without the other tenant's data)", async () => {
+    const p = await initialize(app, A, { items: [{ idSalesOrderItem: 1, name: 'Secret-Item-Name', quantity: 1, unitPrice: 777 }], amount: 777 });
+    const other = await get(`/app-payment?${q({ transactionId: p.transactionId, tenantIdentifier: B })}`);
+    expect(other.status).toBe(404);
+    expect(other.text).toContain('Payment not found.');
+    for (const leak of ['Secret-Item-Name', p.orderReference, '7.77', 'clientSecret', 'order-success']) expect(other.text).not.toContain(leak);
+    const ret = await get(`/app-payment/redirect?${q({ transactionId: p.transactionId, tenantIdentifier: B })}`);
+    expect(ret.status).toBe(404);
+    expect(ret.text).not.toContain('Secret-Item-Name');
+    expect(ret.headers.get('location')).toBeNull();
+    // and nothing happened to the payment
+    expect((await messageNames(app, p.paymentId)).filter((n) => n !== 'PaymentCreated')).toEqual([]);
+    expect((await app.deps.db.query<any>('SELECT status FROM payments WHERE id = $1', [p.paymentId])).rows[0].status).toBe('new');
+  });
+});
+
+describe('GET /app-payment/redirect', () => {
+  it('missing transactionId: 400 text/plain "Transaction ID is missing."', async () => {
+    for (const path of ['/app-payment/redirect', `/app-payment/redirect?${q({ tenantIdentifier: A })}`, '/app-payment/redirect?transactionId=']) {
+      const r = await get(path);
+      expect(r.status).toBe(400);
+      expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(r.text).toBe('Transaction ID is missing.');
+    }
+  });
+
+  it('unknown transaction: 404 "Payment not found."', async () => {
+    const r = await get(`/app-payment/redirect?${q({ transactionId: 'sbx_pay_unknown' })}`);
+    expect(r.status).toBe(404);
+    expect(r.text).toContain('Payment not found.');
+  });
+
+  it('not paid yet (shopper came back without paying): back to the page without error, nothing sent', async () => {
+    const p = await initialize(app, A);
+    const r = await get(`/app-payment/redirect?${q({ transactionId: p.transactionId, tenantIdentifier: A })}`);
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.get('location')!);
+    expect(loc.pathname).toBe('/app-payment');
+    expect(loc.searchParams.get('error')).toBeNull();
+    expect((await messageNames(app, p.paymentId)).filter((n) => n !== 'PaymentCreated')).toEqual([]);
+  });
+
+  it('without tenantIdentifier the transaction id alone identifies the payment; authorized → success URL and PaymentAuthorized once', async () => {
+    const p = await initialize(app, A);
+    // pay at the sandbox API directly (no browser), then the return arrives without tenant
+    const page = await browse(app, p.redirectUrl);
+    const { hidden } = parseForm(page.final.html);
+    const pay = await app.request(`/sandbox/v1/payments/${p.transactionId}/confirm`, {
+      body: { clientSecret: hidden.clientSecret, card: { number: '4242424242424242', expMonth: 12, expYear: new Date().getUTCFullYear() + 2, cvc: '123' } },
+    });
+    expect(pay.status).toBe(200);
+    const r1 = await get(`/app-payment/redirect?${q({ transactionId: p.transactionId })}`);
+    expect(r1.status).toBe(302);
+    expect(r1.headers.get('location')).toBe(`${SHOP}/en/payment/order-success`);
+    const r2 = await get(`/app-payment/redirect?${q({ transactionId: p.transactionId, tenantIdentifier: A })}`);
+    expect(r2.headers.get('location')).toBe(`${SHOP}/en/payment/order-success`);
+    const names = await messageNames(app, p.paymentId);
+    expect(names.filter((n) => n === 'PaymentAuthorized')).toHaveLength(1);
+    const hist = (await app.deps.db.query<any>(`SELECT trigger FROM payment_status_history WHERE payment_id = $1 AND status = 'authorized'`, [p.paymentId])).rows;
+    expect(hist).toHaveLength(1);
+  });
+
+  it('the page itself settles a payment the PSP already authorized (reload before the return)', async () => {
+    const p = await initialize(app, A);
+    const r = await payOnPage(app, p.redirectUrl, '4242424242424242');
+    expect(r.finalUrl).toBe(`${SHOP}/en/payment/order-success`);
+    // even if our row were still `new`, the page would ask the PSP and redirect instead of offering the form again
+    await setStatus(p.paymentId, 'new');
+    const again = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    expect(again.status).toBe(302);
+    expect(again.headers.get('location')).toBe(`${SHOP}/en/payment/order-success`);
+  });
+});
