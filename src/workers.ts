@@ -6,12 +6,16 @@ import { OutboxRelay } from './messaging/relay.js';
 import { createTransport } from './messaging/transports/index.js';
 import type { Worker } from './runtime.js';
 import { sandboxWorker } from './sandbox/dispatcher.js';
+import { createCommandWorker } from './app/command-worker.js';
+import { createReconciliationWorker } from './app/reconciliation.js';
 import { createWebhookWorker } from './app/webhook-processing.js';
 
 export function createWorkers(deps: AppDeps): Worker[] {
   return [
     new OutboxRelay(deps.db, createTransport(deps), deps.log, { maxRetryHours: deps.config.outboxMaxRetryHours }),
     createWebhookWorker(deps), // webhook inbox retries (flows.md 12)
+    createCommandWorker(deps), // payment-commands inbox processing (messages.md 8)
+    createReconciliationWorker(deps), // pending capture/cancel/refund records (flows.md 14)
     ...(deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl ? [sandboxWorker(deps)] : []), // in-process sandbox PSP webhooks
   ];
 }

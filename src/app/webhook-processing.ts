@@ -27,6 +27,7 @@ import type { Worker } from '../runtime.js';
 import type { Queryable, Tx } from '../store/db.js';
 import { findPaymentByTransaction } from '../store/payments.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
+import { applyOperationWebhook } from './process-command.js';
 import type { AppDeps } from './context.js';
 
 export const ACTIVE_STATES: readonly WebhookInboxStatus[] = ['received', 'waiting_for_payment', 'retrying'];
@@ -172,6 +173,13 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Prom
     return { to: 'ignored', reason: `unreadable event: ${(err as Error).message}` };
   }
   if (outcome.kind === 'ignored') return { to: 'ignored', reason: outcome.reason };
+  // Capture results, refund status changes, cancels of pending cancel records (helper H, src/app/process-command.ts).
+  const op = await applyOperationWebhook(deps, tx, row.tenant_identifier, outcome, row.id);
+  if (op) {
+    if (op.kind === 'applied' || op.kind === 'noop') return { to: 'processed', reason: op.reason ?? null };
+    if (op.kind === 'waiting_for_order') return { to: 'waiting_for_order', reason: op.reason ?? null, countAttempt: false };
+    return { to: op.kind, reason: op.reason ?? null };
+  }
   if (outcome.kind !== 'payment') return { to: 'ignored', reason: `not handled yet (${outcome.kind} outcome)` };
 
   const payment = await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId);

@@ -1,0 +1,218 @@
+/**
+ * CancelPayment (flows.md 9) with cancel records (states.md 2): void the authorization, release the uncaptured
+ * remainder of a partially captured payment, or cancel an `authorization_failed` payment without a PSP call.
+ * Same three steps as captures (record `pending` committed → PSP cancel with key = record id → apply).
+ */
+import { randomUUID } from 'node:crypto';
+import type { PspResult, WebhookOutcome } from '../connectors/types.js';
+import { checkCancel } from '../domain/cancel.js';
+import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
+import type { Tx } from '../store/db.js';
+import { getOperation, insertOperation, listOperations, updateOperation, backoffMs, type OperationRow } from '../store/operations.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, type PaymentRow } from '../store/payments.js';
+import {
+  amountChanges,
+  amountsOf,
+  finishInbox,
+  PSP_TIMEOUT_MS,
+  RECORD_GIVE_UP_MS,
+  RECORD_LEASE_MS,
+  republishAll,
+  republishLatest,
+  statusMessagesOf,
+  tenantSettings,
+  writePaymentChange,
+  type OperationAnswer,
+  type OperationWebhookResult,
+  type Source,
+} from './capture-payment.js';
+import type { AppDeps } from './context.js';
+import { eventKeys } from './payment-messages.js';
+
+export interface CancelCommandInput {
+  inboxId: string;
+  messageId: string;
+  orderItemIds: number[];
+}
+
+export type CancelStart = { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null } | { kind: 'call'; paymentId: string; recordId: string };
+
+export function cancelAnswer(r: PspResult<{ canceled: true }>): OperationAnswer {
+  if (r.ok) return { kind: 'succeeded' };
+  const f = r.failure;
+  if (f.kind === 'declined' || f.kind === 'conflict') return { kind: 'failed', reason: `${f.code}: ${f.message}` };
+  return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
+}
+
+/** Step 1 of flows.md 9 in `tx`. */
+export async function startCancel(deps: AppDeps, tx: Tx, paymentId: string, cmd: CancelCommandInput): Promise<CancelStart> {
+  const payment = await lockPayment(tx, paymentId);
+  const source: Source = { trigger: 'command', ref: cmd.inboxId };
+  const records = await listOperations(tx, payment.id);
+  const items = [...new Set(cmd.orderItemIds)];
+  const decision = checkCancel(payment, records);
+  switch (decision.kind) {
+    case 'republish': {
+      const rec = decision.record ? records.find((r) => r.id === decision.record!.id) : undefined;
+      let done = rec ? (await republishAll(tx, rec.resultMessageIds)) > 0 : false;
+      if (!done) done = await republishLatest(deps, tx, payment, 'PaymentCanceled');
+      if (!done) {
+        // Canceled without any stored PaymentCanceled (e.g. a cancelled pre-order payment): answer the command now.
+        await writePaymentChange(deps, tx, payment, null, {
+          updated: false,
+          statusMessages: [{ name: 'PaymentCanceled', eventKey: eventKeys.command(cmd.messageId), orderItemIds: items, amount: 0 }],
+          source,
+        });
+      }
+      await finishInbox(tx, cmd.inboxId, 'processed', 'already canceled; PaymentCanceled re-published');
+      return { kind: 'done', state: 'processed', reason: 'republished' };
+    }
+    case 'noop': {
+      const rec = records.find((r) => r.id === decision.record.id)!;
+      if (rec.commandId === cmd.inboxId) return { kind: 'call', paymentId: payment.id, recordId: rec.id };
+      await finishInbox(tx, cmd.inboxId, 'processed', `cancel ${rec.id} is pending`);
+      return { kind: 'done', state: 'processed', reason: 'pending' };
+    }
+    case 'reject': {
+      await writePaymentChange(deps, tx, payment, null, {
+        updated: false,
+        statusMessages: [{ name: 'PaymentCancellationFailed', eventKey: eventKeys.command(cmd.messageId), orderItemIds: items, amount: 0 }],
+        source,
+      });
+      await finishInbox(tx, cmd.inboxId, 'rejected', `${decision.code}: ${decision.reason}`);
+      return { kind: 'done', state: 'rejected', reason: decision.reason };
+    }
+    case 'cancel_without_psp': {
+      const check = transition(payment.status, 'canceled', 'cancel_succeeded');
+      if (!check.ok) throw new Error(check.error.message);
+      const id = randomUUID();
+      const status = statusMessagesOf(check.messages, (name) => ({ name, eventKey: eventKeys.cancel(id, 'succeeded'), orderItemIds: items, amount: decision.amount }));
+      const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(withVoid(amountsOf(payment))), status: 'canceled' }, { updated: true, statusMessages: status, source });
+      await insertOperation(tx, {
+        id,
+        paymentId: payment.id,
+        tenantIdentifier: payment.tenantIdentifier,
+        kind: 'cancel',
+        itemKey: '',
+        orderItemIds: items,
+        amount: decision.amount,
+        status: 'succeeded',
+        commandId: cmd.inboxId,
+        resultMessageIds: w.statusMessageIds,
+      });
+      await finishInbox(tx, cmd.inboxId, 'processed', null);
+      return { kind: 'done', state: 'processed', reason: null };
+    }
+    case 'release_remainder':
+    case 'void': {
+      const id = randomUUID();
+      await insertOperation(tx, {
+        id,
+        paymentId: payment.id,
+        tenantIdentifier: payment.tenantIdentifier,
+        kind: 'cancel',
+        itemKey: '',
+        orderItemIds: items,
+        amount: decision.amount,
+        status: 'pending',
+        commandId: cmd.inboxId,
+        nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
+      });
+      return { kind: 'call', paymentId: payment.id, recordId: id };
+    }
+  }
+}
+
+/** PSP cancel for a pending cancel record (key = record id), then the outcome. Shared with reconciliation. */
+export async function runCancel(deps: AppDeps, recordId: string, source: Source, inboxId?: string): Promise<OperationAnswer['kind'] | 'settled'> {
+  const record = await getOperation(deps.db, recordId);
+  if (!record || record.status !== 'pending') {
+    if (inboxId) await deps.db.tx((tx) => finishInbox(tx, inboxId, 'processed', 'cancel already settled'));
+    return 'settled';
+  }
+  const payment = await findPaymentById(deps.db, record.paymentId);
+  if (!payment) throw new Error(`payment ${record.paymentId} of cancel ${record.id} does not exist`);
+  const settings = await tenantSettings(deps, payment.tenantIdentifier);
+  const answer: OperationAnswer = settings
+    ? cancelAnswer(await deps.connector.cancel(settings, payment.transactionId, { idempotencyKey: record.id, signal: AbortSignal.timeout(PSP_TIMEOUT_MS) }))
+    : { kind: 'unknown', reason: 'tenant configuration not found' };
+  await deps.db.tx(async (tx) => {
+    const locked = await lockPayment(tx, record.paymentId);
+    const rec = await getOperation(tx, record.id, { forUpdate: true });
+    if (rec && rec.status === 'pending') await settleCancel(deps, tx, locked, rec, answer, source);
+    if (inboxId) await finishInbox(tx, inboxId, 'processed', answer.kind === 'unknown' ? `cancel ${record.id} pending: ${answer.reason}` : null);
+  });
+  return answer.kind;
+}
+
+/** Applies an answer to a pending cancel record (payment and record locked). */
+export async function settleCancel(deps: AppDeps, tx: Tx, payment: PaymentRow, rec: OperationRow, answer: OperationAnswer, source: Source): Promise<void> {
+  if (rec.status !== 'pending') return;
+  if (answer.kind === 'unknown' || answer.kind === 'pending') {
+    const reason = answer.kind === 'unknown' ? answer.reason : 'cancel pending at the PSP';
+    if (Date.now() - rec.createdAt.getTime() < RECORD_GIVE_UP_MS) {
+      const attempts = rec.attempts + 1;
+      await updateOperation(tx, rec.id, { attempts, nextAttemptAt: new Date(Date.now() + backoffMs(attempts)), failureReason: reason });
+      return;
+    }
+    answer = { kind: 'failed', reason: `no definite answer within 24 hours (${reason})` };
+  }
+  const from = payment.status;
+  const release = from === 'partially_captured';
+  const key = (s: string): string => eventKeys.cancel(rec.id, s);
+
+  if (answer.kind === 'succeeded') {
+    if (from === 'canceled' || (from === 'captured' && payment.releasedAmount > 0)) {
+      // Already applied (e.g. the PSP's webhook came first through the payment outcome path).
+      await updateOperation(tx, rec.id, { status: 'succeeded' });
+      return;
+    }
+    const to = release ? 'captured' : 'canceled';
+    const check = transition(from, to, release ? 'remainder_released' : 'cancel_succeeded');
+    if (!check.ok) {
+      deps.log.error({ paymentId: payment.id, cancelId: rec.id, from, to }, 'cancel succeeded at the PSP but the payment status does not allow it');
+      await updateOperation(tx, rec.id, { status: 'succeeded', failureReason: check.error.message });
+      return;
+    }
+    const before = amountsOf(payment);
+    const amount = uncapturedAmount(before);
+    const amounts = release ? withRemainderReleased(before) : withVoid(before);
+    const status = statusMessagesOf(check.messages, (name) => ({ name, eventKey: key('succeeded'), orderItemIds: rec.orderItemIds, amount }));
+    const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), status: to }, { updated: true, statusMessages: status, source });
+    await updateOperation(tx, rec.id, { status: 'succeeded', resultMessageIds: w.statusMessageIds });
+    return;
+  }
+
+  // failed
+  const to = release ? 'partially_captured' : 'cancellation_failed';
+  const check = transition(from, to, release ? 'remainder_release_failed' : 'cancel_failed');
+  const changed = check.ok && check.changed;
+  const w = await writePaymentChange(deps, tx, payment, changed ? { status: to } : null, {
+    updated: changed,
+    statusMessages: [{ name: 'PaymentCancellationFailed', eventKey: key('failed'), orderItemIds: rec.orderItemIds, amount: 0 }],
+    source,
+  });
+  await updateOperation(tx, rec.id, { status: 'failed', failureReason: answer.reason, resultMessageIds: w.statusMessageIds });
+}
+
+/**
+ * `payment.canceled` (or a remainder release reported as `captured`) while a cancel record is pending: the record is
+ * settled with the command's items. null = no pending cancel record: the caller applies it as a payment outcome.
+ */
+export async function applyCancelWebhook(
+  deps: AppDeps,
+  tx: Tx,
+  tenant: string,
+  outcome: Extract<WebhookOutcome, { kind: 'payment' }>,
+  source: Source,
+): Promise<OperationWebhookResult | null> {
+  if (outcome.state !== 'canceled' && outcome.state !== 'captured') return null;
+  const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
+  if (!found || !found.orderReference) return null;
+  const payment = await lockPayment(tx, found.id);
+  const rec = (await listOperations(tx, payment.id)).find((r) => r.kind === 'cancel' && r.status === 'pending');
+  if (!rec) return null;
+  if (outcome.state === 'captured' && payment.status !== 'partially_captured') return null;
+  await settleCancel(deps, tx, payment, rec, { kind: 'succeeded' }, source);
+  return { kind: 'applied' };
+}

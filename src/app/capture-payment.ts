@@ -1,0 +1,397 @@
+/**
+ * CapturePayment (flows.md 8) and the capture results that arrive later (webhook `payment.captured` /
+ * `payment.capture_failed`, reconciliation, flows.md 12 and 14).
+ *
+ * Three steps (flows.md 0 rule 3): (1) under the payment row lock, `checkCapture` decides; `proceed` stores a capture
+ * record `pending` (+ pendingCaptureAmount) and commits; (2) the PSP is called with idempotency key = record id
+ * (15 s budget), outside any transaction; (3) a second transaction re-locks the payment and the record and applies the
+ * answer (`settleCapture`). A missing answer leaves the record `pending` for the reconciliation job, which repeats the
+ * call with the same key (so the PSP never captures twice) and fails the record after 24 h.
+ *
+ * Also the shared write helper of the command use cases (`writePaymentChange`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { CaptureOutcome, PspResult, TenantSettings, WebhookOutcome } from '../connectors/types.js';
+import { checkCapture, uncoveredItemIds } from '../domain/capture.js';
+import {
+  nextStatusAfterCapture,
+  nextStatusAfterCaptureFailed,
+  nextStatusAfterCapturePending,
+  transition,
+  withPendingCapture,
+  withSettledCapture,
+  type PaymentAmounts,
+  type TransitionMessage,
+} from '../domain/payment-status.js';
+import { enqueue, republish, type OutgoingMessage } from '../messaging/outbox.js';
+import type { Tx } from '../store/db.js';
+import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
+import { appendHistory, findPaymentById, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { decryptedSettings, loadTenant } from '../store/tenants.js';
+import type { AppDeps } from './context.js';
+import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
+
+/** One PSP call's budget (flows.md 0 rule 6). */
+export const PSP_TIMEOUT_MS = 15_000;
+/** A freshly stored pending record is left to its creator's own PSP call for this long before reconciliation may take it. */
+export const RECORD_LEASE_MS = 20_000;
+/** Pending records without a definite answer become `failed` after this (flows.md 14 step 1). */
+export const RECORD_GIVE_UP_MS = 24 * 60 * 60_000;
+
+export interface Source {
+  trigger: HistoryTrigger;
+  /** Command inbox id, webhook inbox id or record id: history trigger_ref and the messages' correlationId. */
+  ref: string;
+}
+
+export interface StatusMsg {
+  name: string;
+  eventKey: string;
+  orderItemIds: number[];
+  amount: number;
+}
+
+export const amountsOf = (p: PaymentRow): PaymentAmounts => ({
+  amount: p.amount,
+  authorizedAmount: p.authorizedAmount,
+  capturedAmount: p.capturedAmount,
+  pendingCaptureAmount: p.pendingCaptureAmount,
+  releasedAmount: p.releasedAmount,
+  refundedAmount: p.refundedAmount,
+  pendingRefundAmount: p.pendingRefundAmount,
+});
+
+export const amountChanges = (a: PaymentAmounts): PaymentChanges => ({
+  authorizedAmount: a.authorizedAmount,
+  capturedAmount: a.capturedAmount,
+  pendingCaptureAmount: a.pendingCaptureAmount,
+  releasedAmount: a.releasedAmount,
+  refundedAmount: a.refundedAmount,
+  pendingRefundAmount: a.pendingRefundAmount,
+});
+
+/**
+ * Writes a change of the (locked) payment: the row (version + 1), a history row when the status changes, then
+ * `PaymentUpdated` (when `updated`) and the status messages (only for a payment linked to an order), in this order,
+ * in `tx`. Returns the row after the write and the outbox ids of the status messages.
+ */
+export async function writePaymentChange(
+  deps: AppDeps,
+  tx: Tx,
+  before: PaymentRow,
+  changes: PaymentChanges | null,
+  opts: { updated: boolean; statusMessages: StatusMsg[]; source: Source },
+): Promise<{ payment: PaymentRow; statusMessageIds: string[] }> {
+  let payment = before;
+  if (changes) {
+    payment = await updatePayment(tx, before.id, changes);
+    if (changes.status !== undefined && changes.status !== before.status) await appendHistory(tx, before.id, changes.status, opts.source.trigger, opts.source.ref);
+  }
+  const out: OutgoingMessage[] = [];
+  if (opts.updated && changes) out.push(paymentUpdatedMessage(payment, await listHistory(tx, payment.id), opts.source.ref));
+  const status = payment.orderReference
+    ? opts.statusMessages.map((m) =>
+        paymentStatusMessage(m.name, payment, { eventKey: m.eventKey, orderItemIds: m.orderItemIds, amount: m.amount, correlationId: opts.source.ref }),
+      )
+    : [];
+  out.push(...status);
+  const ids = out.length > 0 ? await enqueue(tx, deps.config.appIdentifier, out) : [];
+  return { payment, statusMessageIds: ids.slice(ids.length - status.length) };
+}
+
+/** Re-publishes stored outbox rows (messages.md 4.3). Returns how many existed. */
+export async function republishAll(tx: Tx, ids: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const id of ids) if (await republish(tx, id)) n++;
+  return n;
+}
+
+/** Re-publishes the newest stored message `name` of the payment (e.g. the PaymentCaptured of an automatic capture). */
+export async function republishLatest(deps: AppDeps, tx: Tx, payment: PaymentRow, name: string): Promise<boolean> {
+  const r = await tx.query<{ id: string }>(
+    'SELECT id FROM outbox WHERE tenant_identifier = $1 AND ordering_key = $2 AND message_name = $3 ORDER BY seq DESC LIMIT 1',
+    [payment.tenantIdentifier, `${payment.tenantIdentifier}/payment/${payment.id}`, name],
+  );
+  const id = r.rows[0]?.id;
+  return id ? republish(tx, id) : false;
+}
+
+/** The tenant's decrypted settings for a PSP call (null: tenant gone). */
+export async function tenantSettings(deps: AppDeps, tenant: string): Promise<TenantSettings | null> {
+  const row = await loadTenant(deps.db, tenant);
+  return row ? decryptedSettings(deps.secrets, row) : null;
+}
+
+/** Marks a command inbox row finished within `tx` (only from received/retrying). */
+export async function finishInbox(tx: Tx, inboxId: string, state: 'processed' | 'ignored' | 'rejected', reason: string | null): Promise<void> {
+  await tx.query(
+    `UPDATE command_inbox SET state = $2, last_error = $3, processed_at = now() WHERE id = $1 AND state IN ('received', 'retrying')`,
+    [inboxId, state, reason],
+  );
+}
+
+/** A PSP answer reduced to what a record needs. `unknown` = no definite answer (timeout, network, 5xx). */
+export type OperationAnswer =
+  | { kind: 'succeeded'; pspReference?: string }
+  | { kind: 'pending'; pspReference?: string }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'unknown'; reason: string };
+
+export function captureAnswer(r: PspResult<CaptureOutcome>): OperationAnswer {
+  if (r.ok) return r.value.status === 'succeeded' ? { kind: 'succeeded', pspReference: r.value.pspReference } : { kind: 'pending', pspReference: r.value.pspReference };
+  const f = r.failure;
+  if (f.kind === 'declined' || f.kind === 'conflict') return { kind: 'failed', reason: `${f.code}: ${f.message}` };
+  return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 1: decide under the lock
+// ---------------------------------------------------------------------------------------------
+
+export interface CaptureCommandInput {
+  inboxId: string;
+  /** Incoming message id (event key of a rejection's failure message). */
+  messageId: string;
+  orderItemIds: number[];
+  amount: number;
+  currency: string;
+}
+
+export type CaptureStart =
+  | { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null }
+  /** A pending record this command must (still) take to the PSP. */
+  | { kind: 'call'; paymentId: string; recordId: string };
+
+/** Step 1 of flows.md 8, in `tx` (finishes the inbox row itself when nothing else is to be done). */
+export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd: CaptureCommandInput): Promise<CaptureStart> {
+  const payment = await lockPayment(tx, paymentId);
+  const source: Source = { trigger: 'command', ref: cmd.inboxId };
+  const records = await listOperations(tx, payment.id);
+
+  // Automatic capture already took everything: answer with the stored PaymentCaptured, charge nothing.
+  if (payment.status === 'captured' && payment.captureMode === 'automatic' && !records.some((r) => r.kind === 'capture')) {
+    if (await republishLatest(deps, tx, payment, 'PaymentCaptured')) {
+      await finishInbox(tx, cmd.inboxId, 'processed', 'payment was captured automatically; PaymentCaptured re-published');
+      return { kind: 'done', state: 'processed', reason: 'republished' };
+    }
+  }
+
+  const decision = checkCapture(payment, records, { orderItemIds: cmd.orderItemIds, amount: cmd.amount, currency: cmd.currency });
+  switch (decision.kind) {
+    case 'republish': {
+      const rec = records.find((r) => r.id === decision.record.id)!;
+      await republishAll(tx, rec.resultMessageIds);
+      await finishInbox(tx, cmd.inboxId, 'processed', `identical capture ${rec.id} already succeeded; PaymentCaptured re-published`);
+      return { kind: 'done', state: 'processed', reason: 'republished' };
+    }
+    case 'noop': {
+      const rec = records.find((r) => r.id === decision.record.id)!;
+      if (rec.commandId === cmd.inboxId) return { kind: 'call', paymentId: payment.id, recordId: rec.id }; // our own record (crash before its outcome)
+      await finishInbox(tx, cmd.inboxId, 'processed', `identical capture ${rec.id} is pending`);
+      return { kind: 'done', state: 'processed', reason: 'pending' };
+    }
+    case 'reject': {
+      await writePaymentChange(deps, tx, payment, null, {
+        updated: false,
+        statusMessages: [{ name: 'PaymentCaptureFailed', eventKey: eventKeys.command(cmd.messageId), orderItemIds: cmd.orderItemIds, amount: Math.abs(cmd.amount) || 0 }],
+        source,
+      });
+      await finishInbox(tx, cmd.inboxId, 'rejected', `${decision.code}: ${decision.reason}`);
+      return { kind: 'done', state: 'rejected', reason: decision.reason };
+    }
+    case 'proceed': {
+      const id = randomUUID();
+      await insertOperation(tx, {
+        id,
+        paymentId: payment.id,
+        tenantIdentifier: payment.tenantIdentifier,
+        kind: 'capture',
+        itemKey: decision.itemKey,
+        orderItemIds: [...new Set(cmd.orderItemIds)],
+        amount: cmd.amount,
+        status: 'pending',
+        commandId: cmd.inboxId,
+        nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
+      });
+      await updatePayment(tx, payment.id, { pendingCaptureAmount: withPendingCapture(amountsOf(payment), cmd.amount).pendingCaptureAmount });
+      return { kind: 'call', paymentId: payment.id, recordId: id };
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps 2 and 3: PSP call, then apply
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Calls the PSP for a pending capture record (idempotency key = record id) and applies the answer. Used by the
+ * command processor and the reconciliation job. `inboxId`: the command row to finish in the outcome's transaction.
+ * Throws only on database errors.
+ */
+export async function runCapture(deps: AppDeps, recordId: string, source: Source, inboxId?: string): Promise<OperationAnswer['kind'] | 'settled'> {
+  const record = await getOperation(deps.db, recordId);
+  if (!record || record.status !== 'pending') {
+    if (inboxId) await deps.db.tx((tx) => finishInbox(tx, inboxId, 'processed', 'capture already settled'));
+    return 'settled';
+  }
+  const payment = await findPaymentById(deps.db, record.paymentId);
+  if (!payment) throw new Error(`payment ${record.paymentId} of capture ${record.id} does not exist`);
+  const settings = await tenantSettings(deps, payment.tenantIdentifier);
+  let answer: OperationAnswer;
+  if (!settings) answer = { kind: 'unknown', reason: 'tenant configuration not found' };
+  else {
+    const r = await deps.connector.capture(settings, payment.transactionId, record.amount, { idempotencyKey: record.id, signal: AbortSignal.timeout(PSP_TIMEOUT_MS) });
+    // Test-only crash point (test/crash-restart.test.ts): die after the PSP captured, before the outcome is committed.
+    if (process.env.OAP_TEST_CRASH_AFTER_PSP_CAPTURE === '1') process.kill(process.pid, 'SIGKILL');
+    answer = captureAnswer(r);
+  }
+  await deps.db.tx(async (tx) => {
+    const locked = await lockPayment(tx, record.paymentId);
+    const rec = await getOperation(tx, record.id, { forUpdate: true });
+    if (rec && rec.status === 'pending') await settleCapture(deps, tx, locked, rec, answer, source);
+    if (inboxId) await finishInbox(tx, inboxId, 'processed', answer.kind === 'unknown' ? `capture ${record.id} pending: ${answer.reason}` : null);
+  });
+  return answer.kind;
+}
+
+/**
+ * Applies an answer to a pending capture record (payment and record locked by the caller). `unknown` keeps it
+ * pending with backoff, or fails it after 24 h (flows.md 8 step 8, 14).
+ */
+export async function settleCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, rec: OperationRow, answer: OperationAnswer, source: Source): Promise<void> {
+  if (rec.status !== 'pending') return;
+  if (answer.kind === 'unknown') {
+    if (Date.now() - rec.createdAt.getTime() < RECORD_GIVE_UP_MS) {
+      const attempts = rec.attempts + 1;
+      await updateOperation(tx, rec.id, { attempts, nextAttemptAt: new Date(Date.now() + backoffMs(attempts)), failureReason: answer.reason });
+      return;
+    }
+    answer = { kind: 'failed', reason: `no definite answer within 24 hours (${answer.reason})` };
+  }
+  const before = amountsOf(payment);
+  const from = payment.status;
+  const captureKey = (status: string): string => eventKeys.capture(rec.id, status);
+
+  if (answer.kind === 'pending') {
+    const to = nextStatusAfterCapturePending(before, from);
+    const check = transition(from, to, 'capture_pending');
+    if (check.ok && check.messages.length > 0) {
+      await writePaymentChange(deps, tx, payment, { status: to }, { updated: true, statusMessages: [], source });
+    }
+    await updateOperation(tx, rec.id, { pspReference: answer.pspReference ?? null, attempts: rec.attempts + 1, nextAttemptAt: new Date(Date.now() + 60 * 60_000) });
+    return;
+  }
+
+  if (answer.kind === 'succeeded') {
+    const to = nextStatusAfterCapture(before, rec.amount);
+    const amounts = withSettledCapture(before, rec.amount, true, true);
+    const check = transition(from, to, 'capture_succeeded');
+    if (!check.ok) {
+      deps.log.error({ paymentId: payment.id, captureId: rec.id, from, to }, 'capture succeeded at the PSP but the payment status does not allow it; amounts recorded');
+      await writePaymentChange(deps, tx, payment, amountChanges(amounts), { updated: true, statusMessages: [], source });
+      await updateOperation(tx, rec.id, { status: 'succeeded', pspReference: answer.pspReference ?? null });
+      return;
+    }
+    const status = statusMessagesOf(check.messages, (name) => ({ name, eventKey: captureKey('succeeded'), orderItemIds: rec.orderItemIds, amount: rec.amount }));
+    const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), status: to }, { updated: true, statusMessages: status, source });
+    await updateOperation(tx, rec.id, { status: 'succeeded', pspReference: answer.pspReference ?? null, resultMessageIds: w.statusMessageIds });
+    return;
+  }
+
+  // failed
+  const to = nextStatusAfterCaptureFailed(before, from);
+  const amounts = withSettledCapture(before, rec.amount, false, true);
+  const check = transition(from, to, 'capture_failed');
+  const changed = check.ok && check.changed;
+  const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), ...(changed ? { status: to } : {}) }, {
+    updated: changed,
+    statusMessages: [{ name: 'PaymentCaptureFailed', eventKey: captureKey('failed'), orderItemIds: rec.orderItemIds, amount: rec.amount }],
+    source,
+  });
+  await updateOperation(tx, rec.id, { status: 'failed', failureReason: answer.reason, resultMessageIds: w.statusMessageIds });
+}
+
+/** The status messages (not PaymentUpdated) of a transition row, with the caller's items/amount/key. */
+export function statusMessagesOf(messages: readonly TransitionMessage[], build: (name: string) => StatusMsg): StatusMsg[] {
+  return messages.filter((m) => m.name !== 'PaymentUpdated').map((m) => build(m.name));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks: payment.captured / payment.capture_failed (manual capture)
+// ---------------------------------------------------------------------------------------------
+
+export type OperationWebhookResult = { kind: 'applied' | 'noop' | 'ignored' | 'waiting_for_payment' | 'waiting_for_order'; reason?: string };
+
+/**
+ * A capture result reported by webhook. `amountCaptured` is the PSP's cumulative total: pending records it covers
+ * (oldest first) become `succeeded` with their own messages (same event keys as the direct answer, so whichever comes
+ * first writes them); an excess without a record is a PSP-side capture (flows.md 8 step 11). A failure fails the
+ * oldest pending record; without one it is a no-op (the direct answer already failed it).
+ */
+export async function applyCaptureWebhook(
+  deps: AppDeps,
+  tx: Tx,
+  tenant: string,
+  outcome: Extract<WebhookOutcome, { kind: 'capture' }>,
+  source: Source,
+): Promise<OperationWebhookResult> {
+  const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
+  if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
+  if (!found.orderReference) return { kind: 'waiting_for_order', reason: 'payment is not linked to an order yet' };
+  let payment = await lockPayment(tx, found.id);
+  const pending = (await listOperations(tx, payment.id)).filter((r) => r.kind === 'capture' && r.status === 'pending');
+
+  if (!outcome.succeeded) {
+    const rec = pending[0];
+    if (!rec) return { kind: 'noop' };
+    await settleCapture(deps, tx, payment, rec, { kind: 'failed', reason: outcome.reason ?? 'capture_failed' }, source);
+    return { kind: 'applied' };
+  }
+
+  if (!Number.isSafeInteger(outcome.amountCaptured)) return { kind: 'ignored', reason: 'capture event without a captured amount' };
+  let remaining = outcome.amountCaptured - payment.capturedAmount;
+  if (remaining <= 0) return { kind: 'noop' };
+  let applied = false;
+  let unsettled = 0;
+  for (const rec of pending) {
+    if (rec.amount > remaining) {
+      unsettled++;
+      continue;
+    }
+    await settleCapture(deps, tx, payment, rec, { kind: 'succeeded' }, source);
+    payment = await lockPayment(tx, payment.id);
+    remaining -= rec.amount;
+    applied = true;
+  }
+  if (remaining <= 0) return { kind: applied ? 'applied' : 'noop' };
+  if (unsettled > 0) {
+    // The total covers only part of a pending record: its own answer (or reconciliation) settles it, no guessing.
+    return { kind: applied ? 'applied' : 'noop', reason: 'capture total covers part of a pending capture' };
+  }
+
+  // PSP-side capture without a record.
+  const before = amountsOf(payment);
+  const extra = Math.min(remaining, Math.max(0, before.authorizedAmount - before.capturedAmount - before.pendingCaptureAmount - before.releasedAmount));
+  if (extra <= 0) return { kind: applied ? 'applied' : 'ignored', reason: 'reported capture exceeds the authorized amount' };
+  const to = before.capturedAmount + extra + before.releasedAmount >= before.authorizedAmount && before.pendingCaptureAmount === 0 ? 'captured' : 'partially_captured';
+  const check = transition(payment.status, to, 'capture_succeeded');
+  if (!check.ok) return { kind: applied ? 'applied' : 'ignored', reason: check.error.message };
+  const id = randomUUID();
+  const records = await listOperations(tx, payment.id);
+  const items = to === 'captured' ? uncoveredItemIds(orderItemIdsOf(payment.orderData), records.filter((r) => r.kind === 'capture' && r.status === 'succeeded')) : [];
+  const status = to === 'captured' ? statusMessagesOf(check.messages, (name) => ({ name, eventKey: eventKeys.capture(id, 'succeeded'), orderItemIds: items, amount: extra })) : [];
+  const w = await writePaymentChange(deps, tx, payment, { capturedAmount: before.capturedAmount + extra, status: to }, { updated: true, statusMessages: status, source });
+  await insertOperation(tx, {
+    id,
+    paymentId: payment.id,
+    tenantIdentifier: payment.tenantIdentifier,
+    kind: 'capture',
+    itemKey: '',
+    orderItemIds: [],
+    amount: extra,
+    status: 'succeeded',
+    commandId: null,
+    resultMessageIds: w.statusMessageIds,
+  });
+  return { kind: 'applied' };
+}

@@ -1,0 +1,96 @@
+/**
+ * The command processor worker (messages.md 8): claims `received` and due `retrying` rows of `command_inbox` with
+ * `FOR UPDATE SKIP LOCKED` and a lease (next_attempt_at moved forward, so a crashed instance's rows come back after
+ * the lease), and processes them. Commands of one tenant and order run one at a time in arrival order: a row is only
+ * claimed when no older unfinished row of the same (tenant, orderReference) exists. Woken by `commandInboxSignal`
+ * after a commit that stored commands, otherwise polling.
+ */
+import { commandInboxSignal } from '../messaging/command-inbox.js';
+import type { Worker } from '../runtime.js';
+import type { AppDeps } from './context.js';
+import { processCommand } from './process-command.js';
+
+/** A claimed row is reserved this long (> one PSP call's 15 s budget). */
+export const COMMAND_LEASE_MS = 20_000;
+const BATCH = 20;
+
+/** Claims due rows (at most one per tenant+order) and processes them. Returns how many it took. */
+export async function runCommandBatch(deps: AppDeps): Promise<number> {
+  const claimed = await deps.db.tx(async (tx) => {
+    const r = await tx.query<{ id: string; created_at: Date }>(
+      `UPDATE command_inbox SET next_attempt_at = $1
+       WHERE id IN (
+         SELECT c.id FROM command_inbox c
+         WHERE c.state IN ('received', 'retrying') AND c.next_attempt_at <= now()
+           AND NOT EXISTS (
+             SELECT 1 FROM command_inbox o
+             WHERE o.state IN ('received', 'retrying') AND o.id <> c.id
+               AND o.tenant_identifier IS NOT DISTINCT FROM c.tenant_identifier
+               AND (o.payload ->> 'orderReference') IS NOT DISTINCT FROM (c.payload ->> 'orderReference')
+               AND (o.created_at < c.created_at OR (o.created_at = c.created_at AND o.id < c.id)))
+         ORDER BY c.created_at, c.id
+         LIMIT ${BATCH}
+         FOR UPDATE SKIP LOCKED)
+       RETURNING id, created_at`,
+      [new Date(Date.now() + COMMAND_LEASE_MS)],
+    );
+    return r.rows;
+  });
+  claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
+  for (const row of claimed) await processCommand(deps, row.id);
+  return claimed.length;
+}
+
+export function createCommandWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
+  const pollMs = opts.pollMs ?? 500;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> | undefined;
+  let again = false;
+
+  const tick = async (): Promise<void> => {
+    try {
+      let n: number;
+      do {
+        again = false;
+        n = await runCommandBatch(deps);
+      } while (running && (n > 0 || again));
+    } catch (err) {
+      if (running) deps.log.error({ err }, 'command worker tick failed');
+    }
+  };
+  const run = (): void => {
+    if (!running) return;
+    if (current) {
+      again = true;
+      return;
+    }
+    if (timer) clearTimeout(timer);
+    current = tick().finally(() => {
+      current = undefined;
+      schedule();
+    });
+  };
+  const schedule = (): void => {
+    if (!running) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(run, pollMs);
+    timer.unref?.();
+  };
+  const onSignal = (): void => run();
+  return {
+    name: 'command-processor',
+    start() {
+      if (running) return;
+      running = true;
+      commandInboxSignal.on('received', onSignal);
+      schedule();
+    },
+    async stop() {
+      running = false;
+      commandInboxSignal.off('received', onSignal);
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Reconciliation of operation records (flows.md 14 step 1): `pending` capture / cancel records and `pending` refunds
+ * without a PSP refund id whose PSP call got no definite answer (timeout, network error, crash between the PSP call and
+ * the commit) are retried with the SAME idempotency key (the record id), so the PSP acts at most once, with backoff
+ * 1 s, 5 s, 30 s, 2 min, 10 min, then every 30 min; after 24 h without a definite answer the record becomes `failed`
+ * and its flow's failure message is sent. Rows are claimed with `FOR UPDATE SKIP LOCKED` and leased (next_attempt_at
+ * moved forward), so several instances can run it.
+ *
+ * Not done here: querying the PSP for refunds that are `pending`/`processing` with a PSP id (flows.md 14 step 3) —
+ * the connector port has no "get refund" call yet; those settle by webhook.
+ */
+import type { Worker } from '../runtime.js';
+import { runCancel } from './cancel-payment.js';
+import { RECORD_LEASE_MS, runCapture } from './capture-payment.js';
+import type { AppDeps } from './context.js';
+import { runRefund } from './refund-payment.js';
+
+const BATCH = 20;
+
+/** One pass: claims due records and repeats their PSP calls. Returns how many records it took. */
+export async function runReconciliation(deps: AppDeps): Promise<number> {
+  const lease = new Date(Date.now() + RECORD_LEASE_MS);
+  const ops = await deps.db.tx(async (tx) => {
+    const r = await tx.query<{ id: string; kind: 'capture' | 'cancel' }>(
+      `UPDATE payment_operations SET next_attempt_at = $1
+       WHERE id IN (SELECT id FROM payment_operations WHERE status = 'pending' AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+       RETURNING id, kind`,
+      [lease],
+    );
+    return r.rows;
+  });
+  const refunds = await deps.db.tx(async (tx) => {
+    const r = await tx.query<{ id: string }>(
+      `UPDATE refunds SET next_attempt_at = $1
+       WHERE id IN (SELECT id FROM refunds WHERE status = 'pending' AND psp_refund_id IS NULL AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+       RETURNING id`,
+      [lease],
+    );
+    return r.rows;
+  });
+  for (const op of ops) {
+    const source = { trigger: 'reconciliation' as const, ref: op.id };
+    try {
+      if (op.kind === 'capture') await runCapture(deps, op.id, source);
+      else await runCancel(deps, op.id, source);
+    } catch (err) {
+      deps.log.warn({ err, operationId: op.id }, 'reconciliation of an operation record failed; will retry');
+    }
+  }
+  for (const rf of refunds) {
+    try {
+      await runRefund(deps, rf.id, { trigger: 'reconciliation', ref: rf.id });
+    } catch (err) {
+      deps.log.warn({ err, refundId: rf.id }, 'reconciliation of a refund failed; will retry');
+    }
+  }
+  return ops.length + refunds.length;
+}
+
+export function createReconciliationWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
+  const pollMs = opts.pollMs ?? 1_000;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> | undefined;
+  const tick = async (): Promise<void> => {
+    try {
+      let n = BATCH;
+      while (running && n >= BATCH) n = await runReconciliation(deps);
+    } catch (err) {
+      if (running) deps.log.error({ err }, 'reconciliation tick failed');
+    }
+  };
+  const schedule = (): void => {
+    if (!running) return;
+    timer = setTimeout(() => {
+      current = tick().finally(() => {
+        current = undefined;
+        schedule();
+      });
+    }, pollMs);
+    timer.unref?.();
+  };
+  return {
+    name: 'reconciliation',
+    start() {
+      if (running) return;
+      running = true;
+      schedule();
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}

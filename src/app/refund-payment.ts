@@ -1,0 +1,260 @@
+/**
+ * RefundPayment (flows.md 10) and refund status changes (states.md 3) from the PSP's answer, webhooks
+ * (`refund.succeeded` / `refund.failed`) and reconciliation. The payment's status never changes with a refund;
+ * refunds move `refundedAmount` / `pendingRefundAmount` only.
+ */
+import { randomUUID } from 'node:crypto';
+import type { PspResult, RefundOutcome, WebhookOutcome } from '../connectors/types.js';
+import { uncoveredItemIds } from '../domain/capture.js';
+import { refundableAmount } from '../domain/payment-status.js';
+import { checkRefund, refundCreation, refundTransition, withRefundStatus, type RefundStatus } from '../domain/refund.js';
+import type { Tx } from '../store/db.js';
+import { backoffMs, findRefundByPspId, getRefund, insertRefund, listOperations, listRefunds, updateRefund, type RefundRow } from '../store/operations.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, recordPspObject, type PaymentRow } from '../store/payments.js';
+import {
+  amountsOf,
+  finishInbox,
+  PSP_TIMEOUT_MS,
+  RECORD_GIVE_UP_MS,
+  RECORD_LEASE_MS,
+  republishAll,
+  tenantSettings,
+  writePaymentChange,
+  type OperationWebhookResult,
+  type Source,
+  type StatusMsg,
+} from './capture-payment.js';
+import type { AppDeps } from './context.js';
+import { eventKeys, orderItemIdsOf } from './payment-messages.js';
+import { processWaitingWebhooksFor } from './webhook-processing.js';
+
+export interface RefundCommandInput {
+  inboxId: string;
+  messageId: string;
+  orderItemIds: number[];
+  /** As sent (usually negative); the absolute value is refunded. */
+  amount: number;
+  currency: string;
+}
+
+export type RefundStart = { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null } | { kind: 'call'; paymentId: string; refundId: string };
+
+export type RefundAnswer = { kind: 'answered'; pspRefundId: string; status: RefundStatus } | { kind: 'failed'; reason: string } | { kind: 'unknown'; reason: string };
+
+export function refundAnswer(r: PspResult<RefundOutcome>): RefundAnswer {
+  if (r.ok) return { kind: 'answered', pspRefundId: r.value.pspRefundId, status: r.value.status };
+  const f = r.failure;
+  if (f.kind === 'declined' || f.kind === 'conflict') return { kind: 'failed', reason: `${f.code}: ${f.message}` };
+  return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
+}
+
+/** Step 1 of flows.md 10 in `tx`. */
+export async function startRefund(deps: AppDeps, tx: Tx, paymentId: string, cmd: RefundCommandInput): Promise<RefundStart> {
+  const payment = await lockPayment(tx, paymentId);
+  const source: Source = { trigger: 'command', ref: cmd.inboxId };
+  const refunds = await listRefunds(tx, payment.id);
+  const decision = checkRefund(payment, refunds, { orderItemIds: cmd.orderItemIds, amount: cmd.amount, currency: cmd.currency });
+  switch (decision.kind) {
+    case 'republish': {
+      const rec = refunds.find((r) => r.id === decision.record.id)!;
+      await republishAll(tx, rec.resultMessageIds);
+      await finishInbox(tx, cmd.inboxId, 'processed', `identical refund ${rec.id} already succeeded; PaymentRefunded re-published`);
+      return { kind: 'done', state: 'processed', reason: 'republished' };
+    }
+    case 'noop': {
+      const rec = refunds.find((r) => r.id === decision.record.id)!;
+      if (rec.commandId === cmd.inboxId && rec.status === 'pending' && !rec.pspRefundId) return { kind: 'call', paymentId: payment.id, refundId: rec.id };
+      await finishInbox(tx, cmd.inboxId, 'processed', `identical refund ${rec.id} is ${rec.status}`);
+      return { kind: 'done', state: 'processed', reason: 'pending' };
+    }
+    case 'reject': {
+      if (decision.messageItemIds.length > 0) {
+        await writePaymentChange(deps, tx, payment, null, {
+          updated: false,
+          statusMessages: [{ name: 'PaymentRefundFailed', eventKey: eventKeys.command(cmd.messageId), orderItemIds: decision.messageItemIds, amount: decision.amount }],
+          source,
+        });
+      }
+      await finishInbox(tx, cmd.inboxId, 'rejected', `${decision.code}: ${decision.reason}`);
+      return { kind: 'done', state: 'rejected', reason: decision.reason };
+    }
+    case 'proceed': {
+      const id = randomUUID();
+      const created = refundCreation('pending');
+      if (!created.ok) throw new Error(created.error.message);
+      const amounts = withRefundStatus(amountsOf(payment), null, 'pending', decision.amount);
+      await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
+        updated: created.messages.some((m) => m.name === 'PaymentUpdated'),
+        statusMessages: [],
+        source,
+      });
+      await insertRefund(tx, {
+        id,
+        paymentId: payment.id,
+        tenantIdentifier: payment.tenantIdentifier,
+        itemKey: decision.itemKey,
+        orderItemIds: decision.orderItemIds,
+        amount: decision.amount,
+        currency: payment.currency,
+        status: 'pending',
+        commandId: cmd.inboxId,
+        nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
+      });
+      return { kind: 'call', paymentId: payment.id, refundId: id };
+    }
+  }
+}
+
+/** PSP refund for a pending refund record without PSP id (key = refund id), then the answer. Shared with reconciliation. */
+export async function runRefund(deps: AppDeps, refundId: string, source: Source, inboxId?: string): Promise<RefundAnswer['kind'] | 'settled'> {
+  const refund = await getRefund(deps.db, refundId);
+  if (!refund || refund.status !== 'pending' || refund.pspRefundId) {
+    if (inboxId) await deps.db.tx((tx) => finishInbox(tx, inboxId, 'processed', 'refund already answered'));
+    return 'settled';
+  }
+  const payment = await findPaymentById(deps.db, refund.paymentId);
+  if (!payment) throw new Error(`payment ${refund.paymentId} of refund ${refund.id} does not exist`);
+  const settings = await tenantSettings(deps, payment.tenantIdentifier);
+  const answer: RefundAnswer = settings
+    ? refundAnswer(await deps.connector.refund(settings, payment.transactionId, refund.amount, { idempotencyKey: refund.id, signal: AbortSignal.timeout(PSP_TIMEOUT_MS) }))
+    : { kind: 'unknown', reason: 'tenant configuration not found' };
+  let storedPspId: string | null = null;
+  await deps.db.tx(async (tx) => {
+    const locked = await lockPayment(tx, refund.paymentId);
+    const rec = await getRefund(tx, refund.id, { forUpdate: true });
+    if (rec) storedPspId = await settleRefundAnswer(deps, tx, locked, rec, answer, source);
+    if (inboxId) await finishInbox(tx, inboxId, 'processed', answer.kind === 'unknown' ? `refund ${refund.id} pending: ${answer.reason}` : null);
+  });
+  // Webhooks for this refund that arrived before its PSP id was stored wait for it (flows.md 12 step 8).
+  if (storedPspId) await processWaitingWebhooksFor(deps, payment.tenantIdentifier, storedPspId);
+  return answer.kind;
+}
+
+/** Applies the PSP's answer to the refund call. Returns the PSP refund id newly stored, if any. */
+async function settleRefundAnswer(deps: AppDeps, tx: Tx, payment: PaymentRow, rec: RefundRow, answer: RefundAnswer, source: Source): Promise<string | null> {
+  if (answer.kind === 'unknown') {
+    if (rec.pspRefundId || rec.status !== 'pending') return null;
+    if (Date.now() - rec.createdAt.getTime() < RECORD_GIVE_UP_MS) {
+      const attempts = rec.attempts + 1;
+      await updateRefund(tx, rec.id, { attempts, nextAttemptAt: new Date(Date.now() + backoffMs(attempts)), failureReason: answer.reason });
+      return null;
+    }
+    await applyRefundStatus(deps, tx, payment, rec, 'failed', source, `no PSP refund id within 24 hours (${answer.reason})`);
+    return null;
+  }
+  if (answer.kind === 'failed') {
+    await applyRefundStatus(deps, tx, payment, rec, 'failed', source, answer.reason);
+    return null;
+  }
+  let stored: string | null = null;
+  if (!rec.pspRefundId) {
+    await updateRefund(tx, rec.id, { pspRefundId: answer.pspRefundId, attempts: rec.attempts + 1, nextAttemptAt: new Date(Date.now() + 60 * 60_000) });
+    await recordPspObject(tx, payment.connector, answer.pspRefundId, payment.tenantIdentifier, 'refund');
+    rec = { ...rec, pspRefundId: answer.pspRefundId };
+    stored = answer.pspRefundId;
+  }
+  await applyRefundStatus(deps, tx, payment, rec, answer.status, source, null);
+  return stored;
+}
+
+/**
+ * The one path for refund status changes (payment row locked by the caller): refundTransition, amounts, the row
+ * (status_seq + 1) and the messages of states.md 3 with event key `refund/<id>/<status>/<seq>`.
+ */
+export async function applyRefundStatus(
+  deps: AppDeps,
+  tx: Tx,
+  payment: PaymentRow,
+  rec: RefundRow,
+  to: RefundStatus,
+  source: Source,
+  reason: string | null,
+): Promise<{ kind: 'applied' | 'noop' | 'ignored'; reason?: string }> {
+  const check = refundTransition(rec.status, to);
+  if (!check.ok) return { kind: 'ignored', reason: check.error.message };
+  if (!check.changed) return { kind: 'noop' };
+  const amounts = withRefundStatus(amountsOf(payment), rec.status, to, rec.amount);
+  const seq = rec.statusSeq + 1;
+  const status: StatusMsg[] = check.messages
+    .filter((m) => m.name !== 'PaymentUpdated')
+    .map((m) => ({ name: m.name, eventKey: eventKeys.refund(rec.id, to, seq), orderItemIds: rec.orderItemIds, amount: rec.amount }));
+  const w = await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
+    updated: check.messages.some((m) => m.name === 'PaymentUpdated'),
+    statusMessages: status,
+    source,
+  });
+  await updateRefund(tx, rec.id, {
+    status: to,
+    statusSeq: seq,
+    failureReason: reason,
+    ...(to === 'succeeded' || w.statusMessageIds.length > 0 ? { resultMessageIds: w.statusMessageIds } : {}),
+  });
+  return { kind: 'applied' };
+}
+
+/**
+ * `refund.succeeded` / `refund.failed`: moves the refund record found by PSP refund id. A refund the app did not
+ * create (PSP dashboard) is recorded in the reported status (flows.md 10 step 12); while one of the payment's own
+ * refunds still waits for its PSP id, an unknown refund id waits too (it may be that one).
+ */
+export async function applyRefundWebhook(
+  deps: AppDeps,
+  tx: Tx,
+  tenant: string,
+  outcome: Extract<WebhookOutcome, { kind: 'refund' }>,
+  source: Source,
+): Promise<OperationWebhookResult> {
+  const known = await findRefundByPspId(tx, tenant, outcome.pspRefundId);
+  if (known) {
+    const payment = await lockPayment(tx, known.paymentId);
+    const rec = (await getRefund(tx, known.id, { forUpdate: true }))!;
+    const r = await applyRefundStatus(deps, tx, payment, rec, outcome.status, source, outcome.reason ?? null);
+    return r;
+  }
+  const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
+  if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
+  const payment = await lockPayment(tx, found.id);
+  const refunds = await listRefunds(tx, payment.id);
+  if (refunds.some((r) => r.status === 'pending' && !r.pspRefundId)) {
+    return { kind: 'waiting_for_payment', reason: `refund ${outcome.pspRefundId} may be a pending refund of this payment` };
+  }
+  if (!payment.orderReference) return { kind: 'waiting_for_order', reason: 'payment is not linked to an order yet' };
+  // Dashboard refund.
+  const created = refundCreation(outcome.status);
+  if (!created.ok) return { kind: 'ignored', reason: created.error.message };
+  const amount = Math.abs(Math.trunc(outcome.amount));
+  if (!(amount > 0)) return { kind: 'ignored', reason: 'refund without an amount' };
+  const before = amountsOf(payment);
+  if (outcome.status !== 'failed' && outcome.status !== 'canceled' && amount > refundableAmount(before)) {
+    return { kind: 'ignored', reason: `refund ${amount} exceeds the refundable amount ${refundableAmount(before)}` };
+  }
+  const id = randomUUID();
+  const after = withRefundStatus(before, null, outcome.status, amount);
+  let status: StatusMsg[] = [];
+  if (outcome.status === 'succeeded' && refundableAmount(after) === 0) {
+    const captured = (await listOperations(tx, payment.id)).filter((r) => r.kind === 'capture' && r.status === 'succeeded');
+    const capturedItems = captured.some((r) => r.orderItemIds.length === 0) || captured.length === 0 ? orderItemIdsOf(payment.orderData) : captured.flatMap((r) => r.orderItemIds);
+    const items = uncoveredItemIds(capturedItems, refunds.filter((r) => r.status === 'succeeded' || r.status === 'pending' || r.status === 'processing'));
+    status = [{ name: 'PaymentRefunded', eventKey: eventKeys.refund(id, outcome.status, 1), orderItemIds: items, amount }];
+  }
+  const w = await writePaymentChange(deps, tx, payment, { refundedAmount: after.refundedAmount, pendingRefundAmount: after.pendingRefundAmount }, {
+    updated: true,
+    statusMessages: status,
+    source,
+  });
+  await insertRefund(tx, {
+    id,
+    paymentId: payment.id,
+    tenantIdentifier: tenant,
+    itemKey: '',
+    orderItemIds: [],
+    amount,
+    currency: payment.currency,
+    status: outcome.status,
+    pspRefundId: outcome.pspRefundId,
+    commandId: null,
+  });
+  if (w.statusMessageIds.length > 0) await updateRefund(tx, id, { resultMessageIds: w.statusMessageIds });
+  await recordPspObject(tx, payment.connector, outcome.pspRefundId, tenant, 'refund');
+  return { kind: 'applied' };
+}

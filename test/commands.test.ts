@@ -1,0 +1,267 @@
+/**
+ * payment-commands processing (messages.md 4, 8; flows.md 8, 9, 10): CapturePayment / CancelPayment / RefundPayment
+ * published on the local Event Platform, processed from the command inbox, exactly once in effect. Payments are
+ * created with /private/initialize-payment and paid through the sandbox API; outcomes are read back from the outbox,
+ * the inbox rows and the sandbox's own view of the payment.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { messageId } from '../src/messaging/outbox.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import {
+  CARD_CAPTURE_FAILS,
+  CARD_REFUND_FAILS,
+  configureTenant,
+  initializeOrder,
+  pay,
+  publish as publishOn,
+  sandboxPayment,
+  until,
+  type Order,
+} from './helpers/commands.js';
+
+let app: TestApp;
+const T = 'cmd-tenant';
+
+beforeAll(async () => {
+  app = await startTestApp({ SANDBOX_REFUND_SETTLE_MS: '50' });
+  await configureTenant(app, T);
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+const FINAL = ['processed', 'ignored', 'rejected', 'dead'];
+
+async function inbox(id: string): Promise<{ state: string; last_error: string | null }> {
+  return until(
+    async () => (await app.deps.db.query<any>('SELECT state, last_error FROM command_inbox WHERE transport_message_id = $1', [id])).rows[0],
+    (r) => r !== undefined && FINAL.includes(r.state),
+  );
+}
+
+const publish = (name: string, payload: Record<string, unknown>, id?: string, tenant = T) => publishOn(app, tenant, name, payload, id);
+
+async function payment(order: Order, tenant = T): Promise<any> {
+  return (await app.deps.db.query<any>('SELECT * FROM payments WHERE tenant_identifier = $1 AND order_reference = $2', [tenant, order.orderReference])).rows[0];
+}
+
+async function events(order: Order, tenant = T): Promise<Array<{ id: string; name: string; payload: any }>> {
+  const p = await payment(order, tenant);
+  const r = await app.deps.db.query<any>('SELECT id, message_name, payload FROM outbox WHERE ordering_key = $1 ORDER BY seq', [`${tenant}/payment/${p.id}`]);
+  return r.rows.map((x) => ({ id: x.id, name: x.message_name, payload: x.payload }));
+}
+
+const statusEvents = async (order: Order, tenant = T) => (await events(order, tenant)).filter((e) => e.name !== 'PaymentUpdated' && e.name !== 'PaymentCreated');
+
+async function authorizedOrder(items: Record<number, number>, card?: string, tenant = T): Promise<Order> {
+  const order = await initializeOrder(app, tenant, items);
+  await pay(app, order.transactionId, card);
+  const p = await until(() => payment(order, tenant), (x) => x.status === 'authorized');
+  expect(p.status).toBe('authorized');
+  return order;
+}
+
+const capture = (o: Order, items: number[], amount: number, id?: string) =>
+  publish('CapturePayment', { orderReference: o.orderReference, orderItemIds: items, amount, currencyIsoCode: 'EUR' }, id);
+const refund = (o: Order, items: number[], amount: number, id?: string) =>
+  publish('RefundPayment', { orderReference: o.orderReference, orderItems: items.map((i) => ({ orderItemId: i, sku: `SKU-${i}` })), orderItemIds: items, amount, currencyIsoCode: 'EUR' }, id);
+const cancel = (o: Order, items: number[], id?: string) => publish('CancelPayment', { orderReference: o.orderReference, orderItemIds: items, amount: 0, currencyIsoCode: 'EUR' }, id);
+
+const statusPayload = (o: Order, items: number[], amount: number) => ({ orderReference: o.orderReference, orderItemIds: items, amount, currencyIsoCode: 'EUR' });
+
+describe('CapturePayment', () => {
+  it('a redelivered command (same Message-Id) and a second command for the same items capture once', async () => {
+    const o = await authorizedOrder({ 1: 6000, 2: 4000 });
+    const m1 = randomUUID();
+    await capture(o, [1], 6000, m1);
+    await capture(o, [1], 6000, m1); // same transport message id: duplicate at the inbox
+    expect((await inbox(m1)).state).toBe('processed');
+    const m2 = await capture(o, [1], 6000); // another command, same item set
+    const second = await inbox(m2);
+    expect(second.state).toBe('processed');
+    expect(second.last_error).toMatch(/already succeeded/);
+
+    expect((await app.deps.db.query('SELECT 1 FROM command_inbox WHERE transport_message_id = ANY($1::text[])', [[m1, m2]])).rows).toHaveLength(2);
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(6000);
+    const p = await payment(o);
+    expect(p).toMatchObject({ status: 'partially_captured', captured_amount: 6000, pending_capture_amount: 0 });
+    const st = await statusEvents(o);
+    expect(st.map((e) => e.name)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    expect(st[1]!.payload).toEqual(statusPayload(o, [1], 6000));
+  });
+
+  it('partial captures up to the authorized amount; over-capture and overlapping items are refused with PaymentCaptureFailed', async () => {
+    const o = await authorizedOrder({ 3: 5000, 4: 3000, 5: 2000 });
+    const a = await capture(o, [3], 5000);
+    expect((await inbox(a)).state).toBe('processed');
+    const over = await capture(o, [4, 5], 5001); // 5000 left
+    expect((await inbox(over)).state).toBe('rejected');
+    const overlap = await capture(o, [3, 4], 3000); // item 3 already captured
+    expect((await inbox(overlap)).state).toBe('rejected');
+    const wrongCurrency = await publish('CapturePayment', { orderReference: o.orderReference, orderItemIds: [4], amount: 3000, currencyIsoCode: 'USD' });
+    expect((await inbox(wrongCurrency)).state).toBe('rejected');
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(5000);
+
+    const b = await capture(o, [4], 3000);
+    const c = await publish('PaymentConfirmationRequested', { orderReference: o.orderReference, orderItemIds: [5], amount: 2000, currencyIsoCode: 'EUR' }); // deprecated alias
+    expect((await inbox(b)).state).toBe('processed');
+    expect((await inbox(c)).state).toBe('processed');
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(10000);
+    expect(await payment(o)).toMatchObject({ status: 'captured', captured_amount: 10000 });
+
+    const st = await statusEvents(o);
+    expect(st.map((e) => [e.name, e.payload.orderItemIds, e.payload.amount])).toEqual([
+      ['PaymentAuthorized', [3, 4, 5], 10000],
+      ['PaymentCaptured', [3], 5000],
+      ['PaymentCaptureFailed', [4, 5], 5001],
+      ['PaymentCaptureFailed', [3, 4], 3000],
+      ['PaymentCaptureFailed', [4], 3000],
+      ['PaymentCaptured', [4], 3000],
+      ['PaymentCaptured', [5], 2000],
+    ]);
+    // rejections carry the event key command/<incoming message id>
+    expect(st[2]!.id).toBe(messageId(app.deps.config.appIdentifier, T, 'PaymentCaptureFailed', `command/${over}`));
+  });
+
+  it('capture-fail card (4000000000000341): PaymentCaptureFailed, status capture_failed', async () => {
+    const o = await authorizedOrder({ 6: 2500 }, CARD_CAPTURE_FAILS);
+    const m = await capture(o, [6], 2500);
+    expect((await inbox(m)).state).toBe('processed');
+    const p = await until(() => payment(o), (x) => x.status === 'capture_failed');
+    expect(p).toMatchObject({ status: 'capture_failed', captured_amount: 0, pending_capture_amount: 0 });
+    const names = (await events(o)).map((e) => e.name);
+    expect(names.slice(-2)).toEqual(['PaymentUpdated', 'PaymentCaptureFailed']);
+    expect((await statusEvents(o)).at(-1)!.payload).toEqual(statusPayload(o, [6], 2500));
+    expect((await app.deps.db.query<any>(`SELECT status FROM payment_operations WHERE payment_id = $1`, [p.id])).rows).toEqual([{ status: 'failed' }]);
+  });
+});
+
+describe('RefundPayment', () => {
+  it('partial refunds settle by webhook; over-refund and repeated items are refused', async () => {
+    const o = await authorizedOrder({ 7: 3000, 8: 2000 });
+    expect((await inbox(await capture(o, [7, 8], 5000))).state).toBe('processed');
+
+    const over = await refund(o, [7, 8], -5001);
+    expect((await inbox(over)).state).toBe('rejected');
+    const r1 = await refund(o, [7], -3000);
+    expect((await inbox(r1)).state).toBe('processed');
+    await until(() => payment(o), (x) => x.refunded_amount === 3000);
+    const again = await refund(o, [7], -3000); // identical refund already succeeded → re-published, no second refund
+    expect((await inbox(again)).state).toBe('processed');
+    const tooMuch = await publish('PaymentRefundRequested', { orderReference: o.orderReference, orderItemIds: [8], amount: 2001, currencyIsoCode: 'EUR' }); // alias, positive amount
+    expect((await inbox(tooMuch)).state).toBe('rejected');
+
+    expect((await sandboxPayment(app, o.transactionId)).amountRefunded).toBe(3000);
+    expect(await payment(o)).toMatchObject({ status: 'captured', refunded_amount: 3000, pending_refund_amount: 0 });
+    const st = await statusEvents(o);
+    expect(st.map((e) => [e.name, e.payload.orderItemIds, e.payload.amount])).toEqual([
+      ['PaymentAuthorized', [7, 8], 5000],
+      ['PaymentCaptured', [7, 8], 5000],
+      ['PaymentRefundFailed', [7, 8], 5001],
+      ['PaymentRefunded', [7], 3000],
+      ['PaymentRefundFailed', [8], 2001],
+    ]);
+    const rows = (await app.deps.db.query<any>('SELECT status, amount, psp_refund_id FROM refunds WHERE payment_id = $1', [(await payment(o)).id])).rows;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'succeeded', amount: 3000 });
+    expect(rows[0].psp_refund_id).toMatch(/^sbx_re_/);
+  });
+
+  it('refund-fail card (4000000000005126): PaymentRefundFailed after the webhook; amounts restored', async () => {
+    const o = await authorizedOrder({ 9: 4000 }, CARD_REFUND_FAILS);
+    expect((await inbox(await capture(o, [9], 4000))).state).toBe('processed');
+    expect((await inbox(await refund(o, [9], -4000))).state).toBe('processed');
+    const p = await until(async () => (await statusEvents(o)).at(-1)?.name, (n) => n === 'PaymentRefundFailed');
+    expect(p).toBe('PaymentRefundFailed');
+    expect((await statusEvents(o)).at(-1)!.payload).toEqual(statusPayload(o, [9], 4000));
+    expect(await payment(o)).toMatchObject({ status: 'captured', refunded_amount: 0, pending_refund_amount: 0 });
+    const names = (await events(o)).map((e) => e.name);
+    expect(names.slice(-3)).toEqual(['PaymentUpdated', 'PaymentUpdated', 'PaymentRefundFailed']);
+  });
+});
+
+describe('CancelPayment', () => {
+  it('cancel of an authorized payment voids it (PaymentCanceled); a repeat re-publishes', async () => {
+    const o = await authorizedOrder({ 10: 1500 });
+    const m = await cancel(o, [10]);
+    expect((await inbox(m)).state).toBe('processed');
+    const p = await until(() => payment(o), (x) => x.status === 'canceled');
+    expect(p.status).toBe('canceled');
+    expect((await sandboxPayment(app, o.transactionId)).status).toBe('canceled');
+    const again = await publish('PaymentCancelReservationRequested', { orderReference: o.orderReference, orderItemIds: [10], currencyIsoCode: 'EUR' });
+    expect((await inbox(again)).state).toBe('processed');
+    await new Promise((r) => setTimeout(r, 300)); // a late payment.canceled webhook must not add anything
+    const st = await statusEvents(o);
+    expect(st.map((e) => e.name)).toEqual(['PaymentAuthorized', 'PaymentCanceled']);
+    expect(st[1]!.payload).toEqual(statusPayload(o, [10], 1500));
+  });
+
+  it('cancel of a captured payment → PaymentCancellationFailed, nothing changes', async () => {
+    const o = await authorizedOrder({ 11: 1000 });
+    expect((await inbox(await capture(o, [11], 1000))).state).toBe('processed');
+    const before = await payment(o);
+    const m = await cancel(o, [11]);
+    expect((await inbox(m)).state).toBe('rejected');
+    const after = await payment(o);
+    expect(after).toMatchObject({ status: 'captured', version: before.version, captured_amount: 1000 });
+    const st = await statusEvents(o);
+    expect(st.at(-1)).toMatchObject({ name: 'PaymentCancellationFailed', payload: statusPayload(o, [11], 0) });
+    expect((await sandboxPayment(app, o.transactionId)).status).toBe('captured');
+  });
+
+  it('cancel of a partially captured payment releases the remainder (status captured, PaymentCanceled with the released amount)', async () => {
+    const o = await authorizedOrder({ 12: 700, 13: 300 });
+    expect((await inbox(await capture(o, [12], 700))).state).toBe('processed');
+    expect((await inbox(await cancel(o, [13]))).state).toBe('processed');
+    const p = await until(() => payment(o), (x) => x.status === 'captured');
+    expect(p).toMatchObject({ status: 'captured', captured_amount: 700, released_amount: 300 });
+    const st = await statusEvents(o);
+    expect(st.map((e) => [e.name, e.payload.orderItemIds, e.payload.amount])).toEqual([
+      ['PaymentAuthorized', [12, 13], 1000],
+      ['PaymentCaptured', [12], 700],
+      ['PaymentCanceled', [13], 300],
+    ]);
+  });
+});
+
+describe('commands that are not ours', () => {
+  it('unknown order, unknown tenant, unknown name → ignored; bad payload of a known order → rejected with the failure message', async () => {
+    const o = await authorizedOrder({ 14: 1000 });
+    const unknownOrder = await publish('CapturePayment', { orderReference: 'DE--nope', orderItemIds: [1], amount: 1, currencyIsoCode: 'EUR' });
+    const unknownTenant = await publish('CapturePayment', { orderReference: o.orderReference, orderItemIds: [14], amount: 1000, currencyIsoCode: 'EUR' }, undefined, 'cmd-nobody');
+    const unknownName = await publish('ShipPayment', { orderReference: o.orderReference });
+    const bad = await publish('CapturePayment', { orderReference: o.orderReference, orderItemIds: [14], amount: '1000', currencyIsoCode: 'EUR' });
+    expect((await inbox(unknownOrder)).state).toBe('ignored');
+    expect((await inbox(unknownTenant)).state).toBe('ignored');
+    expect((await inbox(unknownName)).state).toBe('ignored');
+    expect((await inbox(bad)).state).toBe('rejected');
+    const st = await statusEvents(o);
+    expect(st.map((e) => [e.name, e.payload.orderItemIds, e.payload.amount])).toEqual([
+      ['PaymentAuthorized', [14], 1000],
+      ['PaymentCaptureFailed', [14], 0],
+    ]);
+    expect((await payment(o)).status).toBe('authorized');
+  });
+
+  it('a disconnected tenant: commands ignored, nothing sent, nothing captured', async () => {
+    const tenant = 'cmd-disconnected';
+    await configureTenant(app, tenant);
+    const o = await authorizedOrder({ 15: 1000 }, undefined, tenant);
+    const before = (await events(o, tenant)).length;
+    const d = await app.request('/private/disconnect', { method: 'POST', tenant, headers: { 'x-confirmation-status': 'true' } });
+    expect(d.status, d.text).toBe(204);
+    const m = await publish('CapturePayment', { orderReference: o.orderReference, orderItemIds: [15], amount: 1000, currencyIsoCode: 'EUR' }, undefined, tenant);
+    expect(await inbox(m)).toMatchObject({ state: 'ignored', last_error: 'tenant is disconnected' });
+    expect((await events(o, tenant)).length).toBe(before);
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(0);
+  });
+
+  it('commands of one order are processed in arrival order', async () => {
+    const o = await authorizedOrder({ 16: 100, 17: 200, 18: 300 });
+    const ids = [await capture(o, [16], 100), await capture(o, [17], 200), await capture(o, [18], 300)];
+    for (const id of ids) expect((await inbox(id)).state).toBe('processed');
+    const st = await statusEvents(o);
+    expect(st.filter((e) => e.name === 'PaymentCaptured').map((e) => e.payload.orderItemIds)).toEqual([[16], [17], [18]]);
+  });
+});

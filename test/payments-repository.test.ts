@@ -1,0 +1,247 @@
+/**
+ * Payment repository (src/store/payments.ts) on PGlite and PostgreSQL: mapping, tenant-scoped lookups with aliases,
+ * unique keys, versioned updates, history sequence, PSP object attribution, row locks.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openDb, type Db } from '../src/store/db.js';
+import {
+  addAlias,
+  appendHistory,
+  findPaymentById,
+  findPaymentByOrder,
+  findPaymentByTransaction,
+  findPaymentsByTransactionAnyTenant,
+  insertPayment,
+  listHistory,
+  lockPayment,
+  recordPspObject,
+  tenantForPspObject,
+  updatePayment,
+  type NewPayment,
+} from '../src/store/payments.js';
+import { createTempDatabase, postgresAvailable } from './helpers/services.js';
+
+function newPayment(over: Partial<NewPayment> = {}): NewPayment {
+  const id = randomUUID();
+  return {
+    id,
+    tenantIdentifier: 'repo-t1',
+    transactionId: `sbx_pay_${id.slice(0, 8)}`,
+    orderReference: `DE--${id.slice(0, 8)}`,
+    status: 'new',
+    amount: 1999,
+    currency: 'EUR',
+    paymentMethod: 'credit-card',
+    connector: 'sandbox',
+    mode: 'test',
+    captureMode: 'manual',
+    orderData: { grandTotal: 1999, items: [{ idSalesOrderItem: 5 }], extra: { a: [1, 'x'] } },
+    redirectSuccessUrl: 'https://shop.example/ok',
+    ...over,
+  };
+}
+
+function suite(name: string, open: () => Promise<{ db: Db; cleanup: () => Promise<void> } | null>): void {
+  describe(`payment repository (${name})`, async () => {
+    let db: Db;
+    let cleanup: () => Promise<void> = async () => {};
+    const ctx = await open();
+    beforeAll(async () => {
+      if (!ctx) return;
+      db = ctx.db;
+      cleanup = ctx.cleanup;
+      await migrate(db);
+    });
+    afterAll(async () => {
+      await cleanup();
+    });
+    const t = ctx ? it : it.skip;
+
+    t('inserts and maps every column (camelCase, numbers, jsonb, dates)', async () => {
+      const n = newPayment({ pspDetails: { cardBrand: 'visa' }, preOrderData: { transactionId: 'x', clientSecret: 'cs' }, localeName: 'de_DE' });
+      const p = await db.tx((tx) => insertPayment(tx, n));
+      expect(p).not.toBeNull();
+      expect(p).toMatchObject({
+        id: n.id,
+        tenantIdentifier: 'repo-t1',
+        transactionId: n.transactionId,
+        orderReference: n.orderReference,
+        status: 'new',
+        version: 1,
+        amount: 1999,
+        currency: 'EUR',
+        authorizedAmount: 0,
+        capturedAmount: 0,
+        paymentMethod: 'credit-card',
+        connector: 'sandbox',
+        mode: 'test',
+        captureMode: 'manual',
+        orderData: n.orderData,
+        redirectSuccessUrl: 'https://shop.example/ok',
+        redirectCancelUrl: null,
+        localeName: 'de_DE',
+        preOrderData: { transactionId: 'x', clientSecret: 'cs' },
+        pspDetails: { cardBrand: 'visa' },
+      });
+      expect(p!.createdAt).toBeInstanceOf(Date);
+      expect(p!.linkedAt).toBeInstanceOf(Date);
+      expect(typeof p!.amount).toBe('number');
+      expect(await findPaymentById(db, n.id)).toEqual(p);
+    });
+
+    t('a pre-order payment has no order and no linked_at', async () => {
+      const p = await db.tx((tx) => insertPayment(tx, newPayment({ orderReference: null })));
+      expect(p).toMatchObject({ orderReference: null, linkedAt: null });
+    });
+
+    t('unique (tenant, transaction) and (tenant, order): a second insert returns null and writes nothing', async () => {
+      const n = newPayment();
+      await db.tx((tx) => insertPayment(tx, n));
+      expect(await db.tx((tx) => insertPayment(tx, newPayment({ transactionId: n.transactionId })))).toBeNull();
+      expect(await db.tx((tx) => insertPayment(tx, newPayment({ orderReference: n.orderReference })))).toBeNull();
+      // another tenant may reuse both
+      expect(await db.tx((tx) => insertPayment(tx, newPayment({ tenantIdentifier: 'repo-t2', transactionId: n.transactionId, orderReference: n.orderReference })))).not.toBeNull();
+      // several payments without order are fine
+      expect(await db.tx((tx) => insertPayment(tx, newPayment({ orderReference: null })))).not.toBeNull();
+      expect(await db.tx((tx) => insertPayment(tx, newPayment({ orderReference: null })))).not.toBeNull();
+    });
+
+    t('lookups are tenant-scoped; aliases resolve; the any-tenant lookup returns every tenant', async () => {
+      const n = newPayment();
+      await db.tx((tx) => insertPayment(tx, n));
+      expect((await findPaymentByTransaction(db, 'repo-t1', n.transactionId))?.id).toBe(n.id);
+      expect(await findPaymentByTransaction(db, 'repo-other', n.transactionId)).toBeNull();
+      expect((await findPaymentByOrder(db, 'repo-t1', n.orderReference!))?.id).toBe(n.id);
+      expect(await findPaymentByOrder(db, 'repo-other', n.orderReference!)).toBeNull();
+
+      await db.tx(async (tx) => {
+        await addAlias(tx, 'repo-t1', 'sbx_pay_old_1', n.id);
+        await addAlias(tx, 'repo-t1', 'sbx_pay_old_1', n.id); // idempotent
+      });
+      expect((await findPaymentByTransaction(db, 'repo-t1', 'sbx_pay_old_1'))?.id).toBe(n.id);
+      expect(await findPaymentByTransaction(db, 'repo-t2', 'sbx_pay_old_1')).toBeNull();
+      expect((await findPaymentsByTransactionAnyTenant(db, 'sbx_pay_old_1')).map((p) => p.id)).toEqual([n.id]);
+
+      const other = newPayment({ tenantIdentifier: 'repo-t3', transactionId: n.transactionId });
+      await db.tx((tx) => insertPayment(tx, other));
+      expect((await findPaymentsByTransactionAnyTenant(db, n.transactionId)).map((p) => p.tenantIdentifier).sort()).toEqual(['repo-t1', 'repo-t3']);
+      expect(await findPaymentsByTransactionAnyTenant(db, 'sbx_pay_unknown')).toEqual([]);
+    });
+
+    t('updatePayment changes the given fields only and increments the version each time', async () => {
+      const n = newPayment();
+      await db.tx((tx) => insertPayment(tx, n));
+      const u1 = await db.tx(async (tx) => {
+        const locked = await lockPayment(tx, n.id);
+        expect(locked.version).toBe(1);
+        return updatePayment(tx, n.id, { status: 'authorized', authorizedAmount: 1999, pspDetails: { cardLast4: '4242' } });
+      });
+      expect(u1).toMatchObject({ status: 'authorized', version: 2, authorizedAmount: 1999, amount: 1999, pspDetails: { cardLast4: '4242' }, orderData: n.orderData });
+      const u2 = await db.tx((tx) => updatePayment(tx, n.id, { transactionId: 'sbx_pay_new', orderReference: null, preOrderData: null }));
+      expect(u2).toMatchObject({ version: 3, transactionId: 'sbx_pay_new', orderReference: null, preOrderData: null, status: 'authorized' });
+      await expect(db.tx((tx) => updatePayment(tx, randomUUID(), { amount: 1 }))).rejects.toThrow();
+      await expect(db.tx((tx) => lockPayment(tx, randomUUID()))).rejects.toThrow();
+    });
+
+    t('history: per-payment sequence 1, 2, 3, trigger and details; listed oldest first', async () => {
+      const n = newPayment();
+      await db.tx((tx) => insertPayment(tx, n));
+      const other = newPayment();
+      await db.tx((tx) => insertPayment(tx, other));
+      await db.tx(async (tx) => {
+        await lockPayment(tx, n.id);
+        expect((await appendHistory(tx, n.id, 'new', 'sync', 'req-1')).seq).toBe(1);
+        expect((await appendHistory(tx, other.id, 'new', 'sync', 'req-x')).seq).toBe(1);
+        expect((await appendHistory(tx, n.id, 'new', 'webhook', 'wh-1', { retryableDecline: { code: 'card_declined' } })).seq).toBe(2);
+        expect((await appendHistory(tx, n.id, 'authorized', 'redirect', null)).seq).toBe(3);
+      });
+      const h = await listHistory(db, n.id);
+      expect(h.map((x) => [x.seq, x.status, x.trigger, x.triggerRef])).toEqual([
+        [1, 'new', 'sync', 'req-1'],
+        [2, 'new', 'webhook', 'wh-1'],
+        [3, 'authorized', 'redirect', null],
+      ]);
+      expect(h[1]!.details).toEqual({ retryableDecline: { code: 'card_declined' } });
+      expect(h[0]!.details).toBeNull();
+      expect(h[0]!.createdAt).toBeInstanceOf(Date);
+      await expect(db.tx((tx) => appendHistory(tx, n.id, 'new', 'bogus' as never, null))).rejects.toThrow();
+    });
+
+    t('psp objects: recorded once, attributed to their tenant', async () => {
+      const id = `sbx_pay_${randomUUID().slice(0, 8)}`;
+      await db.tx(async (tx) => {
+        await recordPspObject(tx, 'sandbox', id, 'repo-t1', 'payment');
+        await recordPspObject(tx, 'sandbox', id, 'repo-t2', 'payment'); // first one wins
+      });
+      expect(await tenantForPspObject(db, 'sandbox', id)).toBe('repo-t1');
+      expect(await tenantForPspObject(db, 'other-connector', id)).toBeNull();
+      expect(await tenantForPspObject(db, 'sandbox', 'sbx_pay_none')).toBeNull();
+    });
+
+    t('a rolled back transaction leaves nothing', async () => {
+      const n = newPayment();
+      await expect(
+        db.tx(async (tx) => {
+          await insertPayment(tx, n);
+          await appendHistory(tx, n.id, 'new', 'sync', null);
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await findPaymentById(db, n.id)).toBeNull();
+      expect(await listHistory(db, n.id)).toEqual([]);
+    });
+
+    if (name === 'PostgreSQL') {
+      t('lockPayment serialises writers: the second waits and sees the first write', async () => {
+        const n = newPayment();
+        await db.tx((tx) => insertPayment(tx, n));
+        let releaseFirst!: () => void;
+        const firstHolds = new Promise<void>((r) => (releaseFirst = r));
+        let firstLocked!: () => void;
+        const locked = new Promise<void>((r) => (firstLocked = r));
+        const order: string[] = [];
+        const first = db.tx(async (tx) => {
+          await lockPayment(tx, n.id);
+          firstLocked();
+          await firstHolds;
+          await updatePayment(tx, n.id, { status: 'authorized' });
+          order.push('first');
+        });
+        await locked;
+        const second = db.tx(async (tx) => {
+          const p = await lockPayment(tx, n.id);
+          order.push(`second saw ${p.status} v${p.version}`);
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        releaseFirst();
+        await Promise.all([first, second]);
+        expect(order).toEqual(['first', 'second saw authorized v2']);
+      });
+
+      t('concurrent inserts of the same order: exactly one succeeds', async () => {
+        const orderReference = `DE--race-${randomUUID().slice(0, 8)}`;
+        const results = await Promise.all(Array.from({ length: 10 }, () => db.tx((tx) => insertPayment(tx, newPayment({ orderReference })))));
+        expect(results.filter((r) => r !== null)).toHaveLength(1);
+      });
+    }
+  });
+}
+
+suite('PGlite', async () => {
+  const db = await openDb({ kind: 'pglite-memory' });
+  return { db, cleanup: () => db.close() };
+});
+
+suite('PostgreSQL', async () => {
+  if (!(await postgresAvailable())) return null;
+  const tmp = await createTempDatabase();
+  const db = await openDb({ kind: 'postgres', url: tmp.url });
+  return {
+    db,
+    cleanup: async () => {
+      await db.close();
+      await tmp.drop();
+    },
+  };
+});
