@@ -6,7 +6,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processInboxRow, retryDelayMs, runWebhookRetries, waitingDelayMs } from '../src/app/webhook-processing.js';
+import { discardHeldWebhooks, processInboxRow, replayHeldWebhooks, retryDelayMs, runWebhookRetries, waitingDelayMs } from '../src/app/webhook-processing.js';
 import type { AppDeps } from '../src/app/context.js';
 import type { Db, Tx } from '../src/store/db.js';
 import { insertPayment, recordPspObject } from '../src/store/payments.js';
@@ -322,14 +322,14 @@ describe('webhooks: storing and processing', () => {
     expect((await messages('wh-a')).length).toBe(before);
   });
 
-  it('event kinds the app does not handle yet (refund) are ignored with a reason', async () => {
+  it('event types the app does not use are stored and ignored with a reason', async () => {
     const pay = txId();
     await storePayment('wh-a', pay);
-    const r = await post(event('refund.succeeded', { id: `sbx_re_${randomBytes(6).toString('hex')}`, object: 'refund', payment: pay, amount: 100, status: 'succeeded', metadata: {} }));
+    const r = await post(event('payment.created', paymentObject(pay, 'wh-a', 'requires_payment_method')));
     expect(r.status).toBe(200);
-    const row = (await inbox('wh-a')).find((x) => x.event_type === 'refund.succeeded');
+    const row = (await inbox('wh-a')).find((x) => x.psp_object_id === pay);
     expect(row.state).toBe('ignored');
-    expect(row.reason).toMatch(/not handled yet/);
+    expect(row.reason).toMatch(/payment\.created/);
   });
 });
 
@@ -433,5 +433,45 @@ describe('webhooks: buffering, retries, dead rows', () => {
     );
     expect(row.state).toBe('dead');
     expect(await metric()).toBeGreaterThan(before);
+  });
+});
+
+describe('webhooks: held for the order (pre-order payments)', () => {
+  it('an authorization for a payment without order is held (waiting_for_order), later events queue behind it; replay applies them in order', async () => {
+    const id = txId();
+    const pid = await storePayment('wh-a', id, null);
+    expect((await post(event('payment.authorized', paymentObject(id, 'wh-a')))).status).toBe(200);
+    expect((await post(event('payment.canceled', paymentObject(id, 'wh-a', 'canceled')))).status).toBe(200);
+    let rows = (await inbox('wh-a')).filter((x) => x.psp_object_id === id);
+    expect(rows.map((x) => x.state)).toEqual(['waiting_for_order', 'waiting_for_order']);
+    expect(await countOf(pid)).toBe(0);
+    // the worker leaves held rows alone
+    await runWebhookRetries(app.deps);
+    expect((await inbox('wh-a')).filter((x) => x.psp_object_id === id).map((x) => x.state)).toEqual(['waiting_for_order', 'waiting_for_order']);
+
+    await app.deps.db.query(`UPDATE payments SET order_reference = $2, linked_at = now() WHERE id = $1`, [pid, `ORD-${randomBytes(4).toString('hex')}`]);
+    await replayHeldWebhooks(app.deps, 'wh-a', id);
+    rows = (await inbox('wh-a')).filter((x) => x.psp_object_id === id);
+    expect(rows.map((x) => x.state)).toEqual(['processed', 'processed']);
+    expect(await countOf(pid)).toBe(1);
+    expect(await countOf(pid, 'PaymentCanceled')).toBe(1);
+    const status = (await app.deps.db.query<any>('SELECT status FROM payments WHERE id = $1', [pid])).rows[0].status;
+    expect(status).toBe('canceled');
+  });
+
+  it('discardHeldWebhooks marks held rows discarded (pre-order payment cancelled); held rows expire after 7 days', async () => {
+    const id = txId();
+    await storePayment('wh-a', id, null);
+    expect((await post(event('payment.authorized', paymentObject(id, 'wh-a')))).status).toBe(200);
+    const n = await app.deps.db.tx((tx) => discardHeldWebhooks(tx, 'wh-a', id));
+    expect(n).toBe(1);
+    expect((await inbox('wh-a')).filter((x) => x.psp_object_id === id).map((x) => x.state)).toEqual(['discarded']);
+
+    const id2 = txId();
+    await storePayment('wh-a', id2, null);
+    expect((await post(event('payment.authorized', paymentObject(id2, 'wh-a')))).status).toBe(200);
+    await app.deps.db.query(`UPDATE webhook_inbox SET received_at = now() - interval '8 days' WHERE psp_object_id = $1`, [id2]);
+    await runWebhookRetries(app.deps);
+    expect((await inbox('wh-a')).filter((x) => x.psp_object_id === id2).map((x) => x.state)).toEqual(['expired']);
   });
 });
