@@ -2,6 +2,7 @@
  * The background workers of one instance. Each is safe to run in several instances at once.
  */
 import type { AppDeps } from './app/context.js';
+import { createCommandConsumers } from './messaging/consumers/index.js';
 import { OutboxRelay } from './messaging/relay.js';
 import { createTransport } from './messaging/transports/index.js';
 import type { Worker } from './runtime.js';
@@ -11,8 +12,10 @@ import { createReconciliationWorker } from './app/reconciliation.js';
 import { createWebhookWorker } from './app/webhook-processing.js';
 
 export function createWorkers(deps: AppDeps): Worker[] {
+  const transport = createTransport(deps);
   return [
-    new OutboxRelay(deps.db, createTransport(deps), deps.log, { maxRetryHours: deps.config.outboxMaxRetryHours }),
+    new OutboxRelay(deps.db, transport, deps.log, { maxRetryHours: deps.config.outboxMaxRetryHours }),
+    ...createCommandConsumers(deps, transport), // payment-commands consumer of the rabbitmq / http transport
     createWebhookWorker(deps), // webhook inbox retries (flows.md 12)
     createCommandWorker(deps), // payment-commands inbox processing (messages.md 8)
     createReconciliationWorker(deps), // pending capture/cancel/refund records (flows.md 14)

@@ -11,7 +11,7 @@ import type { Worker } from '../runtime.js';
 import type { Db } from '../store/db.js';
 import { hubHousekeeping } from './hub.js';
 import { outboxSignal, type OutboxRow } from './outbox.js';
-import type { Transport } from './transports/types.js';
+import type { BatchPublishOutcome, Transport } from './transports/types.js';
 
 export interface RelayOptions {
   /** Poll interval when not woken (default 500 ms). */
@@ -91,6 +91,7 @@ export class OutboxRelay implements Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.transport.start?.();
     outboxSignal.on('written', this.onWritten);
     this.loopPromise = this.loop();
   }
@@ -171,6 +172,18 @@ export class OutboxRelay implements Worker {
     const rows = await this.claim();
     const result: RoundResult = { claimed: rows.length, delivered: 0, failed: 0, dead: 0 };
     if (rows.length === 0) return result;
+    if (this.transport.publishBatch) {
+      // The whole round at once (e.g. AMQP publisher confirms awaited together); rows have distinct ordering keys.
+      let outcomes: BatchPublishOutcome[];
+      try {
+        outcomes = await this.transport.publishBatch(rows);
+      } catch (error) {
+        outcomes = rows.map(() => ({ ok: false as const, error }));
+      }
+      const done = await this.recordBatch(rows, outcomes);
+      for (const o of done) result[o]++;
+      return result;
+    }
     let next = 0;
     const workerCount = Math.min(this.opts.concurrency, rows.length);
     await Promise.all(
@@ -183,6 +196,50 @@ export class OutboxRelay implements Worker {
       }),
     );
     return result;
+  }
+
+  /** Records the outcomes of a batch publish: delivered rows in one statement, failures one by one. */
+  private async recordBatch(rows: OutboxRow[], outcomes: BatchPublishOutcome[]): Promise<Array<'delivered' | 'failed' | 'dead'>> {
+    const out: Array<'delivered' | 'failed' | 'dead'> = [];
+    const okRows: OutboxRow[] = [];
+    const receipts: Array<string | null> = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const o = outcomes[i] ?? { ok: false as const, error: new Error('transport returned no outcome') };
+      if (o.ok) {
+        okRows.push(row);
+        receipts.push(o.receipt ?? null);
+        continue;
+      }
+      try {
+        out.push(await this.recordFailure(row, o.error));
+      } catch (dbErr) {
+        this.log.error({ err: dbErr, messageId: row.id, worker: this.name }, 'could not record outbox delivery failure');
+        out.push('failed');
+      }
+    }
+    if (okRows.length === 0) return out;
+    try {
+      await this.db.query(
+        `UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = v.receipt, attempts = o.attempts + 1,
+           last_error = NULL, lease_until = NULL
+         FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS receipt) v
+         WHERE o.id = v.id AND o.state = 'pending'`,
+        [okRows.map((r) => r.id), receipts],
+      );
+    } catch (err) {
+      // Published but not recorded: the leases run out and the rows are sent again (at least once).
+      this.log.error({ err, messageIds: okRows.map((r) => r.id), worker: this.name }, 'could not record outbox delivery');
+      for (let i = 0; i < okRows.length; i++) out.push('failed');
+      return out;
+    }
+    for (let i = 0; i < okRows.length; i++) {
+      const row = okRows[i]!;
+      outboxDelivered.inc({ channel: row.channel });
+      this.log.debug({ messageId: row.id, channel: row.channel, messageName: row.message_name, receipt: receipts[i] ?? undefined }, 'outbox message delivered');
+      out.push('delivered');
+    }
+    return out;
   }
 
   private async deliver(row: OutboxRow): Promise<'delivered' | 'failed' | 'dead'> {

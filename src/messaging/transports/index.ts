@@ -7,9 +7,10 @@ import type { Db } from '../../store/db.js';
 import { createTokenProvider, type TokenProvider } from '../token.js';
 import { HttpTransport } from './http.js';
 import { LocalTransport } from './local.js';
+import { RabbitMqTransport } from './rabbitmq.js';
 import type { Transport } from './types.js';
 
-export type { PublishResult, Transport } from './types.js';
+export type { BatchPublishOutcome, PublishResult, Transport } from './types.js';
 
 export interface TransportDeps {
   config: AppConfig;
@@ -31,8 +32,7 @@ export function createTransport(deps: TransportDeps): Transport {
         tokens: deps.tokens ?? createTokenProvider(config),
       });
     case 'rabbitmq':
-      // Seam for the rabbitmq transport (messages.md 9.3): return its instance here.
-      throw new Error('MESSAGE_TRANSPORT=rabbitmq: the rabbitmq transport is not implemented yet');
+      return new RabbitMqTransport({ url: config.amqpUrl!, exchange: config.amqpExchange, appIdentifier: config.appIdentifier, log: deps.log });
     default:
       throw new Error(`unknown MESSAGE_TRANSPORT "${String(config.messageTransport)}"`);
   }

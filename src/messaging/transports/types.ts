@@ -9,9 +9,21 @@ export interface PublishResult {
   receipt?: string;
 }
 
+/** Outcome of one row of a batch publish. */
+export type BatchPublishOutcome = ({ ok: true } & PublishResult) | { ok: false; error: unknown };
+
 export interface Transport {
   readonly kind: string;
   publish(row: OutboxRow): Promise<PublishResult>;
+  /**
+   * Optional: publishes several rows at once (they have different ordering keys) and reports one
+   * outcome per row, in the same order. When present, the relay uses it instead of `publish`.
+   */
+  publishBatch?(rows: OutboxRow[]): Promise<BatchPublishOutcome[]>;
+  /** Optional: opens connections in the background (called once when the relay starts). */
+  start?(): void;
+  /** Optional: whether the transport is currently connected to its broker (readiness). */
+  isConnected?(): boolean;
   /** Releases connections (called once when the relay stops). */
   close?(): Promise<void>;
 }

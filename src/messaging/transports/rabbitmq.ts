@@ -1,0 +1,368 @@
+/**
+ * `rabbitmq` transport (messages.md 9.3).
+ *
+ * - Topology, declared (idempotently) on every (re)connection: the durable topic exchange AMQP_EXCHANGE,
+ *   the queue `<APP_IDENTIFIER>.payment-commands` bound with routing key `payment-commands`, its
+ *   `.retry` queue (dead-lettering back to the main queue through the default exchange) and `.dlq`.
+ * - Publish: routing key = channel, body = payload JSON, the properties of 9.3 and the camelCase
+ *   attributes as headers, on a confirm channel with `mandatory: true`. A row counts as delivered only
+ *   on the broker's ack; a nack, a basic.return (no queue bound yet), a closed channel or no confirm
+ *   in time is a failure and the relay retries it. A whole relay batch is published at once and the
+ *   confirms are awaited together (`publishBatch`).
+ * - The connection is re-established with backoff when the broker goes away; meanwhile publishing
+ *   throws and rows stay pending in the outbox.
+ */
+import amqp, { type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
+import type { Logger } from 'pino';
+import type { OutboxRow } from '../outbox.js';
+import { ATTRIBUTE_NAMES } from './attributes.js';
+import type { BatchPublishOutcome, PublishResult, Transport } from './types.js';
+
+export const PAYMENT_COMMANDS = 'payment-commands';
+
+export interface RabbitTopologyNames {
+  exchange: string;
+  queue: string;
+  retryQueue: string;
+  dlq: string;
+}
+
+export function topologyNames(appIdentifier: string, exchange: string): RabbitTopologyNames {
+  const queue = `${appIdentifier}.${PAYMENT_COMMANDS}`;
+  return { exchange, queue, retryQueue: `${queue}.retry`, dlq: `${queue}.dlq` };
+}
+
+/** Declares the topology of messages.md 9.3 (idempotent). */
+export async function assertTopology(ch: { assertExchange: ConfirmChannel['assertExchange']; assertQueue: ConfirmChannel['assertQueue']; bindQueue: ConfirmChannel['bindQueue'] }, names: RabbitTopologyNames): Promise<void> {
+  await ch.assertExchange(names.exchange, 'topic', { durable: true });
+  await ch.assertQueue(names.queue, { durable: true });
+  await ch.bindQueue(names.queue, names.exchange, PAYMENT_COMMANDS);
+  await ch.assertQueue(names.retryQueue, {
+    durable: true,
+    arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': names.queue },
+  });
+  await ch.assertQueue(names.dlq, { durable: true });
+}
+
+/** Adds a heartbeat (15 s) to the URL unless it names one, so a silently dead peer is noticed. */
+export function withHeartbeat(url: string, seconds = 15): string {
+  try {
+    const u = new URL(url);
+    if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(seconds));
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** The URL without credentials, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '********';
+    return u.toString();
+  } catch {
+    return 'amqp://…';
+  }
+}
+
+export interface ConnectionManagerOptions {
+  url: string;
+  log: Logger;
+  /** Connection name shown in the RabbitMQ management UI. */
+  name: string;
+  /** Runs on every new connection (create channels, declare topology, start consuming). Throwing closes it and retries. */
+  setup: (model: ChannelModel) => Promise<void>;
+  /** Called when an established connection is lost (not on close()). */
+  onDisconnect?: () => void;
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+}
+
+/**
+ * Keeps one AMQP connection up: connects, runs `setup`, and on loss (or a failed attempt) reconnects
+ * after 0.5 s doubling to 30 s (±20 % jitter), until close().
+ */
+export class AmqpConnectionManager {
+  private model: ChannelModel | undefined;
+  private ready = false;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private connecting: Promise<void> | undefined;
+  private readonly minDelay: number;
+  private readonly maxDelay: number;
+
+  constructor(private readonly opts: ConnectionManagerOptions) {
+    this.minDelay = opts.reconnectMinDelayMs ?? 500;
+    this.maxDelay = opts.reconnectMaxDelayMs ?? 30_000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.connecting = this.connect();
+  }
+
+  isConnected(): boolean {
+    return this.ready;
+  }
+
+  /** Resolves once connected and set up (tests, start-up diagnostics). */
+  async waitUntilConnected(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.ready) {
+      if (!this.running) throw new Error('AMQP connection manager is not running');
+      if (Date.now() > deadline) throw new Error(`not connected to RabbitMQ within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Drops the current connection (it is re-established); used when a channel breaks. */
+  reset(reason: string): void {
+    const m = this.model;
+    if (!m) return;
+    this.opts.log.warn({ connection: this.opts.name, reason }, 'resetting RabbitMQ connection');
+    m.close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.connecting?.catch(() => undefined);
+    const m = this.model;
+    this.model = undefined;
+    this.ready = false;
+    if (m) await m.close().catch(() => undefined);
+  }
+
+  private scheduleReconnect(): void {
+    if (!this.running || this.timer) return;
+    this.attempt++;
+    const raw = Math.min(this.maxDelay / 1.2, this.minDelay * 2 ** Math.min(this.attempt - 1, 20));
+    const delay = Math.round(raw * (1 + 0.2 * (2 * Math.random() - 1)));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.connecting = this.connect();
+    }, delay);
+    this.timer.unref?.();
+  }
+
+  private async connect(): Promise<void> {
+    if (!this.running) return;
+    const { log, name } = this.opts;
+    let model: ChannelModel | undefined;
+    let lost = false;
+    try {
+      model = await amqp.connect(withHeartbeat(this.opts.url), { clientProperties: { connection_name: name } });
+      const m = model;
+      m.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'RabbitMQ connection error'));
+      m.on('close', () => {
+        lost = true;
+        if (this.model !== m) return;
+        this.model = undefined;
+        const wasReady = this.ready;
+        this.ready = false;
+        if (!this.running) return;
+        if (wasReady) {
+          log.warn({ connection: name }, 'RabbitMQ connection lost; reconnecting');
+          this.opts.onDisconnect?.();
+        }
+        this.scheduleReconnect();
+      });
+      this.model = m;
+      await this.opts.setup(m);
+      if (!this.running) {
+        this.model = undefined;
+        await m.close().catch(() => undefined);
+        return;
+      }
+      if (lost) throw new Error('connection closed during set-up');
+      this.ready = true;
+      this.attempt = 0;
+      log.info({ connection: name, url: redactUrl(this.opts.url) }, 'connected to RabbitMQ');
+    } catch (err) {
+      const wasCurrent = this.model === model;
+      if (wasCurrent) this.model = undefined;
+      this.ready = false;
+      if (model && !lost) await model.close().catch(() => undefined);
+      if (this.running) {
+        log.warn({ connection: name, url: redactUrl(this.opts.url), err: (err as Error).message }, 'RabbitMQ connection attempt failed; retrying');
+        this.scheduleReconnect();
+      }
+    }
+  }
+}
+
+export interface RabbitMqTransportOptions {
+  url: string;
+  exchange: string;
+  appIdentifier: string;
+  log: Logger;
+  /** A publish without a broker confirm within this time fails (default 15 s; below the relay lease). */
+  confirmTimeoutMs?: number;
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+}
+
+interface InFlight {
+  returned: string | undefined;
+}
+
+/** The AMQP message properties of one outbox row (messages.md 9.3). */
+export function publishOptions(row: OutboxRow, appIdentifier: string): Options.Publish {
+  const attrs = row.attributes as unknown as Record<string, unknown>;
+  const headers: Record<string, string> = {};
+  for (const a of ATTRIBUTE_NAMES) {
+    const v = attrs[a];
+    if (v === undefined || v === null || v === '') continue;
+    headers[a] = String(v);
+  }
+  const ts = Date.parse(`${String(attrs.timestamp ?? row.message_timestamp)}Z`);
+  return {
+    messageId: row.id,
+    deliveryMode: 2,
+    contentType: 'application/json',
+    contentEncoding: 'utf-8',
+    timestamp: Math.floor((Number.isFinite(ts) ? ts : Date.now()) / 1000),
+    type: row.message_name,
+    appId: appIdentifier,
+    correlationId: typeof attrs.correlationId === 'string' ? attrs.correlationId : row.id,
+    headers,
+    mandatory: true,
+  };
+}
+
+export class RabbitMqTransport implements Transport {
+  readonly kind = 'rabbitmq';
+  readonly names: RabbitTopologyNames;
+  private readonly conn: AmqpConnectionManager;
+  private channel: ConfirmChannel | undefined;
+  /** Unconfirmed publishes by message id (a basic.return names the message by its messageId). */
+  private readonly inflight = new Map<string, InFlight[]>();
+  private readonly confirmTimeoutMs: number;
+
+  constructor(private readonly opts: RabbitMqTransportOptions) {
+    this.names = topologyNames(opts.appIdentifier, opts.exchange);
+    this.confirmTimeoutMs = opts.confirmTimeoutMs ?? 15_000;
+    this.conn = new AmqpConnectionManager({
+      url: opts.url,
+      log: opts.log,
+      name: `${opts.appIdentifier} publisher`,
+      reconnectMinDelayMs: opts.reconnectMinDelayMs,
+      reconnectMaxDelayMs: opts.reconnectMaxDelayMs,
+      setup: (model) => this.setup(model),
+      onDisconnect: () => {
+        this.channel = undefined;
+      },
+    });
+  }
+
+  /** Connects (in the background) and declares the topology. Called by the relay's start(). */
+  start(): void {
+    this.conn.start();
+  }
+
+  isConnected(): boolean {
+    return this.conn.isConnected() && this.channel !== undefined;
+  }
+
+  waitUntilConnected(timeoutMs?: number): Promise<void> {
+    return this.conn.waitUntilConnected(timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close();
+    this.channel = undefined;
+  }
+
+  private async setup(model: ChannelModel): Promise<void> {
+    const ch = await model.createConfirmChannel();
+    ch.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'RabbitMQ publisher channel error'));
+    ch.on('return', (msg: Message) => {
+      const id = msg.properties.messageId as string | undefined;
+      const entry = id === undefined ? undefined : this.inflight.get(id)?.find((e) => e.returned === undefined);
+      const f = msg.fields as unknown as { replyCode?: number; replyText?: string };
+      if (entry) entry.returned = `${f.replyCode ?? ''} ${f.replyText ?? 'returned'}`.trim();
+    });
+    ch.on('close', () => {
+      if (this.channel !== ch) return;
+      this.channel = undefined;
+      this.conn.reset('publisher channel closed');
+    });
+    await assertTopology(ch, this.names);
+    this.channel = ch;
+  }
+
+  async publish(row: OutboxRow): Promise<PublishResult> {
+    const [outcome] = await this.publishBatch([row]);
+    if (!outcome!.ok) throw outcome!.error;
+    return {};
+  }
+
+  /** Publishes all rows at once and waits for their confirms together; one outcome per row, in order. */
+  async publishBatch(rows: OutboxRow[]): Promise<BatchPublishOutcome[]> {
+    const ch = this.channel;
+    if (!ch || !this.conn.isConnected()) {
+      const error = new Error(`rabbitmq: not connected to ${redactUrl(this.opts.url)}`);
+      return rows.map(() => ({ ok: false, error }));
+    }
+    const pending: Promise<BatchPublishOutcome>[] = [];
+    for (const row of rows) {
+      const { promise, flowing } = this.publishOne(ch, row);
+      pending.push(promise.then((): BatchPublishOutcome => ({ ok: true }), (error: unknown): BatchPublishOutcome => ({ ok: false, error })));
+      if (!flowing) await waitForDrain(ch);
+    }
+    return Promise.all(pending);
+  }
+
+  private publishOne(ch: ConfirmChannel, row: OutboxRow): { promise: Promise<void>; flowing: boolean } {
+    const id = row.id;
+    const entry: InFlight = { returned: undefined };
+    const list = this.inflight.get(id) ?? [];
+    list.push(entry);
+    this.inflight.set(id, list);
+    let flowing = true;
+    const promise = new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err: Error | undefined): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        const l = this.inflight.get(id);
+        if (l) {
+          const i = l.indexOf(entry);
+          if (i >= 0) l.splice(i, 1);
+          if (l.length === 0) this.inflight.delete(id);
+        }
+        if (err) reject(err);
+        else if (entry.returned !== undefined) {
+          reject(new Error(`rabbitmq: unroutable, no queue bound for routing key "${row.channel}" on exchange "${this.opts.exchange}" (${entry.returned})`));
+        } else resolve();
+      };
+      const timer = setTimeout(() => finish(new Error(`rabbitmq: no publisher confirm within ${this.confirmTimeoutMs} ms`)), this.confirmTimeoutMs);
+      try {
+        flowing = ch.publish(this.opts.exchange, row.channel, Buffer.from(JSON.stringify(row.payload), 'utf8'), publishOptions(row, this.opts.appIdentifier), (err: unknown) => {
+          finish(err ? new Error(`rabbitmq: publish not confirmed (${err instanceof Error ? err.message : 'nack'})`) : undefined);
+        });
+      } catch (err) {
+        finish(new Error(`rabbitmq: publish failed (${(err as Error).message})`));
+      }
+    });
+    return { promise, flowing };
+  }
+}
+
+/** Waits until the channel's write buffer drained (or it closed). */
+export function waitForDrain(ch: ConfirmChannel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.once('drain', done);
+    ch.once('close', done);
+  });
+}
