@@ -80,7 +80,7 @@ export async function browse(app: TestApp, url: string, form?: Record<string, st
   let method = form ? 'POST' : 'GET';
   for (let i = 0; i < 10 && next; i++) {
     // APP_BASE_URL may be localhost-based; requests go to the listening address
-    const target = new URL(next, origin);
+    const target: URL = new URL(next, origin);
     const res = await fetch(target, {
       method,
       redirect: 'manual',
@@ -92,7 +92,7 @@ export async function browse(app: TestApp, url: string, form?: Record<string, st
     const hop: Hop = { status: res.status, url: target.toString(), location, html, headers: res.headers };
     hops.push(hop);
     if (res.status >= 300 && res.status < 400 && location) {
-      const abs = new URL(location, target).toString();
+      const abs: string = new URL(location, target).toString();
       if (new URL(abs).origin !== origin) return { hops, final: hop, finalUrl: abs };
       next = abs;
       method = 'GET';
