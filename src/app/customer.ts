@@ -1,0 +1,109 @@
+/**
+ * Customer lookup (sync-api.md 4.8, flows.md 6 steps 5-6): the payer the PSP collected during an express checkout.
+ * Read-only: nothing is stored, no message.
+ */
+import type { Payer, PayerAddress } from '../connectors/types.js';
+import { AppError, paymentNotFound, validationError } from '../domain/errors.js';
+import { findPaymentByTransaction } from '../store/payments.js';
+import { decryptedSettings } from '../store/tenants.js';
+import { isObject, pspCall, requireObjectBody, transportError, type TenantLike } from './confirm-pre-order.js';
+import type { AppDeps } from './context.js';
+
+export interface CustomerAddress {
+  salutation: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  address1: string | null;
+  address2: string | null;
+  address3: string | null;
+  zipCode: string | null;
+  city: string | null;
+  state: string | null;
+  region: string | null;
+  iso2Code: string | null;
+  company: string | null;
+  email: string | null;
+  phone: string | null;
+  cellPhone: string | null;
+}
+
+export interface Customer {
+  salutation: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  email: string | null;
+  phone: string | null;
+  company: string | null;
+  gender: string | null;
+  dateOfBirth: string | null;
+  billingAddress: CustomerAddress | null;
+  shippingAddress: CustomerAddress | null;
+}
+
+const s = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+
+/** Exactly the keys of 4.8 (no `locale`, `country`, `middleName`, `username`), missing values as null. */
+function address(a: PayerAddress | null | undefined): CustomerAddress | null {
+  if (!a) return null;
+  return {
+    salutation: s(a.salutation),
+    firstName: s(a.firstName),
+    lastName: s(a.lastName),
+    address1: s(a.address1),
+    address2: s(a.address2),
+    address3: s(a.address3),
+    zipCode: s(a.zipCode),
+    city: s(a.city),
+    state: s(a.state),
+    region: s(a.region),
+    iso2Code: typeof a.iso2Code === 'string' && a.iso2Code !== '' ? a.iso2Code.toUpperCase() : null,
+    company: s(a.company),
+    email: s(a.email),
+    phone: s(a.phone),
+    cellPhone: s(a.cellPhone),
+  };
+}
+
+export function customerOf(p: Payer): Customer {
+  return {
+    salutation: s(p.salutation),
+    firstName: s(p.firstName),
+    lastName: s(p.lastName),
+    email: s(p.email),
+    phone: s(p.phone),
+    company: s(p.company),
+    gender: s(p.gender),
+    dateOfBirth: s(p.dateOfBirth),
+    billingAddress: address(p.billingAddress),
+    shippingAddress: address(p.shippingAddress),
+  };
+}
+
+const nonEmptyObject = (v: unknown): v is Record<string, unknown> => isObject(v) && Object.keys(v).length > 0;
+
+export async function lookupCustomer(deps: AppDeps, tenant: TenantLike, body: unknown): Promise<{ isSuccessful: true; customer: Customer }> {
+  const b = requireObjectBody(body);
+  const data = b.customerPaymentServiceProviderData;
+  const known = b.customer;
+  if (data !== undefined && data !== null && !isObject(data) && !(Array.isArray(data) && data.length === 0)) {
+    throw validationError('customerPaymentServiceProviderData', 'Field "customerPaymentServiceProviderData" must be an object.');
+  }
+  if (!nonEmptyObject(data) && !nonEmptyObject(known)) {
+    throw new AppError('VALIDATION_FAILED', 'Either customer or customerPaymentServiceProviderData must be provided.', { field: 'customerPaymentServiceProviderData' });
+  }
+  const t = isObject(data) ? data.transactionId : undefined;
+  if (typeof t !== 'string' || t.trim() === '') throw validationError('customerPaymentServiceProviderData.transactionId');
+  const transactionId = t.trim();
+
+  const capability = deps.connector.capabilities.customer ? deps.connector.customer : undefined;
+  if (!capability) throw new AppError('UNSUPPORTED_OPERATION', 'Platform plugin does not provide Customer features');
+
+  const payment = await findPaymentByTransaction(deps.db, tenant.tenant_identifier, transactionId);
+  if (!payment) throw paymentNotFound(transactionId);
+
+  const settings = decryptedSettings(deps.secrets, tenant);
+  const r = await pspCall((signal) => capability.getPayer(settings, payment.transactionId, signal));
+  if (!r.ok) throw transportError(r.failure.kind === 'timeout' ? r.failure : { kind: 'error', message: 'customer lookup failed' });
+  if (r.value === null) throw new AppError('CONFLICT', 'The payment provider has no customer data for this payment yet.');
+  return { isSuccessful: true, customer: customerOf(r.value) };
+}
