@@ -12,6 +12,8 @@ import { paymentRoutes } from './payments.js';
 import { sandboxRoutes } from '../sandbox/routes.js';
 import { paymentPageRoutes } from './payment-page.js';
 import { webhookRoutes } from './webhooks.js';
+import { preOrderRoutes } from './pre-order.js';
+import { glueRoutes } from './glue.js';
 
 export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   await authRoutes(app, deps); // hooks first: applies to every route registered after it
@@ -21,6 +23,8 @@ export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promi
   await eventPlatformRoutes(app, deps);
   await paymentRoutes(app, deps);
   await webhookRoutes(app, deps);
+  await preOrderRoutes(app, deps); // 4.5, 4.6, 4.8
+  await glueRoutes(app, deps); // Glue-shaped /payments, /payment-cancellations, /payment-customers (5)
   await paymentPageRoutes(app, deps);
   if (deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl) await sandboxRoutes(app, deps); // in-process sandbox PSP under /sandbox
 }
