@@ -29,6 +29,8 @@ import { findPaymentByTransaction } from '../store/payments.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { applyOperationWebhook } from './process-command.js';
 import type { AppDeps } from './context.js';
+import { applyAccountOutcome } from './merchant-onboarding.js';
+import { applyTransferOutcome } from './transfers.js';
 
 export const ACTIVE_STATES: readonly WebhookInboxStatus[] = ['received', 'waiting_for_payment', 'retrying'];
 const UNFINISHED_STATES: readonly WebhookInboxStatus[] = [...ACTIVE_STATES, 'waiting_for_order'];
@@ -179,6 +181,10 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Prom
     if (op.kind === 'applied' || op.kind === 'noop') return { to: 'processed', reason: op.reason ?? null };
     if (op.kind === 'waiting_for_order') return { to: 'waiting_for_order', reason: op.reason ?? null, countAttempt: false };
     return { to: op.kind, reason: op.reason ?? null };
+  }
+  if (outcome.kind === 'account' || outcome.kind === 'transfer') {
+    const v = outcome.kind === 'account' ? await applyAccountOutcome(deps, tx, row.tenant_identifier, outcome, row.id) : await applyTransferOutcome(tx, row.tenant_identifier, outcome);
+    return { to: v.state, reason: v.reason };
   }
   if (outcome.kind !== 'payment') return { to: 'ignored', reason: `not handled yet (${outcome.kind} outcome)` };
 

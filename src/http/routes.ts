@@ -7,6 +7,7 @@ import { authRoutes } from './auth.js';
 import { catalogRoutes } from './catalog.js';
 import { configureRoutes } from './configure.js';
 import { eventPlatformRoutes } from './event-platform.js';
+import { marketplaceRoutes } from './marketplace.js';
 import { opsRoutes } from './ops.js';
 import { paymentRoutes } from './payments.js';
 import { sandboxRoutes } from '../sandbox/routes.js';
@@ -22,6 +23,7 @@ export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promi
   await configureRoutes(app, deps);
   await eventPlatformRoutes(app, deps);
   await paymentRoutes(app, deps);
+  await marketplaceRoutes(app, deps);
   await webhookRoutes(app, deps);
   await preOrderRoutes(app, deps); // 4.5, 4.6, 4.8
   await glueRoutes(app, deps); // Glue-shaped /payments, /payment-cancellations, /payment-customers (5)
