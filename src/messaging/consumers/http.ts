@@ -86,6 +86,14 @@ export function decodeHttpCommand(element: EventPlatformMessage, messageId: stri
   return { ...base, payload };
 }
 
+/** Back-off after `failures` consecutive errors: base·2^(failures−1), capped (1 s doubling to 60 s by default). */
+export function receiveBackoffMs(failures: number, base = 1000, max = 60_000): number {
+  return Math.min(max, base * 2 ** Math.max(0, Math.min(failures - 1, 30)));
+}
+
+/** The Event Platform was unreachable or answered an error (as opposed to a local failure, e.g. the database). */
+class EventPlatformError extends Error {}
+
 export class HttpCommandConsumer implements Worker {
   readonly name = 'http-command-consumer';
   private readonly url: string;
@@ -139,8 +147,8 @@ export class HttpCommandConsumer implements Worker {
       } catch (err) {
         if (!this.running) break;
         this.failures++;
-        this.lastPollOk = false;
-        delay = Math.min(this.backoffMax, this.backoffBase * 2 ** Math.min(this.failures - 1, 30));
+        if (err instanceof EventPlatformError) this.lastPollOk = false;
+        delay = receiveBackoffMs(this.failures, this.backoffBase, this.backoffMax);
         this.opts.log.warn({ err: (err as Error).message, retryInMs: delay, worker: this.name }, 'receiving payment-commands from the Event Platform failed');
       }
       if (!this.running) break;
@@ -164,7 +172,9 @@ export class HttpCommandConsumer implements Worker {
 
   private async request(method: 'GET' | 'DELETE', url: string, body?: string): Promise<Response> {
     const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json', 'Consumer-Id': this.opts.consumerId };
-    const token = await this.opts.tokens.getToken();
+    const token = await this.opts.tokens.getToken().catch((err: unknown) => {
+      throw new EventPlatformError((err as Error).message);
+    });
     if (token) headers.Authorization = `Bearer ${token}`;
     this.abort = new AbortController();
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMs)]);
@@ -173,7 +183,7 @@ export class HttpCommandConsumer implements Worker {
       res = await this.fetchFn(url, { method, headers, body, signal });
     } catch (err) {
       const e = err as Error;
-      throw new Error(`${method} ${CHANNEL}: ${e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : e.message}`);
+      throw new EventPlatformError(`${method} ${CHANNEL}: ${e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : e.message}`);
     }
     if (res.status === 401 || res.status === 403) this.opts.tokens.invalidate();
     return res;
@@ -183,14 +193,15 @@ export class HttpCommandConsumer implements Worker {
   async pollOnce(): Promise<number> {
     const res = await this.request('GET', `${this.url}?limit=${HTTP_RECEIVE_LIMIT}`);
     const text = await res.text().catch(() => '');
-    if (res.status < 200 || res.status >= 300) throw new Error(`GET ${CHANNEL} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    if (res.status < 200 || res.status >= 300) throw new EventPlatformError(`GET ${CHANNEL} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
     let parsed: unknown;
     try {
       parsed = text.trim() === '' ? [] : JSON.parse(text);
     } catch {
-      throw new Error(`GET ${CHANNEL} answered with a body that is not JSON`);
+      throw new EventPlatformError(`GET ${CHANNEL} answered with a body that is not JSON`);
     }
-    if (!Array.isArray(parsed)) throw new Error(`GET ${CHANNEL} answered with something other than a JSON array`);
+    if (!Array.isArray(parsed)) throw new EventPlatformError(`GET ${CHANNEL} answered with something other than a JSON array`);
+    this.lastPollOk = true;
     if (parsed.length === 0) return 0;
 
     const inputs: StoreCommandInput[] = [];
@@ -223,7 +234,7 @@ export class HttpCommandConsumer implements Worker {
     const ackRes = await this.request('DELETE', this.url, JSON.stringify({ messageIds: inputs.map((m) => m.transportMessageId) }));
     await ackRes.text().catch(() => '');
     if (ackRes.status < 200 || ackRes.status >= 300) {
-      throw new Error(`DELETE ${CHANNEL} (acknowledge ${inputs.length} messages) answered HTTP ${ackRes.status}`);
+      throw new EventPlatformError(`DELETE ${CHANNEL} (acknowledge ${inputs.length} messages) answered HTTP ${ackRes.status}`);
     }
     return parsed.length;
   }
