@@ -6,6 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processCommand } from '../src/app/process-command.js';
+import type { AppDeps } from '../src/app/context.js';
 import { messageId } from '../src/messaging/outbox.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import {
@@ -263,5 +265,68 @@ describe('commands that are not ours', () => {
     for (const id of ids) expect((await inbox(id)).state).toBe('processed');
     const st = await statusEvents(o);
     expect(st.filter((e) => e.name === 'PaymentCaptured').map((e) => e.payload.orderItemIds)).toEqual([[16], [17], [18]]);
+  });
+});
+
+describe('automatic capture and transient failures', () => {
+  it('a payment captured automatically answers CapturePayment with the re-published PaymentCaptured, charging nothing', async () => {
+    const tenant = 'cmd-automatic';
+    await configureTenant(app, tenant, { captureMode: 'automatic' });
+    const o = await initializeOrder(app, tenant, { 19: 2000 });
+    await pay(app, o.transactionId);
+    await until(() => payment(o, tenant), (x) => x.status === 'captured');
+    const before = await statusEvents(o, tenant);
+    expect(before.map((e) => e.name)).toEqual(['PaymentAuthorized', 'PaymentCaptured']);
+    const m = await publish('CapturePayment', { orderReference: o.orderReference, orderItemIds: [19], amount: 2000, currencyIsoCode: 'EUR' }, undefined, tenant);
+    expect((await inbox(m)).state).toBe('processed');
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(2000);
+    expect((await statusEvents(o, tenant)).map((e) => e.id)).toEqual(before.map((e) => e.id)); // same row, re-published
+  });
+
+  /** deps whose first transaction fails like a database conflict. */
+  const flaky = (): AppDeps => {
+    let failed = false;
+    const db = Object.create(app.deps.db) as AppDeps['db'];
+    db.tx = (async (fn: any) => {
+      if (!failed) {
+        failed = true;
+        throw new Error('could not serialize access (simulated)');
+      }
+      return app.deps.db.tx(fn);
+    }) as AppDeps['db']['tx'];
+    return { ...app.deps, db };
+  };
+
+  async function storedCommand(o: Order, createdAt: Date, state = 'received'): Promise<{ id: string; msg: string }> {
+    const id = randomUUID();
+    const msg = randomUUID();
+    await app.deps.db.query(
+      `INSERT INTO command_inbox (id, transport, channel, transport_message_id, message_name, tenant_identifier, payload, state, next_attempt_at, created_at)
+       VALUES ($1, 'local', 'payment-commands', $2, 'CapturePayment', $3, $4, $6, now() + interval '1 hour', $5)`,
+      [id, msg, T, JSON.stringify({ orderReference: o.orderReference, orderItemIds: [20], amount: 900, currencyIsoCode: 'EUR' }), createdAt, state],
+    );
+    return { id, msg };
+  }
+
+  it('a transient failure → retrying with backoff; the next attempt processes it', async () => {
+    const o = await authorizedOrder({ 20: 900 });
+    const { id } = await storedCommand(o, new Date());
+    expect(await processCommand(flaky(), id)).toBe('retrying');
+    const row = (await app.deps.db.query<any>('SELECT state, attempts, next_attempt_at, last_error FROM command_inbox WHERE id = $1', [id])).rows[0];
+    expect(row).toMatchObject({ state: 'retrying', attempts: 1, last_error: 'could not serialize access (simulated)' });
+    expect(new Date(row.next_attempt_at).getTime()).toBeGreaterThan(Date.now());
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(0);
+    expect(await processCommand(app.deps, id)).toBe('processed');
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(900);
+  });
+
+  it('failing for more than 24 hours → dead with the failure message (event key command/<message id>)', async () => {
+    const o = await authorizedOrder({ 20: 900 });
+    const { id, msg } = await storedCommand(o, new Date(Date.now() - 25 * 60 * 60_000), 'retrying'); // failing since 25 h
+    expect(await processCommand(flaky(), id)).toBe('dead');
+    const st = await statusEvents(o);
+    expect(st.at(-1)).toMatchObject({ name: 'PaymentCaptureFailed', payload: statusPayload(o, [20], 900) });
+    expect(st.at(-1)!.id).toBe(messageId(app.deps.config.appIdentifier, T, 'PaymentCaptureFailed', `command/${msg}`));
+    expect((await payment(o)).status).toBe('authorized');
   });
 });

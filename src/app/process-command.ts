@@ -197,7 +197,8 @@ async function handle(deps: AppDeps, row: InboxCommandRow): Promise<ProcessResul
 /** `retrying` with backoff; after 24 h since arrival `dead` with the command's failure message. */
 async function markRetrying(deps: AppDeps, row: InboxCommandRow, reason: string): Promise<ProcessResult> {
   const attempts = row.attempts + 1;
-  const dead = Date.now() - row.created_at.getTime() >= DEAD_AFTER_MS;
+  // dead only from retrying (states.md 5): a first failure always retries.
+  const dead = Date.now() - row.created_at.getTime() >= DEAD_AFTER_MS && commandInboxTransition(row.state, 'dead').ok;
   const to = dead ? 'dead' : 'retrying';
   if (!commandInboxTransition(row.state, to).ok) return 'skipped';
   return deps.db.tx(async (tx) => {
