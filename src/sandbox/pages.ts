@@ -21,9 +21,13 @@ export function formatAmount(amount: number, currency: string): string {
   }
 }
 
-/** Sends a full page with the sandbox's security headers. `formTargets` are extra origins forms may go to (after redirects). */
+/**
+ * Sends a full page with the sandbox's security headers. `form-action` allows any http(s) target: Chromium applies it to
+ * every redirect after a form post, and the chain (sandbox -> app return URL -> shop success URL) ends at an origin the
+ * sandbox cannot know. `formTargets` are kept for callers that name extra origins.
+ */
 export function sendPage(reply: FastifyReply, status: number, title: string, body: string, formTargets: string[] = []): FastifyReply {
-  const origins = [...new Set(formTargets)].join(' ');
+  const origins = [...new Set([...formTargets, 'http:', 'https:'])].join(' ');
   reply
     .code(status)
     .type('text/html; charset=utf-8')
