@@ -10,6 +10,7 @@ import { sandboxWorker } from './sandbox/dispatcher.js';
 import { createCommandWorker } from './app/command-worker.js';
 import { createReconciliationWorker } from './app/reconciliation.js';
 import { createWebhookWorker } from './app/webhook-processing.js';
+import { createPreOrderExpiryWorker } from './app/pre-order-expiry.js';
 
 export function createWorkers(deps: AppDeps): Worker[] {
   const transport = createTransport(deps);
@@ -17,6 +18,7 @@ export function createWorkers(deps: AppDeps): Worker[] {
     new OutboxRelay(deps.db, transport, deps.log, { maxRetryHours: deps.config.outboxMaxRetryHours }),
     ...createCommandConsumers(deps, transport), // payment-commands consumer of the rabbitmq / http transport
     createWebhookWorker(deps), // webhook inbox retries (flows.md 12)
+    createPreOrderExpiryWorker(deps), // abandoned pre-order payments (PRE_ORDER_EXPIRY_MS, default 24 h)
     createCommandWorker(deps), // payment-commands inbox processing (messages.md 8)
     createReconciliationWorker(deps), // pending capture/cancel/refund records (flows.md 14)
     ...(deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl ? [sandboxWorker(deps)] : []), // in-process sandbox PSP webhooks

@@ -1,0 +1,112 @@
+/**
+ * Abandoned pre-order payments (flows.md 5 step 13, 7): a background worker cancels, at the PSP and here, pre-order
+ * payments that were never linked to an order (no order reference, status `new`) and are older than
+ * `PRE_ORDER_EXPIRY_MS` (default 24 h). Each goes through `cancelUnlinkedPayment` (the 4.6 path): PSP cancel with the
+ * idempotency key derived from the payment id, then one transaction sets `canceled` through the status machine,
+ * discards the held webhooks and writes `PaymentUpdated` (history trigger `reconciliation`).
+ *
+ * A payment the PSP refuses to cancel (already captured, or an error) keeps its status and is retried after
+ * `RETRY_AFTER_MS`; the refusal is logged. Safe in several instances: the row is locked in the cancel transaction and
+ * the PSP call is idempotent.
+ */
+import { ConfigError } from '../config.js';
+import { AppError } from '../domain/errors.js';
+import type { Worker } from '../runtime.js';
+import { findPaymentById } from '../store/payments.js';
+import { loadTenant } from '../store/tenants.js';
+import { cancelUnlinkedPayment } from './cancel-pre-order.js';
+import type { AppDeps } from './context.js';
+
+export const DEFAULT_PRE_ORDER_EXPIRY_MS = 24 * 60 * 60_000;
+const MIN_EXPIRY_MS = 1;
+const BATCH = 50;
+const RETRY_AFTER_MS = 60 * 60_000;
+
+/** `PRE_ORDER_EXPIRY_MS`: optional positive integer of milliseconds; a bad value stops start-up naming the variable. */
+export function preOrderExpiryMs(env: Record<string, string | undefined> = process.env): number {
+  const raw = env.PRE_ORDER_EXPIRY_MS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_PRE_ORDER_EXPIRY_MS;
+  if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError('PRE_ORDER_EXPIRY_MS', `must be a positive integer of milliseconds, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (!Number.isSafeInteger(n) || n < MIN_EXPIRY_MS) throw new ConfigError('PRE_ORDER_EXPIRY_MS', `must be a positive integer of milliseconds, got "${raw}"`);
+  return n;
+}
+
+export interface ExpiryRunResult {
+  canceled: number;
+  failed: number;
+}
+
+/**
+ * One pass: cancels due abandoned pre-order payments. `skipUntil` (payment id → epoch ms) holds back payments whose
+ * cancel failed recently.
+ */
+export async function runPreOrderExpiry(deps: AppDeps, opts: { expiryMs: number; now?: Date; skipUntil?: Map<string, number> }): Promise<ExpiryRunResult> {
+  const now = opts.now ?? new Date();
+  const skip = opts.skipUntil ?? new Map<string, number>();
+  for (const [id, until] of skip) if (until <= now.getTime()) skip.delete(id);
+  const due = await deps.db.query<{ id: string; tenant_identifier: string }>(
+    `SELECT p.id, p.tenant_identifier FROM payments p JOIN tenants t ON t.tenant_identifier = p.tenant_identifier
+     WHERE p.order_reference IS NULL AND p.status = 'new' AND p.created_at < $1 AND t.status <> 'DISCONNECTED'
+       AND NOT (p.id = ANY($2::text[]))
+     ORDER BY p.created_at LIMIT ${BATCH}`,
+    [new Date(now.getTime() - opts.expiryMs), [...skip.keys()]],
+  );
+  const result: ExpiryRunResult = { canceled: 0, failed: 0 };
+  for (const row of due.rows) {
+    try {
+      const tenant = await loadTenant(deps.db, row.tenant_identifier);
+      const payment = await findPaymentById(deps.db, row.id);
+      if (!tenant || !payment || payment.orderReference || payment.status !== 'new') continue;
+      const r = await cancelUnlinkedPayment(deps, tenant, payment, { trigger: 'reconciliation', ref: `pre-order-expiry:${payment.id}`, reason: 'abandoned pre-order payment expired' });
+      if (r.kind === 'canceled') {
+        result.canceled++;
+        deps.log.info({ tenantIdentifier: row.tenant_identifier, transactionId: payment.transactionId }, 'abandoned pre-order payment canceled');
+      }
+    } catch (err) {
+      result.failed++;
+      skip.set(row.id, now.getTime() + RETRY_AFTER_MS);
+      const reason = err instanceof AppError ? `${String(err.code)}: ${err.message}` : (err as Error)?.message;
+      deps.log.warn({ tenantIdentifier: row.tenant_identifier, paymentId: row.id, reason }, 'could not cancel an abandoned pre-order payment; will retry later');
+    }
+  }
+  return result;
+}
+
+/** The worker: one pass every `pollMs` (default: a tenth of the expiry time, between 1 s and 5 min). */
+export function createPreOrderExpiryWorker(deps: AppDeps, opts: { expiryMs?: number; pollMs?: number } = {}): Worker {
+  const expiryMs = opts.expiryMs ?? preOrderExpiryMs();
+  const pollMs = opts.pollMs ?? Math.min(5 * 60_000, Math.max(1_000, Math.floor(expiryMs / 10)));
+  const skipUntil = new Map<string, number>();
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> | undefined;
+  const schedule = (): void => {
+    if (!running) return;
+    timer = setTimeout(() => {
+      current = runPreOrderExpiry(deps, { expiryMs, skipUntil })
+        .then(() => undefined)
+        .catch((err) => {
+          if (running) deps.log.error({ err }, 'pre-order expiry pass failed');
+        })
+        .finally(() => {
+          current = undefined;
+          schedule();
+        });
+    }, pollMs);
+    timer.unref?.();
+  };
+  return {
+    name: 'pre-order-expiry',
+    start() {
+      if (running) return;
+      running = true;
+      schedule();
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      await current;
+    },
+  };
+}
