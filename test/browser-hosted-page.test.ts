@@ -108,4 +108,19 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
       await page.close();
     }
   }, 60_000);
+
+  it('completes the challenge card 4000002500003155 and lands on the shop success URL', async () => {
+    const p = await initialize(app, T, urls());
+    const page = await context.newPage();
+    try {
+      await page.goto(p.redirectUrl);
+      await fillCard(page, '4000002500003155');
+      await Promise.all([page.waitForURL(/\/sandbox\/checkout\/[^/]+\/challenge/), page.click('button[type="submit"]')]);
+      await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-success**`), page.click('button[value="complete"]')]);
+      expect(await page.textContent('#shop')).toContain('/en/payment/order-success');
+      expect((await messageNames(app, p.paymentId)).filter((n) => n === 'PaymentAuthorized')).toHaveLength(1);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
 });
