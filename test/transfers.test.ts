@@ -378,6 +378,26 @@ describe('marketplace transfers (PGlite)', () => {
     expect(await h.sandboxTransferCount(acct2)).toBe(before + 1);
   });
 
+  it('a PSP refusal fails the group and stores a failed record; the retry is attempted again and succeeds', async () => {
+    const o = await h.capturedPayment(T, { captured: 1000 });
+    // Our side says the merchant may receive payouts, the PSP account is still pending: the PSP refuses.
+    await app.deps.db.query(`UPDATE merchants SET status = 'restricted soon' WHERE tenant_identifier = $1 AND merchant_reference = 'MER000003'`, [T]);
+    const body = shopBody([snake('MER000003', o, 'f1', '250')]);
+    const r = await h.transfers(T, body);
+    expect(r.body.transfers[0]).toMatchObject({ isSuccessful: false, transferId: null });
+    expect(r.body.transfers[0].failureMessage).toMatch(/^The payment provider refused the transfer: /);
+    expect((await h.records(T, o)).map((x) => x.status)).toEqual(['failed']);
+
+    const acct3 = (await app.deps.db.query<{ psp_account_id: string }>(`SELECT psp_account_id FROM merchants WHERE tenant_identifier = $1 AND merchant_reference = 'MER000003'`, [T])).rows[0]!.psp_account_id;
+    const res = await fetch(`${app.url}/sandbox/onboarding/${acct3}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'outcome=complete' });
+    expect(res.status).toBe(200);
+    await waitFor(app, 'MER000003 enabled', async () => (await h.merchantStatus(T, 'MER000003')) === 'enabled');
+    const retry = await h.transfers(T, body);
+    expect(retry.body.transfers[0]).toMatchObject({ isSuccessful: true, failureMessage: null });
+    expect((await h.records(T, o)).map((x) => x.status)).toEqual(['failed', 'succeeded']);
+    expect(await h.sandboxTransferCount(acct3)).toBe(1);
+  });
+
   it('concurrent identical payouts create one transfer; concurrent different payouts never exceed the captured amount', async () => {
     await concurrencyChecks(app, h, T, acct1);
   });
@@ -436,5 +456,24 @@ describe('marketplace transfers on PostgreSQL', async () => {
 
   it.skipIf(!available)('concurrent identical payouts create one transfer; totals never exceed captured − refunded', async () => {
     await concurrencyChecks(app, h, T, acct1);
+  });
+});
+
+describe('marketplace endpoints with AUTH_MODE=jwt', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: 'a-test-secret-of-at-least-32-characters!' }, { startWorkers: false });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('a missing bearer token answers 401 with transfers: [] and nothing happens', async () => {
+    const r = await app.request('/private/payments/transfers', { tenant: 'mkt-jwt', body: shopBody([snake('MER000001', 'DE--1', 'i', '100')]) });
+    expect(r.status).toBe(401);
+    expect(r.body).toMatchObject({ transfers: [], errors: [{ code: 'UNAUTHORIZED', status: 401 }] });
+    const onb = await app.request('/private/merchants/onboarding', { tenant: 'mkt-jwt', headers: { 'x-merchant-reference': 'M' }, body: {} });
+    expect(onb.status).toBe(401);
+    expect((await app.deps.db.query('SELECT 1 FROM transfers')).rows).toHaveLength(0);
   });
 });
