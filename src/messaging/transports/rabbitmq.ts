@@ -155,7 +155,7 @@ export class AmqpConnectionManager {
     let model: ChannelModel | undefined;
     let lost = false;
     try {
-      model = await amqp.connect(withHeartbeat(this.opts.url), { clientProperties: { connection_name: name } });
+      model = await amqp.connect(withHeartbeat(this.opts.url), { clientProperties: { connection_name: name }, timeout: 10_000 });
       const m = model;
       m.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'RabbitMQ connection error'));
       m.on('close', () => {
