@@ -10,6 +10,7 @@ import { normaliseCard } from './cards.js';
 import { loadPayment, type Payment } from './model.js';
 import { challengePage, checkoutPage, errorPage, onboardingPage } from './pages.js';
 import { SandboxService } from './service.js';
+import { expressRoutes } from './express.js';
 import { SbxError, accountForKey, badParam, isHttpUrl, notFound, withTransactionId, type SbxResult } from './util.js';
 
 export interface SandboxRouteOptions {
@@ -318,6 +319,8 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
         const ret = returnUrlOf(req);
         return ret ? reply.code(303).header('Location', ret).send() : onboardingPage(reply, svc.base, a, null);
       });
+
+      await expressRoutes(s, opts); // Sandbox Express widget and dialog (src/sandbox/express.ts)
     },
     { prefix: SANDBOX_PREFIX },
   );
