@@ -371,3 +371,84 @@ describe('customer lookup (4.8)', () => {
     expect(foreign.status).toBe(404);
   });
 });
+
+describe('PSP failures', () => {
+  type Conn = Record<string, any>;
+  async function withPatched<T>(name: string, impl: (...args: any[]) => Promise<unknown>, fn: () => Promise<T>, target: Conn = app.deps.connector as unknown as Conn): Promise<T> {
+    const original = target[name];
+    target[name] = impl;
+    try {
+      return await fn();
+    } finally {
+      target[name] = original;
+    }
+  }
+  const down = async () => ({ ok: false, failure: { kind: 'error', message: 'connection refused' } });
+  const slow = async () => ({ ok: false, failure: { kind: 'timeout' } });
+
+  it('confirm while the PSP is unreachable: 200, linked, stays new (PaymentUpdated only)', async () => {
+    const p = await start(1100);
+    const order = ref();
+    const r = await withPatched('getPayment', down, () => confirm(confirmBody(p.transactionId, order, 1100)));
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ isSuccessful: true, message: null });
+    const row = await paymentRow(p.transactionId);
+    expect(row).toMatchObject({ status: 'new', order_reference: order });
+    expect((await messagesOf(row.id)).map((m) => m.message_name)).toEqual(['PaymentCreated', 'PaymentUpdated']);
+  });
+
+  it('confirm with a changed total while the PSP is down / slow: 502 / 504, nothing linked', async () => {
+    const p = await start(1100);
+    const a = await withPatched('updatePaymentAmount', down, () => confirm(confirmBody(p.transactionId, ref(), 1200)));
+    expect(a.status).toBe(502);
+    expect(a.body.errors[0].code).toBe('PSP_ERROR');
+    const b = await withPatched('updatePaymentAmount', slow, () => confirm(confirmBody(p.transactionId, ref(), 1200)));
+    expect(b.status).toBe(504);
+    expect(b.body.errors[0].code).toBe('PSP_TIMEOUT');
+    expect(await paymentRow(p.transactionId)).toMatchObject({ order_reference: null, amount: 1100 });
+  });
+
+  it('cancel while the PSP fails / times out / refuses: 502 / 504 / 422, status unchanged', async () => {
+    const p = await start(1100);
+    const body = { transactionId: p.transactionId };
+    const a = await withPatched('cancel', down, () => app.request('/private/cancel-pre-order-payment', { tenant: TENANT, body }));
+    expect(a.status).toBe(502);
+    expect(a.body).toMatchObject({ isSuccessful: false, errors: [{ code: 'PSP_ERROR' }] });
+    const b = await withPatched('cancel', slow, () => app.request('/private/cancel-pre-order-payment', { tenant: TENANT, body }));
+    expect(b.status).toBe(504);
+    const refused = async () => ({ ok: false, failure: { kind: 'declined', code: 'not_cancelable', message: 'nope' } });
+    const c = await withPatched('cancel', refused, () => app.request('/private/cancel-pre-order-payment', { tenant: TENANT, body }));
+    expect(c.status).toBe(422);
+    expect(c.body.errors[0].code).toBe('PAYMENT_DECLINED');
+    expect((await paymentRow(p.transactionId)).status).toBe('new');
+    // Glue: the same failure is a 422 whose code names the cause.
+    const g = await withPatched('cancel', down, () =>
+      app.request('/payment-cancellations', { tenant: TENANT, body: { data: { attributes: { payment: { paymentProviderName: 'Sandbox', paymentMethodName: 'Credit Card' }, preOrderPaymentData: body } } } }),
+    );
+    expect(g.status).toBe(422);
+    expect(g.body.errors[0]).toMatchObject({ code: 'PSP_ERROR', status: 422 });
+  });
+
+  it('customer lookup while the PSP fails / times out: 502 / 504', async () => {
+    const p = await start(1100, 'Sandbox Express');
+    const customer = app.deps.connector.customer as unknown as Conn;
+    const a = await withPatched('getPayer', down, () => app.request('/private/customer', { tenant: TENANT, body: { customerPaymentServiceProviderData: { transactionId: p.transactionId } } }), customer);
+    expect(a.status).toBe(502);
+    const b = await withPatched('getPayer', slow, () => app.request('/private/customer', { tenant: TENANT, body: { customerPaymentServiceProviderData: { transactionId: p.transactionId } } }), customer);
+    expect(b.status).toBe(504);
+    expect(b.body.errors[0].code).toBe('PSP_TIMEOUT');
+  });
+
+  it('connector without customer lookup: 422 UNSUPPORTED_OPERATION', async () => {
+    const p = await start(1100, 'Sandbox Express');
+    const caps = app.deps.connector.capabilities as { customer: boolean };
+    caps.customer = false;
+    try {
+      const r = await app.request('/private/customer', { tenant: TENANT, body: { customerPaymentServiceProviderData: { transactionId: p.transactionId } } });
+      expect(r.status).toBe(422);
+      expect(r.body).toMatchObject({ isSuccessful: false, errors: [{ code: 'UNSUPPORTED_OPERATION', message: 'Platform plugin does not provide Customer features' }] });
+    } finally {
+      caps.customer = true;
+    }
+  });
+});
