@@ -152,10 +152,10 @@ describe.skipIf(!available)('Sandbox Express widget in Chromium', () => {
   it('completes the express dialog; /payment-customers returns the payer; changed total → 409; confirm → PaymentAuthorized once', async () => {
     const { page, cspErrors } = await openDialog(2000);
     await fillDialog(page, '4242424242424242', { shipping: true });
-    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('approved '));
+    await page.locator('#status').filter({ hasText: /^approved sbx_pay_/ }).waitFor();
     const transactionId = (await page.textContent('#status'))!.split(' ')[1]!;
     expect(await page.locator('iframe[name="sandbox-express"]').count()).toBe(0);
-    await page.waitForFunction(() => (document.getElementById('customer')?.textContent ?? '') !== '');
+    await page.locator('#customer').filter({ hasText: /\S/ }).waitFor();
     const shown = JSON.parse((await page.textContent('#customer'))!);
     expect(shown).toMatchObject({ firstName: 'Sonia', email: 'sonia@example.com' });
     expect(cspErrors).toEqual([]);
@@ -201,7 +201,7 @@ describe.skipIf(!available)('Sandbox Express widget in Chromium', () => {
   it('final decline card in the dialog: the widget reports the error; confirm answers 422 and PaymentAuthorizationFailed is sent', async () => {
     const { page } = await openDialog(1500);
     await fillDialog(page, '4100000000000019');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('error sbx_pay_'));
+    await page.locator('#status').filter({ hasText: /^error sbx_pay_/ }).waitFor();
     const transactionId = (await page.textContent('#status'))!.split(' ')[1]!;
     await page.close();
     const r = await app.request('/private/confirm-pre-order-payment', {
@@ -222,7 +222,7 @@ describe.skipIf(!available)('Sandbox Express widget in Chromium', () => {
     await f.locator('#message').waitFor({ state: 'visible' });
     expect(await f.locator('#message').textContent()).toMatch(/declined/i);
     await f.locator('#cancel').click();
-    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('canceled '));
+    await page.locator('#status').filter({ hasText: /^canceled sbx_pay_/ }).waitFor();
     const transactionId = (await page.textContent('#status'))!.split(' ')[1]!;
     await page.close();
     const c = await glue('/payment-cancellations', { payment: METHOD, preOrderPaymentData: { transactionId } });

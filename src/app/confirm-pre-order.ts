@@ -17,6 +17,7 @@ import { AppError, illegalTransition, paymentNotFound, validationError } from '.
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
 import { enqueue } from '../messaging/outbox.js';
 import { addAlias, findPaymentById, findPaymentByOrder, findPaymentByTransaction, listHistory, lockPayment, recordPspObject, updatePayment, type PaymentRow } from '../store/payments.js';
+import type { Tx } from '../store/db.js';
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import type { AppDeps } from './context.js';
@@ -137,6 +138,16 @@ export function parseConfirmRequest(raw: unknown): ConfirmRequest {
 export const totalMismatch = (): AppError => new AppError('CONFLICT', 'The order total does not match the pre-order payment amount.');
 export const declinedAnswer = (): AppError => new AppError('PAYMENT_DECLINED', 'The payment provider declined the payment; it can no longer be authorized.');
 
+/** Runs the linking transaction; a concurrent link of the same order to another payment (unique index) is a 409. */
+async function linkInTransaction<T>(deps: AppDeps, fn: (tx: Tx) => Promise<T>, orderReference: string): Promise<T> {
+  try {
+    return await deps.db.tx(fn);
+  } catch (err) {
+    if ((err as { code?: unknown })?.code === '23505') throw new AppError('CONFLICT', `Order "${orderReference}" already has another payment.`);
+    throw err;
+  }
+}
+
 /** What a confirmation answers for a payment linked to its order: 200, or the 422 of a declined payment (also on repeats). */
 function answerFor(payment: PaymentRow): { isSuccessful: true; message: null } {
   if (payment.status === 'authorization_failed') throw declinedAnswer();
@@ -177,7 +188,7 @@ export async function confirmPreOrderPayment(deps: AppDeps, tenant: TenantLike, 
   }
 
   // Step 6: one transaction links the order.
-  const linked = await deps.db.tx(async (tx) => {
+  const linked = await linkInTransaction(deps, async (tx) => {
     const locked = await lockPayment(tx, payment.id);
     if (locked.orderReference === req.orderReference) return { payment: locked, fresh: false };
     if (locked.orderReference) throw new AppError('CONFLICT', `The payment is already linked to order "${locked.orderReference}".`);
@@ -201,7 +212,7 @@ export async function confirmPreOrderPayment(deps: AppDeps, tenant: TenantLike, 
     const history = await listHistory(tx, locked.id);
     await enqueue(tx, deps.config.appIdentifier, [paymentUpdatedMessage(after, history, requestId)]);
     return { payment: after, fresh: true };
-  });
+  }, req.orderReference);
   if (!linked.fresh) return answerFor(linked.payment);
 
   // Step 7: held webhooks, in arrival order, now with the order present.
