@@ -14,8 +14,12 @@ import { runCancel } from './cancel-payment.js';
 import { RECORD_LEASE_MS, runCapture } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { runRefund } from './refund-payment.js';
+import { reconcilePendingTransfers } from './transfers.js';
 
 const BATCH = 20;
+/** Pending payouts/reversals (no definite PSP answer) are re-sent with their own idempotency key at most this often. */
+const TRANSFER_PASS_EVERY_MS = 30_000;
+const lastTransferPass = new WeakMap<AppDeps, number>();
 
 /** One pass: claims due records and repeats their PSP calls. Returns how many records it took. */
 export async function runReconciliation(deps: AppDeps): Promise<number> {
@@ -56,7 +60,17 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
       deps.log.warn({ err, refundId: rf.id }, 'reconciliation of a refund failed; will retry');
     }
   }
-  return ops.length + refunds.length;
+  let transfers = 0;
+  const last = lastTransferPass.get(deps) ?? 0;
+  if (Date.now() - last >= TRANSFER_PASS_EVERY_MS) {
+    lastTransferPass.set(deps, Date.now());
+    try {
+      transfers = await reconcilePendingTransfers(deps);
+    } catch (err) {
+      deps.log.warn({ err }, 'reconciliation of pending transfers failed; will retry');
+    }
+  }
+  return ops.length + refunds.length + transfers;
 }
 
 export function createReconciliationWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
