@@ -69,7 +69,36 @@ export const targets: Target[] = [
       });
     },
   },
-  // { name: 'POST /private/initialize-payment', setup: async (app) => { /* configure tenants, then */ return (c, i) => ({ ... }) } },
+  {
+    name: 'POST /private/initialize-payment',
+    async setup(app) {
+      const tenant = 'bench-init-tenant';
+      const res = await fetch(`${app.listenUrl}/private/configure`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-tenant-identifier': tenant },
+        body: JSON.stringify(configureBody()),
+      });
+      if (res.status !== 200) throw new Error(`bench setup: configure answered ${res.status}`);
+      const run = randomBytes(4).toString('hex');
+      return (client, i) => ({
+        path: '/private/initialize-payment',
+        method: 'POST',
+        headers: { 'x-tenant-identifier': tenant },
+        body: {
+          orderData: {
+            orderReference: `BENCH-${run}-${client}-${i}`,
+            grandTotal: 12345,
+            currencyCode: 'EUR',
+            paymentMethod: 'credit-card',
+            items: [{ idSalesOrderItem: i + 1, name: 'Shirt', sku: 'S-1', quantity: 1, unitPrice: 12345 }],
+          },
+          redirectSuccessUrl: 'https://shop.example/en/payment/order-success',
+          redirectCancelUrl: 'https://shop.example/en/payment/order-cancel',
+          checkoutSummaryPageUrl: 'https://shop.example/en/checkout/summary',
+        },
+      });
+    },
+  },
 ];
 
 interface Result {
