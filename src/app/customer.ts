@@ -9,36 +9,9 @@ import { decryptedSettings } from '../store/tenants.js';
 import { isObject, pspCall, requireObjectBody, transportError, type TenantLike } from './confirm-pre-order.js';
 import type { AppDeps } from './context.js';
 
-export interface CustomerAddress {
-  salutation: string | null;
-  firstName: string | null;
-  lastName: string | null;
-  address1: string | null;
-  address2: string | null;
-  address3: string | null;
-  zipCode: string | null;
-  city: string | null;
-  state: string | null;
-  region: string | null;
-  iso2Code: string | null;
-  company: string | null;
-  email: string | null;
-  phone: string | null;
-  cellPhone: string | null;
-}
-
-export interface Customer {
-  salutation: string | null;
-  firstName: string | null;
-  lastName: string | null;
-  email: string | null;
-  phone: string | null;
-  company: string | null;
-  gender: string | null;
-  dateOfBirth: string | null;
-  billingAddress: CustomerAddress | null;
-  shippingAddress: CustomerAddress | null;
-}
+/** The `customer` object of sync-api.md 4.8 is exactly the connector's payer shape. */
+export type CustomerAddress = PayerAddress;
+export type Customer = Payer;
 
 const s = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 

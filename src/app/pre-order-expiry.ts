@@ -16,6 +16,7 @@ import { findPaymentById } from '../store/payments.js';
 import { loadTenant } from '../store/tenants.js';
 import { cancelUnlinkedPayment } from './cancel-pre-order.js';
 import type { AppDeps } from './context.js';
+import { createPollingWorker } from './polling-worker.js';
 
 export const DEFAULT_PRE_ORDER_EXPIRY_MS = 24 * 60 * 60_000;
 const MIN_EXPIRY_MS = 1;
@@ -78,35 +79,13 @@ export function createPreOrderExpiryWorker(deps: AppDeps, opts: { expiryMs?: num
   const expiryMs = opts.expiryMs ?? preOrderExpiryMs();
   const pollMs = opts.pollMs ?? Math.min(5 * 60_000, Math.max(1_000, Math.floor(expiryMs / 10)));
   const skipUntil = new Map<string, number>();
-  let running = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> | undefined;
-  const schedule = (): void => {
-    if (!running) return;
-    timer = setTimeout(() => {
-      current = runPreOrderExpiry(deps, { expiryMs, skipUntil })
-        .then(() => undefined)
-        .catch((err) => {
-          if (running) deps.log.error({ err }, 'pre-order expiry pass failed');
-        })
-        .finally(() => {
-          current = undefined;
-          schedule();
-        });
-    }, pollMs);
-    timer.unref?.();
-  };
-  return {
+  return createPollingWorker({
     name: 'pre-order-expiry',
-    start() {
-      if (running) return;
-      running = true;
-      schedule();
+    pollMs,
+    log: deps.log,
+    pass: async () => {
+      await runPreOrderExpiry(deps, { expiryMs, skipUntil });
+      return 0;
     },
-    async stop() {
-      running = false;
-      if (timer) clearTimeout(timer);
-      await current;
-    },
-  };
+  });
 }

@@ -13,6 +13,7 @@ import type { Worker } from '../runtime.js';
 import { runCancel } from './cancel-payment.js';
 import { RECORD_LEASE_MS, runCapture } from './capture-payment.js';
 import type { AppDeps } from './context.js';
+import { createPollingWorker } from './polling-worker.js';
 import { runRefund } from './refund-payment.js';
 import { reconcilePendingTransfers } from './transfers.js';
 
@@ -74,39 +75,5 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
 }
 
 export function createReconciliationWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  const pollMs = opts.pollMs ?? 1_000;
-  let running = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> | undefined;
-  const tick = async (): Promise<void> => {
-    try {
-      let n = BATCH;
-      while (running && n >= BATCH) n = await runReconciliation(deps);
-    } catch (err) {
-      if (running) deps.log.error({ err }, 'reconciliation tick failed');
-    }
-  };
-  const schedule = (): void => {
-    if (!running) return;
-    timer = setTimeout(() => {
-      current = tick().finally(() => {
-        current = undefined;
-        schedule();
-      });
-    }, pollMs);
-    timer.unref?.();
-  };
-  return {
-    name: 'reconciliation',
-    start() {
-      if (running) return;
-      running = true;
-      schedule();
-    },
-    async stop() {
-      running = false;
-      if (timer) clearTimeout(timer);
-      await current;
-    },
-  };
+  return createPollingWorker({ name: 'reconciliation', pollMs: opts.pollMs ?? 1_000, log: deps.log, batchSize: BATCH, pass: () => runReconciliation(deps) });
 }

@@ -29,6 +29,7 @@ import { findPaymentByTransaction } from '../store/payments.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { applyOperationWebhook } from './process-command.js';
 import type { AppDeps } from './context.js';
+import { createPollingWorker } from './polling-worker.js';
 import { applyAccountOutcome } from './merchant-onboarding.js';
 import { applyTransferOutcome } from './transfers.js';
 
@@ -331,40 +332,5 @@ export async function runWebhookRetries(deps: AppDeps): Promise<number> {
 }
 
 export function createWebhookWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  const pollMs = opts.pollMs ?? 500;
-  let running = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> | undefined;
-
-  const tick = async (): Promise<void> => {
-    try {
-      let n = BATCH;
-      while (running && n >= BATCH) n = await runWebhookRetries(deps);
-    } catch (err) {
-      if (running) deps.log.error({ err }, 'webhook worker tick failed');
-    }
-  };
-  const schedule = (): void => {
-    if (!running) return;
-    timer = setTimeout(() => {
-      current = tick().finally(() => {
-        current = undefined;
-        schedule();
-      });
-    }, pollMs);
-    timer.unref?.();
-  };
-  return {
-    name: 'webhook-inbox',
-    start() {
-      if (running) return;
-      running = true;
-      schedule();
-    },
-    async stop() {
-      running = false;
-      if (timer) clearTimeout(timer);
-      await current;
-    },
-  };
+  return createPollingWorker({ name: 'webhook-inbox', pollMs: opts.pollMs ?? 500, log: deps.log, batchSize: BATCH, pass: () => runWebhookRetries(deps) });
 }
