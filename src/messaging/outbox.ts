@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { v5 as uuidv5 } from 'uuid';
-import type { Queryable, Tx } from '../store/db.js';
+import type { Tx } from '../store/db.js';
 
 export const CHANNELS = ['payment-method-commands', 'payment-events', 'app-events', 'merchant-app-events', 'payment-commands'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -92,10 +92,8 @@ export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingM
   for (const m of messages) {
     const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);
     ids.push(id);
-    const exists = await tx.query('SELECT 1 FROM outbox WHERE id = $1', [id]);
-    if (exists.rows.length > 0) continue;
-    const ts = await nextTimestamp(tx, m.tenantIdentifier);
-    const attributes: MessageAttributes = {
+    // The timestamp is set by the statement (below); every other attribute is known here.
+    const attributes: Omit<MessageAttributes, 'timestamp'> = {
       transferName: m.name,
       name: m.name,
       event: m.name,
@@ -103,32 +101,39 @@ export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingM
       storeReference: m.tenantIdentifier,
       actorId: appIdentifier,
       publisher: appIdentifier,
-      timestamp: ts,
       correlationId: m.correlationId ?? id,
       transactionId: id,
       messageId: id,
     };
-    await tx.query(
-      `INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-      [id, m.tenantIdentifier, m.channel, m.name, `${m.tenantIdentifier}/${m.orderingKey}`, JSON.stringify(attributes), JSON.stringify(stripNulls(m.payload)), ts],
-    );
+    await tx.query(ENQUEUE_SQL, [
+      id,
+      m.tenantIdentifier,
+      m.channel,
+      m.name,
+      `${m.tenantIdentifier}/${m.orderingKey}`,
+      JSON.stringify(attributes),
+      JSON.stringify(stripNulls(m.payload)),
+    ]);
   }
   if (messages.length > 0) tx.afterCommit(() => outboxSignal.emit('written'));
   return ids;
 }
 
-/** Strictly increasing per tenant: the clock, or the previous value plus 1 µs (messages.md 2.3). */
-async function nextTimestamp(tx: Queryable, tenant: string): Promise<string> {
-  const r = await tx.query<{ ts: string }>(
-    `INSERT INTO message_clock (tenant_identifier, last_ts) VALUES ($1, clock_timestamp())
-     ON CONFLICT (tenant_identifier) DO UPDATE
-       SET last_ts = GREATEST(clock_timestamp(), message_clock.last_ts + interval '1 microsecond')
-     RETURNING to_char(last_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts`,
-    [tenant],
-  );
-  return r.rows[0]!.ts;
-}
+/**
+ * One round trip per message: the tenant's clock advances only when the message id is not stored yet
+ * (strictly increasing per tenant: the clock, or the previous value plus 1 µs, messages.md 2.3), and the
+ * row is inserted with that timestamp (also in its attributes). A message already stored (the same
+ * business event) changes nothing.
+ */
+const ENQUEUE_SQL = `WITH clock AS (
+    INSERT INTO message_clock (tenant_identifier, last_ts)
+    SELECT $2, clock_timestamp() WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE id = $1)
+    ON CONFLICT (tenant_identifier) DO UPDATE
+      SET last_ts = GREATEST(clock_timestamp(), message_clock.last_ts + interval '1 microsecond')
+    RETURNING to_char(last_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts)
+  INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
+  SELECT $1, $2, $3, $4, $5, $6::jsonb || jsonb_build_object('timestamp', clock.ts), $7::jsonb, clock.ts FROM clock
+  ON CONFLICT (id) DO NOTHING`;
 
 /** Re-publication (messages.md 4.3): the stored row goes back to pending with its id, payload and timestamp. */
 export async function republish(tx: Tx, id: string): Promise<boolean> {
