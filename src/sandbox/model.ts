@@ -70,8 +70,13 @@ export async function insertPayment(tx: Queryable, p: Payment): Promise<void> {
   await tx.query(
     `INSERT INTO sandbox_payments (id, account_id, status, amount, currency, capture_method, reference, return_url, metadata, client_secret, created_at)
      VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb,$10,$11)`,
-    [p.id, p.accountId, p.status, p.amount, p.currency, p.captureMethod, p.reference, p.returnUrl, JSON.stringify(p.metadata), p.clientSecret, p.created],
+    insertPaymentParams(p),
   );
+}
+
+/** The parameters $1..$11 of the payment insert (id, account, status, amount, currency, capture method, reference, return URL, metadata, client secret, created). */
+export function insertPaymentParams(p: Payment): unknown[] {
+  return [p.id, p.accountId, p.status, p.amount, p.currency, p.captureMethod, p.reference, p.returnUrl, JSON.stringify(p.metadata), p.clientSecret, p.created];
 }
 
 export async function savePayment(tx: Queryable, p: Payment): Promise<void> {

@@ -180,7 +180,7 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
           metadata: metadataOf(b),
         };
         if (input.captureMethod !== undefined && input.captureMethod !== 'manual' && input.captureMethod !== 'automatic') throw badParam('captureMethod', 'captureMethod must be "manual" or "automatic".');
-        return send(reply, await svc.idempotent(acct, idemKey(req), [req.routeOptions.url, b], (tx) => svc.createPayment(tx, acct, input)));
+        return send(reply, await svc.createPaymentIdempotent(acct, idemKey(req), [req.routeOptions.url, b], input));
       });
 
       s.get<P>('/v1/payments/:id', doc('Sandbox: a payment'), async (req, reply) => {

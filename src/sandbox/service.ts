@@ -13,6 +13,7 @@ import {
   accountObject,
   emitEvent,
   insertPayment,
+  insertPaymentParams,
   loadPayment,
   paymentObject,
   refundFromRow,
@@ -84,33 +85,43 @@ export class SandboxService {
 
   // ---- payments ------------------------------------------------------------------------------
 
-  async createPayment(tx: Tx, accountId: string, b: { amount: number; currency: string; reference?: string; captureMethod?: 'manual' | 'automatic'; returnUrl?: string; metadata?: Record<string, unknown> }): Promise<SbxResult> {
-    const id = newId('sbx_pay_');
-    const p: Payment = {
-      id,
-      accountId,
-      status: 'requires_payment_method',
-      amount: b.amount,
-      currency: b.currency.toUpperCase(),
-      captureMethod: b.captureMethod ?? 'manual',
-      reference: b.reference ?? null,
-      returnUrl: b.returnUrl ?? null,
-      metadata: b.metadata ?? {},
-      clientSecret: `${id}_secret_${newId('')}`,
-      amountCapturable: 0,
-      amountCaptured: 0,
-      amountRefunded: 0,
-      declineCount: 0,
-      lastDecline: null,
-      failureCode: null,
-      captureError: null,
-      card: null,
-      cardBehavior: null,
-      payer: null,
-      created: new Date(),
-    };
+  async createPayment(tx: Tx, accountId: string, b: NewPaymentInput): Promise<SbxResult> {
+    const p = newPayment(accountId, b);
     await insertPayment(tx, p);
     return ok(this.pay(p));
+  }
+
+  /**
+   * `idempotent(accountId, key, request, (tx) => createPayment(tx, accountId, b))` in one statement (one round trip
+   * instead of five): the idempotency record is stored with its final answer together with the payment, both or
+   * neither. A key already used answers as `idempotent` does (the first result, or 409 for another request).
+   */
+  async createPaymentIdempotent(accountId: string, key: string | undefined, request: unknown, b: NewPaymentInput): Promise<SbxResult> {
+    if (key !== undefined && (key.length === 0 || key.length > 255)) throw badParam('Idempotency-Key', 'Idempotency-Key must be 1 to 255 characters.');
+    const p = newPayment(accountId, b);
+    const res = ok(this.pay(p));
+    if (key === undefined) {
+      await insertPayment(this.db, p);
+      return res;
+    }
+    const hash = sha256(canonicalJson(request));
+    const r = await this.db.query<{ n: number }>(
+      `WITH idem AS (
+         INSERT INTO sandbox_idempotency (account_id, key, request_hash, status, response) VALUES ($2, $12, $13, $14, $15::jsonb)
+         ON CONFLICT DO NOTHING RETURNING key),
+       pay AS (
+         INSERT INTO sandbox_payments (id, account_id, status, amount, currency, capture_method, reference, return_url, metadata, client_secret, created_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11 WHERE EXISTS (SELECT 1 FROM idem)
+         RETURNING id)
+       SELECT count(*)::int AS n FROM pay`,
+      [...insertPaymentParams(p), key, hash, res.status, JSON.stringify(res.body)],
+    );
+    if (Number(r.rows[0]?.n ?? 0) > 0) return res;
+    const prev = (await this.db.query<{ request_hash: string; status: number | null; response: unknown }>('SELECT request_hash, status, response FROM sandbox_idempotency WHERE account_id=$1 AND key=$2', [accountId, key])).rows[0];
+    if (!prev || prev.request_hash !== hash || prev.status === null) {
+      return fail(new SbxError('conflict', 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request.'));
+    }
+    return { status: prev.status, body: prev.response };
   }
 
   async mustLoad(tx: Tx, id: string, accountId?: string): Promise<Payment> {
@@ -378,4 +389,40 @@ export class SandboxService {
     if (!p.payer) throw new SbxError('not_found', 'customer_not_found', 'No payer was recorded for this payment yet.');
     return ok({ object: 'customer', payment: p.id, ...p.payer });
   }
+}
+
+export interface NewPaymentInput {
+  amount: number;
+  currency: string;
+  reference?: string;
+  captureMethod?: 'manual' | 'automatic';
+  returnUrl?: string;
+  metadata?: Record<string, unknown>;
+}
+
+function newPayment(accountId: string, b: NewPaymentInput): Payment {
+  const id = newId('sbx_pay_');
+  return {
+    id,
+    accountId,
+    status: 'requires_payment_method',
+    amount: b.amount,
+    currency: b.currency.toUpperCase(),
+    captureMethod: b.captureMethod ?? 'manual',
+    reference: b.reference ?? null,
+    returnUrl: b.returnUrl ?? null,
+    metadata: b.metadata ?? {},
+    clientSecret: `${id}_secret_${newId('')}`,
+    amountCapturable: 0,
+    amountCaptured: 0,
+    amountRefunded: 0,
+    declineCount: 0,
+    lastDecline: null,
+    failureCode: null,
+    captureError: null,
+    card: null,
+    cardBehavior: null,
+    payer: null,
+    created: new Date(),
+  };
 }
