@@ -13,10 +13,9 @@ import { enqueue } from '../messaging/outbox.js';
 import type { Tx } from '../store/db.js';
 import {
   addAlias,
-  appendHistory,
   findPaymentByOrder,
   findPaymentByTransaction,
-  insertPayment,
+  insertNewPayment,
   listHistory,
   lockPayment,
   recordPspObject,
@@ -26,7 +25,7 @@ import {
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { paymentCreatedMessage, paymentUpdatedMessage } from './payment-messages.js';
-import { processWaitingWebhooksFor } from './webhook-processing.js';
+import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
 
 /** One PSP call may take at most 15 s (sync-api.md 2.5). */
 export const PSP_CALL_TIMEOUT_MS = 15_000;
@@ -302,7 +301,10 @@ export async function afterPaymentStored(deps: AppDeps, tenant: string, transact
   }
 }
 
-/** Stores a freshly created PSP payment with its history row, PSP object mapping and PaymentCreated. null = unique key taken. */
+/**
+ * Stores a freshly created PSP payment with its history row, PSP object mapping and PaymentCreated. null = unique key taken.
+ * `webhooksWaiting`: webhooks of the new transaction id already wait in the inbox (re-drive them after commit).
+ */
 async function storeNewPayment(
   deps: AppDeps,
   tx: Tx,
@@ -312,33 +314,36 @@ async function storeNewPayment(
   psp: PspPayment,
   s: { captureMode: 'manual' | 'automatic'; mode: 'test' | 'live' },
   requestId: string,
-): Promise<PaymentRow | null> {
-  const payment = await insertPayment(tx, {
-    id: randomUUID(),
-    tenantIdentifier: tenant,
-    transactionId: psp.id,
-    orderReference: req.orderReference,
-    status: 'new',
-    amount: req.amount,
-    currency: req.currency,
-    paymentMethod: methodName,
-    connector: deps.connector.id,
-    mode: s.mode,
-    captureMode: s.captureMode,
-    orderData: req.orderData,
-    redirectSuccessUrl: req.redirectSuccessUrl,
-    redirectCancelUrl: req.redirectCancelUrl,
-    checkoutSummaryPageUrl: req.checkoutSummaryPageUrl,
-    localeName: req.localeName,
-    preOrderData: { ...psp.preOrderPaymentData, transactionId: psp.id },
-    pspDetails: psp.publicDetails ?? {},
-    initializeFingerprint: fingerprint(req.amount, req.currency),
-  });
-  if (!payment) return null;
-  const h = await appendHistory(tx, payment.id, 'new', 'sync', requestId);
-  await recordPspObject(tx, deps.connector.id, psp.id, tenant, 'payment');
-  if (!psp.id.startsWith('tmp-')) await enqueue(tx, deps.config.appIdentifier, [paymentCreatedMessage(payment, [h], requestId)]);
-  return payment;
+): Promise<{ payment: PaymentRow; webhooksWaiting: boolean } | null> {
+  const stored = await insertNewPayment(
+    tx,
+    {
+      id: randomUUID(),
+      tenantIdentifier: tenant,
+      transactionId: psp.id,
+      orderReference: req.orderReference,
+      status: 'new',
+      amount: req.amount,
+      currency: req.currency,
+      paymentMethod: methodName,
+      connector: deps.connector.id,
+      mode: s.mode,
+      captureMode: s.captureMode,
+      orderData: req.orderData,
+      redirectSuccessUrl: req.redirectSuccessUrl,
+      redirectCancelUrl: req.redirectCancelUrl,
+      checkoutSummaryPageUrl: req.checkoutSummaryPageUrl,
+      localeName: req.localeName,
+      preOrderData: { ...psp.preOrderPaymentData, transactionId: psp.id },
+      pspDetails: psp.publicDetails ?? {},
+      initializeFingerprint: fingerprint(req.amount, req.currency),
+    },
+    { trigger: 'sync', ref: requestId, pspObjectKind: 'payment', waitingStates: ACTIVE_STATES },
+  );
+  if (!stored) return null;
+  const { payment, history } = stored;
+  if (!psp.id.startsWith('tmp-')) await enqueue(tx, deps.config.appIdentifier, [paymentCreatedMessage(payment, [history], requestId)]);
+  return { payment, webhooksWaiting: stored.webhooksWaiting };
 }
 
 export async function initializePayment(deps: AppDeps, tenant: TenantForPayment, body: unknown, requestId: string): Promise<InitializeAnswer> {
@@ -384,14 +389,14 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
   const psp = created.value;
 
   const stored = await deps.db.tx(async (tx) => {
-    const payment = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId);
-    if (payment) return { payment, fresh: true };
+    const fresh = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId);
+    if (fresh) return { payment: fresh.payment, fresh: true, webhooksWaiting: fresh.webhooksWaiting };
     // Lost the race against an identical request (unique (tenant, order) / (tenant, transaction)): answer the first.
     const first = (await findPaymentByOrder(tx, tenantId, ref)) ?? (await findPaymentByTransaction(tx, tenantId, psp.id));
     if (!first || first.orderReference !== ref || !sameContent(first)) throw amountConflict(ref);
-    return { payment: first, fresh: false };
+    return { payment: first, fresh: false, webhooksWaiting: false };
   });
-  if (stored.fresh) await afterPaymentStored(deps, tenantId, stored.payment.transactionId);
+  if (stored.fresh && stored.webhooksWaiting) await afterPaymentStored(deps, tenantId, stored.payment.transactionId);
   return hostedAnswer(deps, stored.payment);
 }
 
@@ -416,13 +421,13 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
     );
     if (!created.ok) throw pspError(created.failure, () => new AppError('CONFLICT', 'The payment provider refused to create the payment.'));
     const psp = created.value;
-    const payment = await deps.db.tx(async (tx) => {
+    const stored = await deps.db.tx(async (tx) => {
       const p = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId);
       if (!p) throw new AppError('CONFLICT', `Transaction "${psp.id}" is already stored.`);
       return p;
     });
-    await afterPaymentStored(deps, tenantId, payment.transactionId);
-    return preOrderAnswer(payment);
+    if (stored.webhooksWaiting) await afterPaymentStored(deps, tenantId, stored.payment.transactionId);
+    return preOrderAnswer(stored.payment);
   }
 
   // Repeat call with the data we answered before.

@@ -194,29 +194,94 @@ export async function insertPayment(tx: Tx, p: NewPayment): Promise<PaymentRow |
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END)
      ON CONFLICT DO NOTHING
      RETURNING *`,
-    [
-      p.id,
-      p.tenantIdentifier,
-      p.transactionId,
-      p.orderReference,
-      p.status,
-      p.amount,
-      p.currency,
-      p.paymentMethod,
-      p.connector,
-      p.mode,
-      p.captureMode,
-      JSON.stringify(p.orderData),
-      p.redirectSuccessUrl ?? null,
-      p.redirectCancelUrl ?? null,
-      p.checkoutSummaryPageUrl ?? null,
-      p.localeName ?? null,
-      p.preOrderData == null ? null : JSON.stringify(p.preOrderData),
-      JSON.stringify(p.pspDetails ?? {}),
-      p.initializeFingerprint ?? null,
-    ],
+    newPaymentParams(p),
   );
   return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
+}
+
+export interface NewPaymentStored {
+  payment: PaymentRow;
+  /** Its first status-history row (seq 1). */
+  history: HistoryRow;
+  /** Whether webhook_inbox holds rows of this PSP object (the transaction id) in one of the asked states. */
+  webhooksWaiting: boolean;
+}
+
+/**
+ * `insertPayment` + the first history row (`appendHistory`) + the PSP object mapping (`recordPspObject`) in
+ * one statement, also telling whether webhooks of the new transaction id wait in `webhook_inbox` (in the states
+ * `waitingStates`, for `p.connector`). Returns null, writing nothing, when the unique keys are taken (as insertPayment).
+ */
+export async function insertNewPayment(
+  tx: Tx,
+  p: NewPayment,
+  first: { trigger: HistoryTrigger; ref: string | null; pspObjectKind: string; waitingStates: readonly string[] },
+): Promise<NewPaymentStored | null> {
+  const r = await tx.query<DbPaymentRow & { h_id: number; h_seq: number; h_status: string; h_trigger: HistoryTrigger; h_trigger_ref: string | null; h_details: Record<string, unknown> | null; h_created_at: Date; h_webhooks_waiting: boolean }>(
+    `WITH p AS (
+       INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
+         capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
+         initialize_fingerprint, linked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END)
+       ON CONFLICT DO NOTHING
+       RETURNING *),
+     h AS (
+       INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref)
+       SELECT id, 1, status, $20, $21 FROM p
+       RETURNING id, seq, status, trigger, trigger_ref, details, created_at),
+     o AS (
+       INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind)
+       SELECT connector, transaction_id, tenant_identifier, $22 FROM p
+       ON CONFLICT (connector, psp_object_id) DO NOTHING)
+     SELECT p.*, h.id AS h_id, h.seq AS h_seq, h.status AS h_status, h.trigger AS h_trigger, h.trigger_ref AS h_trigger_ref,
+       h.details AS h_details, h.created_at AS h_created_at,
+       EXISTS (SELECT 1 FROM webhook_inbox w
+               WHERE w.tenant_identifier = p.tenant_identifier AND w.connector = p.connector AND w.psp_object_id = p.transaction_id
+                 AND w.state = ANY($23::text[])) AS h_webhooks_waiting
+     FROM p CROSS JOIN h`,
+    [...newPaymentParams(p), first.trigger, first.ref, first.pspObjectKind, [...first.waitingStates]],
+  );
+  const row = r.rows[0];
+  if (!row) return null;
+  return {
+    payment: mapPaymentRow(row),
+    history: mapHistoryRow({
+      id: row.h_id,
+      payment_id: row.id,
+      seq: row.h_seq,
+      status: row.h_status,
+      trigger: row.h_trigger,
+      trigger_ref: row.h_trigger_ref,
+      details: row.h_details,
+      created_at: row.h_created_at,
+    }),
+    webhooksWaiting: row.h_webhooks_waiting === true,
+  };
+}
+
+/** Parameters $1..$19 of the payment insert. */
+function newPaymentParams(p: NewPayment): unknown[] {
+  return [
+    p.id,
+    p.tenantIdentifier,
+    p.transactionId,
+    p.orderReference,
+    p.status,
+    p.amount,
+    p.currency,
+    p.paymentMethod,
+    p.connector,
+    p.mode,
+    p.captureMode,
+    JSON.stringify(p.orderData),
+    p.redirectSuccessUrl ?? null,
+    p.redirectCancelUrl ?? null,
+    p.checkoutSummaryPageUrl ?? null,
+    p.localeName ?? null,
+    p.preOrderData == null ? null : JSON.stringify(p.preOrderData),
+    JSON.stringify(p.pspDetails ?? {}),
+    p.initializeFingerprint ?? null,
+  ];
 }
 
 /** Fields a write may change. The status must come from the domain's transition check. */
