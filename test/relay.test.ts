@@ -356,6 +356,16 @@ for (const backend of backends) {
       expect((await db.query('SELECT 1 FROM outbox WHERE id = $1', [recent])).rows.length).toBe(1);
     });
 
+    it('housekeeping keeps old outcome messages a repeated command re-publishes', async () => {
+      const [captured, updated] = await db.tx((tx) =>
+        enqueue(tx, APP, [msg('hk2-t', 'PaymentCaptured', 'capture/c1/succeeded', 'payment/h3'), msg('hk2-t', 'PaymentUpdated', 'payment/h3/version/2', 'payment/h3')]),
+      );
+      await db.query(`UPDATE outbox SET state = 'delivered', delivered_at = now() - interval '30 days' WHERE id = ANY($1::text[])`, [[captured, updated]]);
+      await relay(new FakeTransport()).housekeeping();
+      expect((await db.query('SELECT 1 FROM outbox WHERE id = $1', [captured])).rows.length).toBe(1);
+      expect((await db.query('SELECT 1 FROM outbox WHERE id = $1', [updated])).rows.length).toBe(0);
+    });
+
     if (backend.name === 'PostgreSQL') it('two relays on two pools deliver 200 messages, each exactly once and in order per key', async () => {
       await db.query(`UPDATE outbox SET state = 'delivered' WHERE state <> 'delivered'`);
       const keys = 20;

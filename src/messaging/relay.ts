@@ -56,6 +56,9 @@ export function retryDelayMs(attempts: number, base: number, max: number, jitter
 const ROW_COLUMNS = `id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, state,
   attempts, next_attempt_at, first_failed_at, last_error, receipt, created_at, delivered_at`;
 
+/** Messages a repeated command may re-publish; housekeeping keeps their delivered rows. */
+export const REPUBLISHABLE_MESSAGES = ['PaymentCaptured', 'PaymentCanceled', 'PaymentRefunded'];
+
 export class OutboxRelay implements Worker {
   readonly name: string;
   private readonly opts: Required<Omit<RelayOptions, 'name'>>;
@@ -308,11 +311,16 @@ export class OutboxRelay implements Worker {
     await this.housekeeping();
   }
 
-  /** Deletes delivered rows older than the retention (and old hub messages with the local transport). */
+  /**
+   * Deletes delivered rows older than the retention (and old hub messages with the local transport).
+   * Outcome messages that a repeated command re-publishes (messages.md 4.3) are kept: re-publication needs the
+   * original row (same id, payload and timestamp), and a shop may retry a command long after 7 days.
+   */
   async housekeeping(): Promise<{ outbox: number; hubAcked: number; hubUnacked: number }> {
     const r = await this.db.query(
-      `DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < now() - make_interval(days => $1::int)`,
-      [this.opts.deliveredRetentionDays],
+      `DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < now() - make_interval(days => $1::int)
+         AND message_name <> ALL($2::text[])`,
+      [this.opts.deliveredRetentionDays, REPUBLISHABLE_MESSAGES],
     );
     let hub = { acked: 0, unacked: 0 };
     if (this.opts.hubHousekeeping) hub = await hubHousekeeping(this.db);
