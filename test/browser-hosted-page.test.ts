@@ -3,15 +3,12 @@
  * pay with 4242 and land on the shop's success URL, pay with a declined card and see the decline, and cancel.
  * The "shop" is a tiny local HTTP server on another origin that records the URLs it is sent to.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { CHROMIUM_PATH, browserAvailable } from './helpers/services.js';
+import { browserAvailable, launchChromium } from './helpers/services.js';
 import { CARD_YEAR, configureTenant, initialize, messageNames } from './helpers/hosted-flow.js';
 
 const available = await browserAvailable();
@@ -22,7 +19,6 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
   let shopUrl = '';
   const visits: string[] = [];
   let context: BrowserContext;
-  let profile = '';
   const T = 'browser-tenant';
 
   beforeAll(async () => {
@@ -34,17 +30,11 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
     shopUrl = `http://127.0.0.1:${(shop.address() as AddressInfo).port}`;
     app = await startTestApp();
     await configureTenant(app, T);
-    profile = mkdtempSync(join(tmpdir(), 'oap-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    if (profile) rmSync(profile, { recursive: true, force: true });
     await app?.close();
     await new Promise<void>((r) => (shop ? shop.close(() => r()) : r()));
   });

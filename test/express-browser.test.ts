@@ -5,15 +5,12 @@
  * order (flows.md 6). Also: final decline in the widget → confirm answers 422 with PaymentAuthorizationFailed;
  * cancel in the dialog; changed total after the express authorization → 409, nothing linked.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { CHROMIUM_PATH, browserAvailable } from './helpers/services.js';
+import { browserAvailable, launchChromium } from './helpers/services.js';
 
 const available = await browserAvailable();
 const T = 'express-browser';
@@ -45,7 +42,6 @@ describe.skipIf(!available)('Sandbox Express widget in Chromium', () => {
   let shop: Server;
   let shopUrl = '';
   let context: BrowserContext;
-  let profile = '';
 
   const glue = (path: string, attributes: Record<string, unknown>) =>
     app.request(path, { tenant: T, headers: { 'content-type': 'application/vnd.api+json' }, body: { data: { type: path.slice(1), attributes } } });
@@ -91,17 +87,11 @@ describe.skipIf(!available)('Sandbox Express widget in Chromium', () => {
     });
     await new Promise<void>((r) => shop.listen(0, '127.0.0.1', () => r()));
     shopUrl = `http://127.0.0.1:${(shop.address() as AddressInfo).port}`;
-    profile = mkdtempSync(join(tmpdir(), 'oap-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await launchChromium();
   }, 90_000);
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    if (profile) rmSync(profile, { recursive: true, force: true });
     await app?.close();
     await new Promise<void>((r) => (shop ? shop.close(() => r()) : r()));
   });

@@ -4,15 +4,12 @@
  * portal's success URL; the account webhook makes the merchant `enabled` and the app sends
  * MerchantAppOnboardingStatusChanged `pending` then `enabled` (read back from the embedded Event Platform).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { CHROMIUM_PATH, browserAvailable } from './helpers/services.js';
+import { browserAvailable, launchChromium } from './helpers/services.js';
 
 const available = await browserAvailable();
 const T = 'onb-browser';
@@ -23,7 +20,6 @@ describe.skipIf(!available)('merchant onboarding in Chromium', () => {
   let portalUrl = '';
   const visits: string[] = [];
   let context: BrowserContext;
-  let profile = '';
 
   beforeAll(async () => {
     portal = createServer((req, res) => {
@@ -35,17 +31,11 @@ describe.skipIf(!available)('merchant onboarding in Chromium', () => {
     app = await startTestApp();
     const configuration = JSON.stringify({ secretKey: 'sk_sandbox_test1234', webhookSecret: 'whsec_0123456789abcdef' });
     expect((await app.request('/private/configure', { tenant: T, body: { data: { type: 'configuration', attributes: { configuration } } } })).status).toBe(200);
-    profile = mkdtempSync(join(tmpdir(), 'oap-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    if (profile) rmSync(profile, { recursive: true, force: true });
     await app?.close();
     await new Promise<void>((r) => (portal ? portal.close(() => r()) : r()));
   });

@@ -12,12 +12,16 @@ export function errorBody(entries: ErrorEntry[], extra: Record<string, unknown> 
   };
 }
 
+/** Error bodies of 4.3 to 4.6 and 4.8 also carry `isSuccessful: false` and `message` (sync-api.md 3.1). */
+export const failureKeys = (message: string): Record<string, unknown> => ({ isSuccessful: false, message });
+
 export function sendAppError(reply: FastifyReply, err: AppError): FastifyReply {
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
   if (err.status === 401) reply.header('WWW-Authenticate', 'Bearer');
   const ct = reply.getHeader('content-type');
   if (!ct) reply.type('application/json; charset=utf-8');
-  return reply.code(err.status).send(errorBody(err.entries, err.extra));
+  const routeExtra = reply.request.routeOptions?.config?.errorExtra?.(err.entries[0]!.message) ?? {};
+  return reply.code(err.status).send(errorBody(err.entries, { ...routeExtra, ...err.extra }));
 }
 
 /** Converts Ajv validation errors of Fastify's schema check into VALIDATION_FAILED naming the dot path. */

@@ -7,9 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app/context.js';
 import { onboardMerchant } from '../app/merchant-onboarding.js';
 import { processTransfers } from '../app/transfers.js';
-import { requireActiveTenant } from './tenant.js';
+import { firstHeader, requireActiveTenant } from './tenant.js';
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const errorBodySchema = { type: 'object', description: 'Error body (sync-api.md 3)', additionalProperties: true } as const;
 
@@ -118,25 +117,7 @@ const onboardingSchema = {
   },
 } as const;
 
-/** Adds `transfers: []` to every error body of the transfer routes (sync-api.md 4.7 errors). */
-async function addEmptyTransfers(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
-  try {
-    const body = JSON.parse(payload) as unknown;
-    if (!isObject(body) || typeof body.error !== 'string') return payload;
-    return JSON.stringify({ ...body, transfers: [] });
-  } catch {
-    return payload;
-  }
-}
 
-function firstHeader(req: FastifyRequest, name: string): string | undefined {
-  const raw = req.headers[name];
-  const v = Array.isArray(raw) ? raw[0] : raw;
-  if (v === undefined) return undefined;
-  const t = v.trim();
-  return t === '' ? undefined : t;
-}
 
 export async function marketplaceRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const transfers = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -144,7 +125,7 @@ export async function marketplaceRoutes(app: FastifyInstance, deps: AppDeps): Pr
     return reply.code(200).send(await processTransfers(deps, tenant, req.body));
   };
   for (const url of ['/private/payments/transfers', '/payments/transfers']) {
-    app.route({ method: 'POST', url, schema: transfersSchema, onSend: addEmptyTransfers, handler: transfers });
+    app.route({ method: 'POST', url, schema: transfersSchema, config: { errorExtra: () => ({ transfers: [] }) }, handler: transfers });
   }
 
   app.route({

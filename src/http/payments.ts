@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app/context.js';
 import { initializePayment } from '../app/initialize-payment.js';
+import { failureKeys } from './errors.js';
 import { requireActiveTenant } from './tenant.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -88,17 +89,6 @@ const schema = {
   },
 } as const;
 
-/** Adds `isSuccessful: false` and `message` to every error body of these routes (sync-api.md 4.3 errors). */
-async function addFailureKeys(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
-  try {
-    const body = JSON.parse(payload) as Record<string, unknown>;
-    if (!isObject(body) || typeof body.error !== 'string') return payload;
-    return JSON.stringify({ isSuccessful: false, message: body.error, ...body });
-  } catch {
-    return payload;
-  }
-}
 
 export async function paymentRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -108,6 +98,6 @@ export async function paymentRoutes(app: FastifyInstance, deps: AppDeps): Promis
     return reply.code(200).send(answer);
   };
   for (const url of ['/private/initialize-payment', '/initialize-payment', '/private/pre-order-payment']) {
-    app.route({ method: 'POST', url, schema, config: { allowForm: true }, onSend: addFailureKeys, handler });
+    app.route({ method: 'POST', url, schema, config: { allowForm: true, errorExtra: failureKeys }, handler });
   }
 }

@@ -8,21 +8,10 @@ import { cancelPreOrderPayment } from '../app/cancel-pre-order.js';
 import { confirmPreOrderPayment } from '../app/confirm-pre-order.js';
 import type { AppDeps } from '../app/context.js';
 import { lookupCustomer } from '../app/customer.js';
+import { failureKeys } from './errors.js';
 import { requireActiveTenant } from './tenant.js';
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Adds `isSuccessful: false` and `message` (= `error`) to every error body of these routes. */
-export async function addFailureKeys(_req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-  if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
-  try {
-    const body = JSON.parse(payload) as unknown;
-    if (!isObject(body) || typeof body.error !== 'string') return payload;
-    return JSON.stringify({ isSuccessful: false, message: body.error, ...body });
-  } catch {
-    return payload;
-  }
-}
 
 const errorBody = { type: 'object', description: 'Error body (sync-api.md 3) plus isSuccessful: false and message', additionalProperties: true } as const;
 const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 415: errorBody, 422: errorBody, 502: errorBody, 504: errorBody };
@@ -117,16 +106,16 @@ export async function preOrderRoutes(app: FastifyInstance, deps: AppDeps): Promi
     return reply.code(200).send(await cancelPreOrderPayment(deps, tenant, req.body, req.id));
   };
   for (const url of ['/private/confirm-pre-order-payment', '/confirm-pre-order-payment']) {
-    app.route({ method: 'POST', url, schema: confirmSchema, onSend: addFailureKeys, handler: confirm });
+    app.route({ method: 'POST', url, schema: confirmSchema, config: { errorExtra: failureKeys }, handler: confirm });
   }
   for (const url of ['/private/cancel-pre-order-payment', '/cancel-pre-order-payment']) {
-    app.route({ method: 'POST', url, schema: cancelSchema, onSend: addFailureKeys, handler: cancel });
+    app.route({ method: 'POST', url, schema: cancelSchema, config: { errorExtra: failureKeys }, handler: cancel });
   }
   app.route({
     method: 'POST',
     url: '/private/customer',
     schema: customerRouteSchema,
-    onSend: addFailureKeys,
+    config: { errorExtra: failureKeys },
     handler: async (req, reply) => {
       const tenant = await requireActiveTenant(req, deps.db);
       return reply.code(200).send(await lookupCustomer(deps, tenant, req.body));

@@ -17,6 +17,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route accepts application/x-www-form-urlencoded (only 4.3 and 4.4). */
     allowForm?: boolean;
+    /** Extra top-level keys of every error body of this route (e.g. `isSuccessful: false`, `transfers: []`). */
+    errorExtra?: (message: string) => Record<string, unknown>;
   }
   interface FastifyRequest {
     /** Raw request bytes, kept for JSON and form bodies (signature checks, debugging). */

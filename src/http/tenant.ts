@@ -5,7 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.js';
 import type { Queryable } from '../store/db.js';
 
-function firstHeader(req: FastifyRequest, name: string): string | undefined {
+/** First value of a header (repeats may arrive joined by ", "), trimmed; undefined when empty. */
+export function firstHeader(req: FastifyRequest, name: string): string | undefined {
   const raw = req.headers[name];
   const v = Array.isArray(raw) ? raw[0] : raw;
   if (v === undefined) return undefined;

@@ -3,6 +3,7 @@
  * In AsyncAPI 2.x, `subscribe` lists what the app sends (others subscribe to it) and `publish` what the app receives.
  */
 import type { AppConfig } from '../config.js';
+import { PAYMENT_STATUS_MESSAGES } from '../domain/payment-status.js';
 
 type Schema = Record<string, unknown>;
 
@@ -114,18 +115,6 @@ const refundPayload = obj(
   ['orderReference', 'amount', 'currencyIsoCode'],
 );
 
-export const PAYMENT_STATUS_MESSAGES = [
-  'PaymentAuthorized',
-  'PaymentAuthorizationFailed',
-  'PaymentCaptured',
-  'PaymentCaptureFailed',
-  'PaymentCanceled',
-  'PaymentCancellationFailed',
-  'PaymentRefunded',
-  'PaymentRefundFailed',
-  'PaymentOverpaid',
-  'PaymentUnderpaid',
-] as const;
 
 /** Channel → message names, exactly messages.md section 1 (deprecated command aliases listed as well). */
 export const CHANNEL_MESSAGES: Record<string, { direction: 'send' | 'receive'; messages: string[]; description: string }> = {

@@ -74,3 +74,19 @@ export async function createTempDatabase(): Promise<{ url: string; drop: () => P
     },
   };
 }
+
+/** Debian Chromium through playwright-core on a fresh profile directory (removed when the context closes). */
+export async function launchChromium(): Promise<import('playwright-core').BrowserContext> {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'oap-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  return context;
+}
