@@ -75,7 +75,7 @@ export async function createTempDatabase(): Promise<{ url: string; drop: () => P
   };
 }
 
-/** Debian Chromium through playwright-core on a fresh profile directory (removed when the context closes). */
+/** Debian Chromium through playwright-core on a fresh profile directory (removed by `context.close()`). */
 export async function launchChromium(): Promise<import('playwright-core').BrowserContext> {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -87,6 +87,14 @@ export async function launchChromium(): Promise<import('playwright-core').Browse
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  const close = context.close.bind(context);
+  context.close = async (options) => {
+    await close(options);
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {
+      /* a leftover temp profile is harmless */
+    }
+  };
   return context;
 }
