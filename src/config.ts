@@ -57,13 +57,18 @@ export interface AppConfig {
   outboxMaxRetryHours: number;
   amqpUrl: string | undefined;
   amqpExchange: string;
+  /** Connectors whose tenants and payments this deployment serves (CONNECTORS_ENABLED; always contains `connector`). */
+  connectorsEnabled: string[];
+  stripeApiBase: string;
+  stripeJsUrl: string;
+  stripeMaxDeclinedAttempts: number;
   sandboxPspUrl: string | undefined;
   sandboxWebhookDelayMs: number;
   sandboxRefundSettleMs: number;
   logLevel: LogLevel;
 }
 
-export const KNOWN_CONNECTORS = ['sandbox'] as const;
+export const KNOWN_CONNECTORS = ['sandbox', 'stripe'] as const;
 
 type Env = Record<string, string | undefined>;
 
@@ -103,6 +108,17 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], d
   if (v === undefined) return def;
   if (!values.includes(v as T)) throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${v}"`);
   return v as T;
+}
+
+/** CONNECTORS_ENABLED: comma-separated known connector ids; default (and always included): CONNECTOR. */
+function connectorsEnabled(env: Env, connector: string): string[] {
+  const v = str(env, 'CONNECTORS_ENABLED');
+  if (v === undefined) return [connector];
+  const ids = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const id of ids) {
+    if (!(KNOWN_CONNECTORS as readonly string[]).includes(id)) throw new ConfigError('CONNECTORS_ENABLED', `must list known connectors (${KNOWN_CONNECTORS.join(', ')}), got "${id}"`);
+  }
+  return [...new Set([connector, ...ids])];
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -221,6 +237,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     outboxMaxRetryHours: int(env, 'OUTBOX_MAX_RETRY_HOURS', 72, 24, 24 * 365),
     amqpUrl,
     amqpExchange,
+    connectorsEnabled: connectorsEnabled(env, connector),
+    stripeApiBase: (url(env, 'STRIPE_API_BASE', ['http:', 'https:']) ?? 'https://api.stripe.com').replace(/\/+$/, ''),
+    stripeJsUrl: url(env, 'STRIPE_JS_URL', ['http:', 'https:']) ?? 'https://js.stripe.com/v3/',
+    stripeMaxDeclinedAttempts: int(env, 'STRIPE_MAX_DECLINED_ATTEMPTS', 5, 1, 100),
     sandboxPspUrl: url(env, 'SANDBOX_PSP_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
     sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS', 0, 0, 3_600_000),
     sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS', 200, 0, 3_600_000),
