@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `Open ACP Pay listening on ${rt.listenUrl} (public URL ${config.appBaseUrl})\n` +
       `  database:  ${database}\n` +
-      `  connector: ${deps.connector.id}${config.connector === 'sandbox' ? (config.sandboxPspUrl ? ` (sandbox PSP at ${config.sandboxPspUrl})` : ' (sandbox PSP in-process at /sandbox)') : ''}\n` +
+      `  connector: ${deps.connectors.modules.map((m) => m.describe?.(deps.connectors.env) ?? m.id).join(', ')}\n` +
       `  transport: ${config.messageTransport}\n` +
       `  auth:      ${config.authMode}\n`,
   );

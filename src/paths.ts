@@ -16,3 +16,5 @@ function findRoot(): string {
 export const projectRoot = findRoot();
 export const migrationsDir = join(projectRoot, 'migrations');
 export const appConfigDir = join(projectRoot, 'config', 'app');
+/** The sandbox PSP's own tables, applied only when the sandbox connector is enabled (or the sandbox runs standalone). */
+export const sandboxMigrationsDir = join(migrationsDir, 'sandbox');

@@ -9,10 +9,11 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { AppDeps } from './app/context.js';
 import { parseKeyRing, type AppConfig, type EncryptionKey } from './config.js';
-import { createConnector } from './connectors/index.js';
+import { allSecretFields, ConnectorRegistry } from './connectors/registry.js';
 import { buildServer } from './http/server.js';
 import { createWorkers } from './workers.js';
 import { migrate, openDb } from './store/db.js';
+import { backfillTenantConnector } from './store/tenants.js';
 import { SecretBox } from './store/secret-box.js';
 
 /** A background loop (outbox relay, webhook retries, ...). `stop` resolves once in-flight work is flushed. */
@@ -31,18 +32,12 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** Log paths never written in clear: the authorization header and every secret field any connector declares. */
 export const SECRET_LOG_PATHS = [
   'req.headers.authorization',
   'headers.authorization',
   'authorization',
-  '*.secretKey',
-  '*.webhookSecret',
-  '*.clientSecret',
-  'secretKey',
-  'webhookSecret',
-  'clientSecret',
-  '*.card',
-  'card',
+  ...allSecretFields().flatMap((f) => [f, `*.${f}`]),
 ];
 
 export function createLogger(config: AppConfig): Logger {
@@ -64,21 +59,18 @@ export function loadKeyRing(config: AppConfig, log: Logger): EncryptionKey[] {
 
 export async function startRuntime(config: AppConfig, opts: { log?: Logger; startWorkers?: boolean } = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(config);
+  let listenUrl = `http://127.0.0.1:${config.port}`;
+  const connectors = new ConnectorRegistry(config, { config, listenUrl: () => listenUrl, log });
   const db = await openDb(config.database);
   try {
-    await migrate(db);
+    await migrate(db, connectors.migrationDirs());
+    await backfillTenantConnector(db, config.connector);
   } catch (err) {
     await db.close();
     throw err;
   }
   const secrets = new SecretBox(loadKeyRing(config, log));
-  let listenUrl = `http://127.0.0.1:${config.port}`;
-  const connector = createConnector(config, {
-    pspBaseUrl: () => config.sandboxPspUrl ?? `${listenUrl}/sandbox`,
-    publicBaseUrl: () => config.sandboxPspUrl ?? `${config.appBaseUrl}/sandbox`,
-    log,
-  });
-  const deps: AppDeps = { config, db, log, secrets, connector };
+  const deps: AppDeps = { config, db, log, secrets, connectors };
   let app: FastifyInstance | undefined;
   let address: string;
   try {

@@ -6,7 +6,6 @@ import { createCommandConsumers } from './messaging/consumers/index.js';
 import { OutboxRelay } from './messaging/relay.js';
 import { createTransport } from './messaging/transports/index.js';
 import type { Worker } from './runtime.js';
-import { sandboxWorker } from './sandbox/dispatcher.js';
 import { createCommandWorker } from './app/command-worker.js';
 import { createReconciliationWorker } from './app/reconciliation.js';
 import { createWebhookWorker } from './app/webhook-processing.js';
@@ -21,6 +20,6 @@ export function createWorkers(deps: AppDeps): Worker[] {
     createPreOrderExpiryWorker(deps), // abandoned pre-order payments (PRE_ORDER_EXPIRY_MS, default 24 h)
     createCommandWorker(deps), // payment-commands inbox processing (messages.md 8)
     createReconciliationWorker(deps), // pending capture/cancel/refund records (flows.md 14)
-    ...(deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl ? [sandboxWorker(deps)] : []), // in-process sandbox PSP webhooks
+    ...deps.connectors.modules.flatMap((m) => m.workers?.(deps.connectors.env, deps) ?? []), // connectors' own workers (e.g. the in-process sandbox PSP's webhooks)
   ];
 }

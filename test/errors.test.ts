@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../src/app/context.js';
 import { loadConfig } from '../src/config.js';
-import { createConnector } from '../src/connectors/index.js';
+import { ConnectorRegistry } from '../src/connectors/registry.js';
 import { buildServer } from '../src/http/server.js';
 import { migrate, openDb } from '../src/store/db.js';
 import { SecretBox } from '../src/store/secret-box.js';
@@ -20,8 +20,8 @@ describe('error handling of the HTTP layer (sync-api.md 3)', () => {
     const db = await openDb(config.database);
     await migrate(db);
     const log = pino({ level: 'error' }, { write: (s: string) => void logged.push(s) });
-    const connector = createConnector(config, { pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log });
-    deps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connector };
+    const connectors = new ConnectorRegistry({ ...config, sandboxPspUrl: 'http://127.0.0.1:1/sandbox' }, { config: { ...config, sandboxPspUrl: 'http://127.0.0.1:1/sandbox' }, listenUrl: () => 'http://127.0.0.1:1', log });
+    deps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connectors };
     app = await buildServer(deps);
     app.post(
       '/test/echo',

@@ -374,7 +374,7 @@ describe('customer lookup (4.8)', () => {
 
 describe('PSP failures', () => {
   type Conn = Record<string, any>;
-  async function withPatched<T>(name: string, impl: (...args: any[]) => Promise<unknown>, fn: () => Promise<T>, target: Conn = app.deps.connector as unknown as Conn): Promise<T> {
+  async function withPatched<T>(name: string, impl: (...args: any[]) => Promise<unknown>, fn: () => Promise<T>, target: Conn = app.deps.connectors.default as unknown as Conn): Promise<T> {
     const original = target[name];
     target[name] = impl;
     try {
@@ -431,7 +431,7 @@ describe('PSP failures', () => {
 
   it('customer lookup while the PSP fails / times out: 502 / 504', async () => {
     const p = await start(1100, 'Sandbox Express');
-    const customer = app.deps.connector.customer as unknown as Conn;
+    const customer = app.deps.connectors.default.customer as unknown as Conn;
     const a = await withPatched('getPayer', down, () => app.request('/private/customer', { tenant: TENANT, body: { customerPaymentServiceProviderData: { transactionId: p.transactionId } } }), customer);
     expect(a.status).toBe(502);
     const b = await withPatched('getPayer', slow, () => app.request('/private/customer', { tenant: TENANT, body: { customerPaymentServiceProviderData: { transactionId: p.transactionId } } }), customer);
@@ -441,7 +441,7 @@ describe('PSP failures', () => {
 
   it('connector without customer lookup: 422 UNSUPPORTED_OPERATION', async () => {
     const p = await start(1100, 'Sandbox Express');
-    const caps = app.deps.connector.capabilities as { customer: boolean };
+    const caps = app.deps.connectors.default.capabilities as { customer: boolean };
     caps.customer = false;
     try {
       const r = await app.request('/private/customer', { tenant: TENANT, body: { customerPaymentServiceProviderData: { transactionId: p.transactionId } } });

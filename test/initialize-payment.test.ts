@@ -417,7 +417,7 @@ describe('initialize-payment: PSP failures store nothing', () => {
   ];
   for (const [name, failure, status, code] of failures) {
     it(`PSP ${name} → ${status} ${code}; no payment, no message`, async () => {
-      const connector = app.deps.connector;
+      const connector = app.deps.connectors.default;
       const original = connector.createPayment;
       let calls = 0;
       (connector as { createPayment: Connector['createPayment'] }).createPayment = async () => {
@@ -442,7 +442,7 @@ describe('initialize-payment: PSP failures store nothing', () => {
   }
 
   it('the PSP call gets the derived idempotency key and the tenant metadata', async () => {
-    const connector = app.deps.connector;
+    const connector = app.deps.connectors.default;
     const original = connector.createPayment;
     const seen: Array<{ req: CreatePaymentRequest; key: string }> = [];
     (connector as { createPayment: Connector['createPayment'] }).createPayment = async (settings, req, opts) => {

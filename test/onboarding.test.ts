@@ -214,15 +214,15 @@ describe('merchant onboarding', () => {
   });
 
   it('a connector without onboarding answers 422 UNSUPPORTED_OPERATION and stores nothing', async () => {
-    const original = app.deps.connector;
+    const original = app.deps.connectors.default;
     const { onboarding: _omit, ...rest } = original;
-    app.deps.connector = { ...rest, capabilities: { ...original.capabilities, onboarding: false } } as Connector;
+    const restore = app.deps.connectors.use({ ...rest, capabilities: { ...original.capabilities, onboarding: false } } as Connector);
     try {
       const r = await onboard('MER000005');
       expect(r.status).toBe(422);
       expect(r.body.errors[0]).toMatchObject({ code: 'UNSUPPORTED_OPERATION', status: 422 });
     } finally {
-      app.deps.connector = original;
+      restore();
     }
     expect(await merchantRow(TENANT, 'MER000005')).toBeUndefined();
   });

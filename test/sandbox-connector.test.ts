@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandboxConnector } from '../src/connectors/sandbox/connector.js';
-import type { CallOptions, Connector, CreatePaymentRequest, TenantSettings } from '../src/connectors/types.js';
+import type { CallOptions, Connector, CreatePaymentRequest, PspPayment, TenantSettings } from '../src/connectors/types.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 let app: TestApp;
@@ -53,13 +53,30 @@ async function state(settings: TenantSettings, id: string) {
   return r.value;
 }
 
+// Port v2 adapters: the webhook calls take the whole request / a context; the page form is a checkout view.
+type Headers = Record<string, string | string[] | undefined>;
+const asRequest = (raw: Buffer, headers: Headers) => ({ method: 'POST', headers, query: {}, rawBody: raw });
+const verifyWebhook = (raw: Buffer, headers: Headers, secrets: string[], now: Date): boolean => connector.verifyWebhook(asRequest(raw, headers), secrets, now);
+const parseWebhook = (raw: Buffer, headers: Headers) => {
+  const r = connector.parseWebhook(asRequest(raw, headers));
+  if (!r) return null;
+  const { payload: _payload, ...event } = r.events[0]!;
+  return event;
+};
+const webhookOutcome = (raw: Buffer) => connector.webhookOutcome(raw, { payment: null });
+function checkoutOf(c: Connector, s: Record<string, unknown>, p: PspPayment, locale: string) {
+  const v = c.checkout(s, p, { locale, returnUrl: 'http://shop.test/return', pageUrl: 'http://shop.test/page', cancelUrl: null, amountLabel: '10,00 €', pspData: {} });
+  if (v.kind !== 'page') throw new Error(`expected a page form, got ${v.kind}`);
+  return v;
+}
+
 function signed(body: string, secret: string, t = Math.floor(Date.now() / 1000)): Record<string, string> {
   return { 'sandbox-signature': `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}` };
 }
 
 beforeAll(async () => {
   app = await startTestApp({ SANDBOX_REFUND_SETTLE_MS: '50' });
-  connector = app.deps.connector;
+  connector = app.deps.connectors.default;
 });
 afterAll(async () => {
   await app?.close();
@@ -110,7 +127,7 @@ describe('configuration hooks', () => {
       },
     ]);
     expect(connector.providerName).toBe('Sandbox');
-    expect(connector.webhookSecretField).toBe('webhookSecret');
+    expect(connector.settings.webhookSecretFields).toEqual(['webhookSecret']);
   });
 });
 
@@ -205,13 +222,13 @@ describe('payment operations', () => {
 
   it('paymentPageForm posts the card straight to the sandbox, and that post returns to the shop', async () => {
     const p = await created(s);
-    const form = connector.paymentPageForm(s, p, { locale: 'de_DE' });
+    const form = checkoutOf(connector, s, p, 'de_DE');
     const action = `${app.url}/sandbox/checkout/${p.id}/confirm`;
     expect(form.html).toContain(`action="${action}"`);
     expect(form.html).toContain(`name="clientSecret" value="${String(p.preOrderPaymentData.clientSecret)}"`);
     expect(form.html).toContain('Kartennummer');
     expect(form.html).not.toContain('<script');
-    expect(form.formActionOrigins).toEqual([new URL(app.url).origin]);
+    expect(form.csp.formAction).toEqual([new URL(app.url).origin]);
     for (const f of ['cardNumber', 'expMonth', 'expYear', 'cvc']) expect(form.html).toContain(`name="${f}"`);
     const res = await fetch(action, {
       method: 'POST',
@@ -230,10 +247,10 @@ describe('capabilities: customer, onboarding, transfers', () => {
 
   it('getPayer: null before the express confirmation, then the payer', async () => {
     const p = await created(s);
-    expect(await connector.customer!.getPayer(s, p.id, sig())).toEqual({ ok: true, value: null });
+    expect(await connector.customer!.getPayer(s, p.id, {}, sig())).toEqual({ ok: true, value: null });
     const addr = { firstName: 'Sonia', lastName: 'Wagner', address1: 'Julie-Wolfthorn-Str.', address2: '1', zipCode: '10115', city: 'Berlin', iso2Code: 'DE' };
     await pay(p, '4242424242424242', { email: 'sonia@example.com', firstName: 'Sonia', lastName: 'Wagner', phone: '+49301234567', billingAddress: addr, shippingAddress: addr });
-    const r = await connector.customer!.getPayer(s, p.id, sig());
+    const r = await connector.customer!.getPayer(s, p.id, {}, sig());
     expect(r).toEqual({
       ok: true,
       value: {
@@ -249,7 +266,7 @@ describe('capabilities: customer, onboarding, transfers', () => {
         shippingAddress: expect.objectContaining({ city: 'Berlin', iso2Code: 'DE' }),
       },
     });
-    expect(await connector.customer!.getPayer(s, 'sbx_pay_nope', sig())).toMatchObject({ ok: false, failure: { kind: 'error' } });
+    expect(await connector.customer!.getPayer(s, 'sbx_pay_nope', {}, sig())).toMatchObject({ ok: false, failure: { kind: 'error' } });
   });
 
   it('account, onboarding link, transfer and reversal', async () => {
@@ -286,37 +303,37 @@ describe('webhooks', () => {
 
   it('verifyWebhook: good, wrong secret, tampered, old or future timestamp, missing header', () => {
     const now = new Date();
-    expect(connector.verifyWebhook(raw, signed(body, secret), [secret], now)).toBe(true);
-    expect(connector.verifyWebhook(raw, { 'Sandbox-Signature': signed(body, secret)['sandbox-signature']! }, [secret], now)).toBe(true);
-    expect(connector.verifyWebhook(raw, signed(body, 'whsec_wrongwrongwrongwrong'), [secret], now)).toBe(false);
-    expect(connector.verifyWebhook(Buffer.from(body.replace('1000', '1001')), signed(body, secret), [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, signed(body, secret), [secret], now)).toBe(true);
+    expect(verifyWebhook(raw, { 'Sandbox-Signature': signed(body, secret)['sandbox-signature']! }, [secret], now)).toBe(true);
+    expect(verifyWebhook(raw, signed(body, 'whsec_wrongwrongwrongwrong'), [secret], now)).toBe(false);
+    expect(verifyWebhook(Buffer.from(body.replace('1000', '1001')), signed(body, secret), [secret], now)).toBe(false);
     const t = Math.floor(now.getTime() / 1000);
-    expect(connector.verifyWebhook(raw, signed(body, secret, t - 301), [secret], now)).toBe(false);
-    expect(connector.verifyWebhook(raw, signed(body, secret, t - 299), [secret], now)).toBe(true);
-    expect(connector.verifyWebhook(raw, signed(body, secret, t + 301), [secret], now)).toBe(false);
-    expect(connector.verifyWebhook(raw, {}, [secret], now)).toBe(false);
-    expect(connector.verifyWebhook(raw, { 'sandbox-signature': 'garbage' }, [secret], now)).toBe(false);
-    expect(connector.verifyWebhook(raw, signed(body, secret), [], now)).toBe(false);
+    expect(verifyWebhook(raw, signed(body, secret, t - 301), [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, signed(body, secret, t - 299), [secret], now)).toBe(true);
+    expect(verifyWebhook(raw, signed(body, secret, t + 301), [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, {}, [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, { 'sandbox-signature': 'garbage' }, [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, signed(body, secret), [], now)).toBe(false);
   });
 
   it('verifyWebhook: rotated secrets and several v1 entries', () => {
     const now = new Date();
     const old = 'whsec_oldoldoldoldoldold';
-    expect(connector.verifyWebhook(raw, signed(body, old), [secret, old], now)).toBe(true);
-    expect(connector.verifyWebhook(raw, signed(body, old), [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, signed(body, old), [secret, old], now)).toBe(true);
+    expect(verifyWebhook(raw, signed(body, old), [secret], now)).toBe(false);
     const t = Math.floor(now.getTime() / 1000);
     const good = createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
     const bad = createHmac('sha256', old).update(`${t}.${body}`).digest('hex');
-    expect(connector.verifyWebhook(raw, { 'sandbox-signature': `t=${t},v1=${bad},v1=${good}` }, [secret], now)).toBe(true);
-    expect(connector.verifyWebhook(raw, { 'sandbox-signature': `t=${t},v1=${bad}` }, [secret], now)).toBe(false);
+    expect(verifyWebhook(raw, { 'sandbox-signature': `t=${t},v1=${bad},v1=${good}` }, [secret], now)).toBe(true);
+    expect(verifyWebhook(raw, { 'sandbox-signature': `t=${t},v1=${bad}` }, [secret], now)).toBe(false);
   });
 
   it('parseWebhook: ids, mode, tenant hint; null when unparseable', () => {
-    expect(connector.parseWebhook(raw, {})).toEqual({ eventId: 'evt_1', eventType: 'payment.authorized', mode: 'test', objectIds: ['sbx_pay_1'], tenantHint: 't1', createdAt: new Date(1700000000 * 1000) });
+    expect(parseWebhook(raw, {})).toEqual({ eventId: 'evt_1', eventType: 'payment.authorized', mode: 'test', objectIds: ['sbx_pay_1'], tenantHint: 't1', createdAt: new Date(1700000000 * 1000) });
     const refund = Buffer.from(JSON.stringify({ id: 'evt_2', type: 'refund.succeeded', created: 1, livemode: true, data: { object: { id: 'sbx_re_1', payment: 'sbx_pay_1', amount: 5, status: 'succeeded', metadata: {} } } }));
-    expect(connector.parseWebhook(refund, {})).toMatchObject({ mode: 'live', objectIds: ['sbx_re_1', 'sbx_pay_1'], tenantHint: undefined });
+    expect(parseWebhook(refund, {})).toMatchObject({ mode: 'live', objectIds: ['sbx_re_1', 'sbx_pay_1'], tenantHint: undefined });
     for (const bad of ['', 'nope', '{}', '[]', JSON.stringify({ id: 'x', type: 't', created: 1, data: { object: { id: 'a' } } }), JSON.stringify({ id: 'evt_1', type: 'x', created: 1, data: {} })]) {
-      expect(connector.parseWebhook(Buffer.from(bad), {}), bad).toBeNull();
+      expect(parseWebhook(Buffer.from(bad), {}), bad).toBeNull();
     }
   });
 
@@ -345,9 +362,9 @@ describe('webhooks', () => {
       };
       const outcome = async (type: string, id: string) => {
         const hit = await wait((b) => b.type === type && b.data.object.id === id);
-        expect(connector.verifyWebhook(Buffer.from(hit.body), hit.headers, [s.webhookSecret as string], new Date())).toBe(true);
-        expect(connector.parseWebhook(Buffer.from(hit.body), hit.headers)).toMatchObject({ eventType: type, mode: 'test', tenantHint: type.startsWith('transfer') ? undefined : 'tenant-c' });
-        return connector.webhookOutcome(Buffer.from(hit.body));
+        expect(verifyWebhook(Buffer.from(hit.body), hit.headers, [s.webhookSecret as string], new Date())).toBe(true);
+        expect(parseWebhook(Buffer.from(hit.body), hit.headers)).toMatchObject({ eventType: type, mode: 'test', tenantHint: type.startsWith('transfer') ? undefined : 'tenant-c' });
+        return webhookOutcome(Buffer.from(hit.body));
       };
 
       const p = await created(s);
@@ -396,7 +413,7 @@ describe('webhooks', () => {
       const rv = await connector.transfers!.reverseTransfer(s, trId, 100, opts());
       expect(await outcome('transfer.reversed', trId)).toEqual({ kind: 'transfer', pspTransferId: trId, status: 'succeeded', reversalId: rv.ok ? rv.value.pspReversalId : 'x' });
 
-      expect(connector.webhookOutcome(Buffer.from(JSON.stringify({ id: 'evt_9', type: 'payment.something_else', created: 1, livemode: false, data: { object: { id: 'sbx_pay_1' } } })))).toMatchObject({ kind: 'ignored' });
+      expect(webhookOutcome(Buffer.from(JSON.stringify({ id: 'evt_9', type: 'payment.something_else', created: 1, livemode: false, data: { object: { id: 'sbx_pay_1' } } })))).toMatchObject({ kind: 'ignored' });
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
@@ -455,11 +472,11 @@ describe('standalone sandbox (SANDBOX_PSP_URL)', () => {
       expect(own.status).toBe(404);
       expect(own.body.errors).toBeDefined(); // the app's error format: no sandbox here
       const s = newSettings();
-      expect(await other.deps.connector.checkCredentials(s, sig())).toEqual({ ok: true });
-      const r = await other.deps.connector.createPayment(s, req(), opts());
+      expect(await other.deps.connectors.default.checkCredentials(s, sig())).toEqual({ ok: true });
+      const r = await other.deps.connectors.default.createPayment(s, req(), opts());
       expect(r.ok && r.value.preOrderPaymentData.checkoutUrl).toBe(`${sbx.url}/sandbox/checkout/${r.ok ? r.value.id : ''}`);
-      const form = other.deps.connector.paymentPageForm(s, r.ok ? r.value : (undefined as never), { locale: 'en_US' });
-      expect(form.formActionOrigins).toEqual([new URL(sbx.url).origin]);
+      const form = checkoutOf(other.deps.connectors.default, s, r.ok ? r.value : (undefined as never), 'en_US');
+      expect(form.csp.formAction).toEqual([new URL(sbx.url).origin]);
       const health = await fetch(`${sbx.url}/health`);
       expect(health.status).toBe(200);
     } finally {

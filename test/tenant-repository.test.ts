@@ -34,6 +34,7 @@ function sampleRow(box: SecretBox, id: string, previousUntil: Date | null = null
     previous_secrets: previousUntil ? { webhookSecret: { value: box.encrypt('whsec_previous00000000000'), until: previousUntil.toISOString() } } : {},
     locale: 'en_US',
     announced_methods: [{ name: 'credit-card', payload: { name: 'Credit Card', providerName: 'Sandbox' } }],
+    connector: 'sandbox',
   };
 }
 

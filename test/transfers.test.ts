@@ -340,14 +340,14 @@ describe('marketplace transfers (PGlite)', () => {
 
   it('a connector without marketplace features fails every group with its message', async () => {
     const o = await h.capturedPayment(T, { captured: 1000 });
-    const original = app.deps.connector;
+    const original = app.deps.connectors.default;
     const { transfers: _omit, ...rest } = original;
-    app.deps.connector = { ...rest, capabilities: { ...original.capabilities, transfers: false } } as typeof original;
+    const restore = app.deps.connectors.use({ ...rest, capabilities: { ...original.capabilities, transfers: false } } as typeof original);
     try {
       const r = await h.transfers(T, shopBody([snake('MER000001', o, 'i1', '100')]));
       expect(r.body.transfers[0]).toMatchObject({ isSuccessful: false, failureMessage: 'Platform plugin does not provide Marketplace features' });
     } finally {
-      app.deps.connector = original;
+      restore();
     }
   });
 

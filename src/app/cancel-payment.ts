@@ -4,7 +4,7 @@
  * Same three steps as captures (record `pending` committed → PSP cancel with key = record id → apply).
  */
 import { randomUUID } from 'node:crypto';
-import type { PspResult, WebhookOutcome } from '../connectors/types.js';
+import type { CancelOutcome, PspResult, WebhookOutcome } from '../connectors/types.js';
 import { checkCancel } from '../domain/cancel.js';
 import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
 import type { Tx } from '../store/db.js';
@@ -20,7 +20,7 @@ import {
   republishAll,
   republishLatest,
   statusMessagesOf,
-  tenantSettings,
+  pspContextOf,
   writePaymentChange,
   type OperationAnswer,
   type OperationWebhookResult,
@@ -37,8 +37,9 @@ export interface CancelCommandInput {
 
 export type CancelStart = { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null } | { kind: 'call'; paymentId: string; recordId: string };
 
-export function cancelAnswer(r: PspResult<{ canceled: true }>): OperationAnswer {
-  if (r.ok) return { kind: 'succeeded' };
+export function cancelAnswer(r: PspResult<CancelOutcome>): OperationAnswer {
+  // An asynchronous PSP (capability cancelResult `async`) answers later by webhook; the record stays pending.
+  if (r.ok) return r.value.status === 'canceled' ? { kind: 'succeeded' } : { kind: 'unknown', reason: 'the PSP processes the cancel asynchronously' };
   const f = r.failure;
   if (f.kind === 'declined' || f.kind === 'conflict') return { kind: 'failed', reason: `${f.code}: ${f.message}` };
   return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
@@ -132,9 +133,11 @@ export async function runCancel(deps: AppDeps, recordId: string, source: Source,
   }
   const payment = await findPaymentById(deps.db, record.paymentId);
   if (!payment) throw new Error(`payment ${record.paymentId} of cancel ${record.id} does not exist`);
-  const settings = await tenantSettings(deps, payment.tenantIdentifier);
-  const answer: OperationAnswer = settings
-    ? cancelAnswer(await deps.connector.cancel(settings, payment.transactionId, { idempotencyKey: record.id, signal: AbortSignal.timeout(PSP_TIMEOUT_MS) }))
+  const psp = await pspContextOf(deps, payment);
+  const answer: OperationAnswer = psp
+    ? cancelAnswer(
+        await psp.connector.cancel(psp.settings, payment.transactionId, { idempotencyKey: record.id, reason: 'requested_by_customer', signal: AbortSignal.timeout(PSP_TIMEOUT_MS) }),
+      )
     : { kind: 'unknown', reason: 'tenant configuration not found' };
   await deps.db.tx(async (tx) => {
     const locked = await lockPayment(tx, record.paymentId);

@@ -9,7 +9,7 @@
  * the PSP call, the payment stays `new`; the next cancel (or the expiry job) repeats the call with the same key and
  * finishes it, and a `payment.canceled` webhook is held (no order) and discarded then.
  */
-import type { PspFailure } from '../connectors/types.js';
+import type { Connector, PspFailure } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound } from '../domain/errors.js';
 import { messagesFor, transition } from '../domain/payment-status.js';
 import { enqueue } from '../messaging/outbox.js';
@@ -44,8 +44,11 @@ export async function cancelUnlinkedPayment(
   if (!gate.ok) throw illegalTransition(payment.status, 'canceled');
 
   const settings = decryptedSettings(deps.secrets, tenant);
-  const r = await pspCall((signal) => deps.connector.cancel(settings, payment.transactionId, { idempotencyKey: preOrderCancelKey(payment.id), signal }));
-  if (!r.ok) await explainRefusal(deps, settings, payment, r.failure);
+  const connector = deps.connectors.require(payment.connector);
+  const r = await pspCall((signal) => connector.cancel(settings, payment.transactionId, { idempotencyKey: preOrderCancelKey(payment.id), reason: 'abandoned', signal }));
+  if (!r.ok) await explainRefusal(connector, settings, payment, r.failure);
+  // An asynchronous cancel (capability cancelResult `async`) is settled by the PSP's webhook; nothing changes yet.
+  else if (r.value.status === 'pending') return { kind: 'canceled' };
 
   return deps.db.tx(async (tx) => {
     const locked = await lockPayment(tx, payment.id);
@@ -68,10 +71,10 @@ export async function cancelUnlinkedPayment(
 }
 
 /** Maps a refused / failed PSP cancel onto 4.6's answers. Returns normally only if the PSP says it is canceled anyway. */
-async function explainRefusal(deps: AppDeps, settings: Record<string, unknown>, payment: PaymentRow, f: PspFailure): Promise<void> {
+async function explainRefusal(connector: Connector, settings: Record<string, unknown>, payment: PaymentRow, f: PspFailure): Promise<void> {
   if (f.kind === 'timeout' || f.kind === 'error') throw transportError(f);
   // A refusal: ask the PSP what the payment is, to tell "already captured" (409) from other reasons (422).
-  const s = await pspCall((signal) => deps.connector.getPayment(settings, payment.transactionId, signal));
+  const s = await pspCall((signal) => connector.getPayment(settings, payment.transactionId, signal));
   if (s.ok) {
     if (s.value.state === 'canceled') return;
     if (s.value.state === 'captured' || s.value.amountCaptured > 0) throw alreadyCaptured();

@@ -11,7 +11,7 @@
  * Also the shared write helper of the command use cases (`writePaymentChange`).
  */
 import { randomUUID } from 'node:crypto';
-import type { CaptureOutcome, PspResult, TenantSettings, WebhookOutcome } from '../connectors/types.js';
+import type { CaptureOutcome, Connector, PspResult, TenantSettings, WebhookOutcome } from '../connectors/types.js';
 import { checkCapture, uncoveredItemIds } from '../domain/capture.js';
 import {
   nextStatusAfterCapture,
@@ -117,9 +117,15 @@ export async function republishLatest(deps: AppDeps, tx: Tx, payment: PaymentRow
 }
 
 /** The tenant's decrypted settings for a PSP call (null: tenant gone). */
-export async function tenantSettings(deps: AppDeps, tenant: string): Promise<TenantSettings | null> {
-  const row = await loadTenant(deps.db, tenant);
-  return row ? decryptedSettings(deps.secrets, row) : null;
+/** The payment's connector and its tenant's decrypted settings, for a PSP call (null: tenant gone). */
+export interface PspContext {
+  connector: Connector;
+  settings: TenantSettings;
+}
+
+export async function pspContextOf(deps: AppDeps, payment: Pick<PaymentRow, 'tenantIdentifier' | 'connector'>): Promise<PspContext | null> {
+  const row = await loadTenant(deps.db, payment.tenantIdentifier);
+  return row ? { connector: deps.connectors.require(payment.connector), settings: decryptedSettings(deps.secrets, row) } : null;
 }
 
 /** Marks a command inbox row finished within `tx` (only from received/retrying). */
@@ -236,11 +242,17 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
   }
   const payment = await findPaymentById(deps.db, record.paymentId);
   if (!payment) throw new Error(`payment ${record.paymentId} of capture ${record.id} does not exist`);
-  const settings = await tenantSettings(deps, payment.tenantIdentifier);
+  const psp = await pspContextOf(deps, payment);
   let answer: OperationAnswer;
-  if (!settings) answer = { kind: 'unknown', reason: 'tenant configuration not found' };
+  if (!psp) answer = { kind: 'unknown', reason: 'tenant configuration not found' };
   else {
-    const r = await deps.connector.capture(settings, payment.transactionId, record.amount, { idempotencyKey: record.id, signal: AbortSignal.timeout(PSP_TIMEOUT_MS) });
+    const final = record.amount >= payment.authorizedAmount - payment.capturedAmount;
+    const r = await psp.connector.capture(psp.settings, payment.transactionId, record.amount, {
+      idempotencyKey: record.id,
+      captureId: record.id,
+      final,
+      signal: AbortSignal.timeout(PSP_TIMEOUT_MS),
+    });
     // Test-only crash point (test/crash-restart.test.ts): die after the PSP captured, before the outcome is committed.
     if (process.env.OAP_TEST_CRASH_AFTER_PSP_CAPTURE === '1') process.kill(process.pid, 'SIGKILL');
     answer = captureAnswer(r);

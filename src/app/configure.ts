@@ -103,7 +103,8 @@ export function deletePaymentMethodMessage(tenant: string, m: AnnouncedMethod, p
   };
 }
 
-export function appConfigUpdatedMessage(deps: Pick<AppDeps, 'config' | 'connector'>, row: TenantRecord, correlationId?: string): OutgoingMessage {
+export function appConfigUpdatedMessage(deps: Pick<AppDeps, 'config' | 'connectors'>, row: TenantRecord, correlationId?: string): OutgoingMessage {
+  const connector = deps.connectors.get(row.connector ?? deps.config.connector) ?? deps.connectors.default;
   return {
     tenantIdentifier: row.tenant_identifier,
     channel: 'app-events',
@@ -115,7 +116,7 @@ export function appConfigUpdatedMessage(deps: Pick<AppDeps, 'config' | 'connecto
       status: row.status,
       isActive: row.is_active,
       config: maskedConfiguration(row),
-      messageChannels: messageChannels(deps.connector),
+      messageChannels: messageChannels(connector),
     },
     correlationId,
   };
@@ -179,8 +180,8 @@ export const MERCHANT_ONBOARDING_STATES: ReadonlyArray<{ name: string; attribute
   },
 ]);
 
-export function readyForMerchantOnboardingMessage(deps: Pick<AppDeps, 'config' | 'connector'>, tenant: string, revision: number, correlationId?: string): OutgoingMessage {
-  const appName = String(getCatalog(deps.connector.id).manifests.en_US?.name ?? deps.config.appIdentifier);
+export function readyForMerchantOnboardingMessage(deps: Pick<AppDeps, 'config'>, connector: Pick<Connector, 'id'>, tenant: string, revision: number, correlationId?: string): OutgoingMessage {
+  const appName = String(getCatalog(connector.id).manifests.en_US?.name ?? deps.config.appIdentifier);
   return {
     tenantIdentifier: tenant,
     channel: 'merchant-app-events',
@@ -356,7 +357,9 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
   const tenant = input.tenantIdentifier;
   if (tenant === undefined) throw new AppError(443, t(locale, 'tenant_identifier_required'), { status: 400 });
 
-  const { connector } = deps;
+  // A configure always uses the deployment's connector (`CONNECTOR`, whose form the catalog serves); a tenant of a
+  // previous connector moves to it (its payments stay with the connector they were made with).
+  const connector = deps.connectors.default;
   const form = getCatalog(connector.id).form;
   const secretFields = secretFieldsOf(form, connector);
 
@@ -368,7 +371,9 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
   try {
     formats = connector.validateFormats(merged.values) ?? {};
   } catch (err) {
-    deps.log.error({ err: (err as Error).message, tenantIdentifier: tenant }, 'connector validateFormats failed');
+    // Fail closed: a configuration the connector could not check is not stored.
+    deps.log.error({ err: err instanceof Error ? err.message : String(err), tenantIdentifier: tenant, connector: connector.id }, 'connector validateFormats failed; configuration refused');
+    throw new AppError(443, `Internal error. Reference: ${input.requestId ?? 'unknown'}`, { status: 500 });
   }
   for (const [field, key] of Object.entries(formats)) if (!(field in errors)) errors[field] = connectorMessage(locale, key, 'field_format');
   if (Object.keys(errors).length > 0) {
@@ -391,6 +396,20 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
     throw new AppError(443, t(locale, 'psp_unreachable'), { status: 400 });
   }
 
+  // The connector's registration at the PSP (e.g. the webhook endpoint). Best effort; what it returns (PSP-generated
+  // webhook secret, endpoint ids) is stored with the configuration (P3), secrets encrypted like typed ones.
+  let patch: TenantSettings = {};
+  try {
+    const r = await connector.afterConfigured(
+      merged.values,
+      { tenantIdentifier: tenant, appBaseUrl: deps.config.appBaseUrl, appIdentifier: deps.config.appIdentifier },
+      AbortSignal.timeout(PSP_CHECK_TIMEOUT_MS),
+    );
+    patch = (r && r.settingsPatch) || {};
+  } catch (err) {
+    deps.log.warn({ tenantIdentifier: tenant, err: err instanceof Error ? err.message : String(err) }, 'connector afterConfigured failed (the configuration is saved)');
+  }
+
   const now = new Date();
   const saveConfiguration = (): Promise<{ row: TenantRecord; values: TenantSettings }> =>
     deps.db.tx(async (tx) => {
@@ -402,8 +421,10 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
       current = locked && locked.revision > 0 ? locked : null;
     }
     // Re-merge against the locked row (a concurrent configure may have committed since validation).
-    const values =
-      current && before && current.revision === before.revision ? merged.values : mergeAndValidate(form, secretFields, await storedSettings(deps, current), sent, locale).values;
+    const values = {
+      ...(current && before && current.revision === before.revision ? merged.values : mergeAndValidate(form, secretFields, await storedSettings(deps, current), sent, locale).values),
+      ...patch,
+    };
     const { config, secrets: plainSecrets } = splitSettings(values, secretFields);
 
     // Secrets: keep unchanged ciphertexts, encrypt new values; a replaced webhook secret stays valid 24 h.
@@ -411,12 +432,12 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
     const secrets: Record<string, string> = {};
     const previous = { ...(current?.previous_secrets ?? {}) };
     for (const [k, v] of Object.entries(previous)) if (Date.parse(v.until) <= now.getTime()) delete previous[k];
-    const webhookField = connector.webhookSecretField ?? 'webhookSecret';
+    const webhookFields = new Set(connector.settings.webhookSecretFields);
     for (const [field, value] of Object.entries(plainSecrets)) {
       if (current && oldPlain[field] === value && current.secrets[field]) secrets[field] = current.secrets[field]!;
       else {
         secrets[field] = deps.secrets.encrypt(value);
-        if (field === webhookField && current?.secrets[field]) {
+        if (webhookFields.has(field) && current?.secrets[field]) {
           previous[field] = { value: current.secrets[field]!, until: new Date(now.getTime() + PREVIOUS_SECRET_TTL_MS).toISOString() };
         }
       }
@@ -437,6 +458,7 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
       previous_secrets: previous,
       locale,
       announced_methods: [],
+      connector: connector.id,
     };
 
     // Payment methods: differences against what was last announced.
@@ -469,7 +491,9 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
     row.announced_methods = nextAnnounced;
 
     const messages: OutgoingMessage[] = [appConfigUpdatedMessage(deps, row, input.requestId), ...methodMessages];
-    if (connector.capabilities.onboarding) messages.push(readyForMerchantOnboardingMessage(deps, tenant, row.revision, input.requestId));
+    if (connector.capabilities.onboarding && connector.settings.marketplace(values)) {
+      messages.push(readyForMerchantOnboardingMessage(deps, connector, tenant, row.revision, input.requestId));
+    }
 
     await saveTenant(tx, row);
     await enqueue(tx, deps.config.appIdentifier, messages);
@@ -481,13 +505,6 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
     deps.log.error({ err, tenantIdentifier: tenant }, 'saving the configuration failed');
     throw new AppError(443, `Internal error. Reference: ${input.requestId ?? 'unknown'}`, { status: 500 });
   });
-
-  // Best effort: e.g. register the webhook endpoint at the PSP. Never logs the settings.
-  try {
-    await connector.afterConfigured(saved.values, { tenantIdentifier: tenant, appBaseUrl: deps.config.appBaseUrl }, AbortSignal.timeout(PSP_CHECK_TIMEOUT_MS));
-  } catch (err) {
-    deps.log.warn({ tenantIdentifier: tenant, err: err instanceof Error ? err.message : String(err) }, 'connector afterConfigured failed (configuration is saved)');
-  }
 
   return { tenantIdentifier: tenant, configuration: maskedConfiguration(saved.row) };
 }

@@ -23,8 +23,9 @@ import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import type { AppDeps } from './context.js';
 import { paymentUpdatedMessage } from './payment-messages.js';
 import { replayHeldWebhooks } from './webhook-processing.js';
+import { returnUrlFor } from './initialize-payment.js';
 
-export type TenantLike = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods'>;
+export type TenantLike = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods' | 'connector'>;
 
 /** One PSP call may take at most 15 s (sync-api.md 2.5). */
 export const PSP_CALL_TIMEOUT_MS = 15_000;
@@ -84,6 +85,8 @@ export interface ConfirmRequest {
   amount: number;
   currency: string;
   localeName: string | null;
+  /** What the storefront sent back (`preOrderPaymentData`, e.g. an express confirmation token), for server-side confirmation. */
+  clientData: Record<string, unknown>;
 }
 
 function intField(obj: Record<string, unknown>, key: string, path: string, required: boolean, min?: number): void {
@@ -132,7 +135,8 @@ export function parseConfirmRequest(raw: unknown): ConfirmRequest {
   });
   for (const f of ['discountTotal', 'taxTotal']) intField(orderData, f, `orderData.${f}`, false);
   const locale = typeof orderData.localeName === 'string' ? orderData.localeName : typeof body.localeName === 'string' ? body.localeName : null;
-  return { transactionId: transactionIdOf(body), orderReference: ref, orderData, amount: orderData.grandTotal as number, currency, localeName: locale };
+  const clientData = isObject(body.preOrderPaymentData) ? { ...body.preOrderPaymentData } : {};
+  return { transactionId: transactionIdOf(body), orderReference: ref, orderData, amount: orderData.grandTotal as number, currency, localeName: locale, clientData };
 }
 
 export const totalMismatch = (): AppError => new AppError('CONFLICT', 'The order total does not match the pre-order payment amount.');
@@ -168,13 +172,15 @@ export async function confirmPreOrderPayment(deps: AppDeps, tenant: TenantLike, 
   if (payment.currency !== req.currency) throw new AppError('CONFLICT', 'The order currency does not match the pre-order payment currency.');
 
   const settings = decryptedSettings(deps.secrets, tenant);
+  const connector = deps.connectors.require(payment.connector);
 
   // Step 5: amount change at the PSP before anything is linked.
   let newAmount: { amount: number; pspId: string; preOrderPaymentData: Record<string, unknown>; publicDetails: Record<string, unknown> } | null = null;
   if (payment.amount !== req.amount) {
     const r = await pspCall((signal) =>
-      deps.connector.updatePaymentAmount(settings, payment.transactionId, req.amount, {
+      connector.updatePaymentAmount(settings, payment.transactionId, req.amount, {
         idempotencyKey: derivedIdempotencyKey(`confirm-amount:${payment.id}:${payment.version}:${req.amount}`),
+        paymentId: payment.id,
         signal,
       }),
     );
@@ -199,7 +205,7 @@ export async function confirmPreOrderPayment(deps: AppDeps, tenant: TenantLike, 
     const newId = newAmount && newAmount.pspId && newAmount.pspId !== locked.transactionId ? newAmount.pspId : null;
     if (newId) {
       await addAlias(tx, tenantId, locked.transactionId, locked.id);
-      await recordPspObject(tx, deps.connector.id, newId, tenantId, 'payment');
+      await recordPspObject(tx, connector.id, newId, tenantId, 'payment');
     }
     const after = await updatePayment(tx, locked.id, {
       orderReference: req.orderReference,
@@ -218,10 +224,26 @@ export async function confirmPreOrderPayment(deps: AppDeps, tenant: TenantLike, 
   // Step 7: held webhooks, in arrival order, now with the order present.
   await replayHeldWebhooks(deps, tenantId, linked.payment.transactionId);
 
-  // Step 8: still `new` → ask the PSP (the sandbox needs no separate confirmation step: a status query).
+  // Step 8: still `new` → confirm server-side where the connector needs it (capability `confirmation`, with the
+  // storefront's data, e.g. an express confirmation token), else ask the PSP (a status query).
   let current = (await findPaymentById(deps.db, payment.id)) ?? linked.payment;
   if (current.status === 'new') {
-    const r = await pspCall((signal) => deps.connector.getPayment(settings, current.transactionId, signal));
+    const confirm = connector.capabilities.confirmation === 'server-confirm' ? connector.confirmPayment?.bind(connector) : undefined;
+    const txId = current.transactionId;
+    const r = await pspCall((signal) =>
+      confirm
+        ? confirm(settings, txId, { amount: req.amount, clientData: req.clientData, returnUrl: returnUrlFor(deps.config.appBaseUrl, tenantId, txId) }, { idempotencyKey: payment.id, signal })
+        : connector.getPayment(settings, txId, signal),
+    );
+    if (!r.ok && confirm && r.failure.kind === 'declined') {
+      // A server-side decline is final for this checkout (the shopper has left the wallet sheet): authorization_failed.
+      const failure = r.failure;
+      await deps.db.tx((tx) =>
+        applyPaymentOutcome(deps, tx, payment.id, { state: 'failed', decline: { code: failure.code, message: failure.message } }, { trigger: 'sync', ref: requestId }),
+      );
+      current = (await findPaymentById(deps.db, payment.id)) ?? current;
+      return answerFor(current);
+    }
     if (r.ok) {
       const psp = r.value;
       await deps.db.tx((tx) =>

@@ -3,7 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config.js';
-import type { Connector } from '../connectors/types.js';
+import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { Db } from '../store/db.js';
 import type { SecretBox } from '../store/secret-box.js';
 
@@ -12,5 +12,6 @@ export interface AppDeps {
   db: Db;
   log: Logger;
   secrets: SecretBox;
-  connector: Connector;
+  /** The enabled connectors, resolved per tenant and per payment (`connectors.require(row.connector)`). */
+  connectors: ConnectorRegistry;
 }

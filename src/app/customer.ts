@@ -68,14 +68,23 @@ export async function lookupCustomer(deps: AppDeps, tenant: TenantLike, body: un
   if (typeof t !== 'string' || t.trim() === '') throw validationError('customerPaymentServiceProviderData.transactionId');
   const transactionId = t.trim();
 
-  const capability = deps.connector.capabilities.customer ? deps.connector.customer : undefined;
-  if (!capability) throw new AppError('UNSUPPORTED_OPERATION', 'Platform plugin does not provide Customer features');
+  const unsupported = (): AppError => new AppError('UNSUPPORTED_OPERATION', 'Platform plugin does not provide Customer features');
+  if (!deps.connectors.require(tenant.connector).capabilities.customer) throw unsupported();
 
   const payment = await findPaymentByTransaction(deps.db, tenant.tenant_identifier, transactionId);
   if (!payment) throw paymentNotFound(transactionId);
 
+  const connector = deps.connectors.require(payment.connector);
+  if (connector.capabilities.customer === 'client-supplied') {
+    // The PSP has no server-side lookup: the storefront's own customer object is the answer.
+    if (!nonEmptyObject(known)) throw new AppError('CONFLICT', 'The payment provider has no customer data for this payment yet.');
+    return { isSuccessful: true, customer: customerOf(known as unknown as Payer) };
+  }
+  const capability = connector.capabilities.customer ? connector.customer : undefined;
+  if (!capability) throw unsupported();
   const settings = decryptedSettings(deps.secrets, tenant);
-  const r = await pspCall((signal) => capability.getPayer(settings, payment.transactionId, signal));
+  const clientData = isObject(data) ? data : {};
+  const r = await pspCall((signal) => capability.getPayer(settings, payment.transactionId, clientData, signal));
   if (!r.ok) throw transportError(r.failure.kind === 'timeout' ? r.failure : { kind: 'error', message: 'customer lookup failed' });
   if (r.value === null) throw new AppError('CONFLICT', 'The payment provider has no customer data for this payment yet.');
   return { isSuccessful: true, customer: customerOf(r.value) };

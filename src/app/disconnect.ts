@@ -8,6 +8,7 @@
  * Effects in one transaction: DISCONNECTED, isActive false, revision + 1, DeletePaymentMethod per announced
  * method (list emptied), AppConfigUpdated. The configuration (and its encrypted secrets) is kept.
  */
+import { decryptedSettings } from '../store/tenants.js';
 import { AppError } from '../domain/errors.js';
 import { statusAfterDisconnect, tenantTransition } from '../domain/tenant-status.js';
 import { t, type Locale } from '../i18n/messages.js';
@@ -79,8 +80,18 @@ export async function disconnectTenant(deps: AppDeps, input: DisconnectInput): P
     if (!isTrueConfirmation(answer)) throw new AppError(declinedCode, t(locale, declinedKey), { status: 400 });
   };
   if (await hasOpenPayments(deps.db, tenant)) needConfirmation('21000', '21001', 'disconnect_open_orders', 'disconnect_open_orders_declined');
-  if (deps.connector.capabilities.onboarding && (await hasActiveMerchants(deps.db, tenant))) {
+  const connector = deps.connectors.require(row.connector);
+  if (connector.capabilities.onboarding && (await hasActiveMerchants(deps.db, tenant))) {
     needConfirmation('22000', '22001', 'disconnect_merchants', 'disconnect_merchants_declined');
+  }
+
+  // Best effort: the connector removes what it registered at the PSP (e.g. webhook endpoints); never blocks the disconnect.
+  if (connector.beforeDisconnect) {
+    try {
+      await connector.beforeDisconnect(decryptedSettings(deps.secrets, row), { tenantIdentifier: tenant, appBaseUrl: deps.config.appBaseUrl, appIdentifier: deps.config.appIdentifier }, AbortSignal.timeout(15_000));
+    } catch (err) {
+      deps.log.warn({ tenantIdentifier: tenant, err: err instanceof Error ? err.message : String(err) }, 'connector beforeDisconnect failed (disconnect goes on)');
+    }
   }
 
   return deps.db.tx(async (tx) => {
@@ -93,7 +104,7 @@ export async function disconnectTenant(deps: AppDeps, input: DisconnectInput): P
 
     const next: TenantRecord = { ...current, status: to, is_active: false, revision: current.revision + 1, announced_methods: [] };
     const messages: OutgoingMessage[] = current.announced_methods.map((m) =>
-      deletePaymentMethodMessage(tenant, m, deps.connector.providerName, next.revision, input.requestId),
+      deletePaymentMethodMessage(tenant, m, connector.providerName, next.revision, input.requestId),
     );
     messages.push(appConfigUpdatedMessage(deps, next, input.requestId));
     await saveTenant(tx, next);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
-import type { PspFailure, PspPayment, TenantSettings } from '../connectors/types.js';
+import type { Connector, PspFailure, PspPayment, TenantSettings } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
 import { enqueue } from '../messaging/outbox.js';
@@ -36,7 +36,7 @@ const IDEMPOTENCY_NAMESPACE = 'b3f1c2a4-5d6e-4f70-8a91-0c2d3e4f5a6b';
 export const hostedIdempotencyKey = (tenant: string, orderReference: string): string =>
   uuidv5(`initialize-payment:${tenant}:${orderReference}`, IDEMPOTENCY_NAMESPACE);
 
-export type TenantForPayment = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods'>;
+export type TenantForPayment = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods' | 'connector'>;
 
 export interface InitializeAnswer {
   isSuccessful: true;
@@ -237,8 +237,10 @@ export function paymentPageUrl(appBaseUrl: string, transactionId: string, tenant
   return `${appBaseUrl.replace(/\/+$/, '')}/app-payment?${q.toString()}`;
 }
 
-export function returnUrlFor(appBaseUrl: string, tenant: string): string {
-  return `${appBaseUrl.replace(/\/+$/, '')}/app-payment/redirect?${new URLSearchParams({ tenantIdentifier: tenant }).toString()}`;
+/** `{APP_BASE_URL}/app-payment/redirect?[transactionId=..&]tenantIdentifier=..`: where the PSP sends the browser back. */
+export function returnUrlFor(appBaseUrl: string, tenant: string, transactionId?: string): string {
+  const q = new URLSearchParams(transactionId ? { transactionId, tenantIdentifier: tenant } : { tenantIdentifier: tenant });
+  return `${appBaseUrl.replace(/\/+$/, '')}/app-payment/redirect?${q.toString()}`;
 }
 
 function pspError(f: PspFailure, conflict: () => AppError): AppError {
@@ -267,13 +269,18 @@ async function pspCall<T>(fn: (signal: AbortSignal) => Promise<{ ok: true; value
   }
 }
 
-function settingsOf(deps: AppDeps, tenant: TenantForPayment): { settings: TenantSettings; captureMode: 'manual' | 'automatic'; mode: 'test' | 'live' } {
+interface TenantContext {
+  connector: Connector;
+  settings: TenantSettings;
+  captureMode: 'manual' | 'automatic';
+  mode: 'test' | 'live';
+}
+
+/** The tenant's connector and decrypted settings, read through the connector's accessors. */
+function settingsOf(deps: AppDeps, tenant: TenantForPayment): TenantContext {
+  const connector = deps.connectors.require(tenant.connector);
   const settings = decryptedSettings(deps.secrets, tenant);
-  return {
-    settings,
-    captureMode: settings.captureMode === 'automatic' ? 'automatic' : 'manual',
-    mode: settings.isLive === true ? 'live' : 'test',
-  };
+  return { connector, settings, captureMode: connector.settings.captureMode(settings), mode: connector.settings.isLive(settings) ? 'live' : 'test' };
 }
 
 function preOrderDataOf(payment: PaymentRow): Record<string, unknown> {
@@ -312,13 +319,14 @@ async function storeNewPayment(
   req: InitializeRequest,
   methodName: string,
   psp: PspPayment,
-  s: { captureMode: 'manual' | 'automatic'; mode: 'test' | 'live' },
+  s: TenantContext,
   requestId: string,
+  paymentId: string,
 ): Promise<{ payment: PaymentRow; webhooksWaiting: boolean } | null> {
   const stored = await insertNewPayment(
     tx,
     {
-      id: randomUUID(),
+      id: paymentId,
       tenantIdentifier: tenant,
       transactionId: psp.id,
       orderReference: req.orderReference,
@@ -326,7 +334,7 @@ async function storeNewPayment(
       amount: req.amount,
       currency: req.currency,
       paymentMethod: methodName,
-      connector: deps.connector.id,
+      connector: s.connector.id,
       mode: s.mode,
       captureMode: s.captureMode,
       orderData: req.orderData,
@@ -336,6 +344,7 @@ async function storeNewPayment(
       localeName: req.localeName,
       preOrderData: { ...psp.preOrderPaymentData, transactionId: psp.id },
       pspDetails: psp.publicDetails ?? {},
+      pspData: psp.pspData ?? {},
       initializeFingerprint: fingerprint(req.amount, req.currency),
     },
     { trigger: 'sync', ref: requestId, pspObjectKind: 'payment', waitingStates: ACTIVE_STATES },
@@ -348,7 +357,7 @@ async function storeNewPayment(
 
 export async function initializePayment(deps: AppDeps, tenant: TenantForPayment, body: unknown, requestId: string): Promise<InitializeAnswer> {
   const req = parseInitializeRequest(body);
-  const methodName = matchPaymentMethod(req.method, tenant.announced_methods, deps.connector.providerName);
+  const methodName = matchPaymentMethod(req.method, tenant.announced_methods, deps.connectors.require(tenant.connector).providerName);
   if (methodName === null) throw validationError('orderData.paymentMethod', `Unknown payment method "${req.method}" for this tenant.`);
   return req.mode === 'hosted' ? initializeHosted(deps, tenant, req, methodName, requestId) : initializePreOrder(deps, tenant, req, methodName, requestId);
 }
@@ -365,17 +374,21 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
   }
 
   const s = settingsOf(deps, tenant);
+  // Deterministic per (tenant, order): a repeated request sends the PSP identical parameters (idempotent replay).
+  const paymentId = hostedIdempotencyKey(tenantId, ref);
   const created = await pspCall((signal) =>
-    deps.connector.createPayment(
+    s.connector.createPayment(
       s.settings,
       {
         tenantIdentifier: tenantId,
+        paymentId,
+        orderData: req.orderData,
         amount: req.amount,
         currency: req.currency,
         orderReference: ref,
         captureMode: s.captureMode,
         returnUrl: returnUrlFor(deps.config.appBaseUrl, tenantId),
-        metadata: { tenantIdentifier: tenantId, orderReference: ref },
+        metadata: { tenantIdentifier: tenantId, orderReference: ref, paymentId, appIdentifier: deps.config.appIdentifier },
       },
       { idempotencyKey: hostedIdempotencyKey(tenantId, ref), signal },
     ),
@@ -389,7 +402,7 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
   const psp = created.value;
 
   const stored = await deps.db.tx(async (tx) => {
-    const fresh = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId);
+    const fresh = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId, paymentId);
     if (fresh) return { payment: fresh.payment, fresh: true, webhooksWaiting: fresh.webhooksWaiting };
     // Lost the race against an identical request (unique (tenant, order) / (tenant, transaction)): answer the first.
     const first = (await findPaymentByOrder(tx, tenantId, ref)) ?? (await findPaymentByTransaction(tx, tenantId, psp.id));
@@ -405,24 +418,27 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
   const s = settingsOf(deps, tenant);
 
   if (req.preOrderTransactionId === null) {
+    const paymentId = randomUUID(); // the payment's id, sent to the PSP (its idempotency key and metadata)
     const created = await pspCall((signal) =>
-      deps.connector.createPayment(
+      s.connector.createPayment(
         s.settings,
         {
           tenantIdentifier: tenantId,
+          paymentId,
+          orderData: req.orderData,
           amount: req.amount,
           currency: req.currency,
           captureMode: s.captureMode,
           returnUrl: returnUrlFor(deps.config.appBaseUrl, tenantId),
-          metadata: { tenantIdentifier: tenantId },
+          metadata: { tenantIdentifier: tenantId, paymentId, appIdentifier: deps.config.appIdentifier },
         },
-        { idempotencyKey: randomUUID(), signal },
+        { idempotencyKey: paymentId, signal },
       ),
     );
     if (!created.ok) throw pspError(created.failure, () => new AppError('CONFLICT', 'The payment provider refused to create the payment.'));
     const psp = created.value;
     const stored = await deps.db.tx(async (tx) => {
-      const p = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId);
+      const p = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId, paymentId);
       if (!p) throw new AppError('CONFLICT', `Transaction "${psp.id}" is already stored.`);
       return p;
     });
@@ -440,8 +456,9 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
   if (payment.amount === req.amount) return preOrderAnswer(payment);
 
   const updated = await pspCall((signal) =>
-    deps.connector.updatePaymentAmount(s.settings, payment.transactionId, req.amount, {
+    s.connector.updatePaymentAmount(s.settings, payment.transactionId, req.amount, {
       idempotencyKey: uuidv5(`update-amount:${payment.id}:${payment.version}:${req.amount}`, IDEMPOTENCY_NAMESPACE),
+      paymentId: payment.id,
       signal,
     }),
   );
@@ -459,7 +476,7 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
     const newId = psp.id && psp.id !== locked.transactionId ? psp.id : null;
     if (newId) {
       await addAlias(tx, tenantId, locked.transactionId, locked.id);
-      await recordPspObject(tx, deps.connector.id, newId, tenantId, 'payment');
+      await recordPspObject(tx, s.connector.id, newId, tenantId, 'payment');
     }
     const after = await updatePayment(tx, locked.id, {
       amount: req.amount,
@@ -467,6 +484,7 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
       orderData: req.orderData,
       preOrderData: { ...(locked.preOrderData ?? {}), ...psp.preOrderPaymentData, transactionId: newId ?? locked.transactionId },
       pspDetails: { ...locked.pspDetails, ...(psp.publicDetails ?? {}) },
+      pspData: { ...locked.pspData, ...(psp.pspData ?? {}) },
       initializeFingerprint: fingerprint(req.amount, req.currency),
       ...(req.localeName ? { localeName: req.localeName } : {}),
     });

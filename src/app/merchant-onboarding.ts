@@ -122,13 +122,14 @@ export interface OnboardingAnswer {
 }
 
 export async function onboardMerchant(deps: AppDeps, tenantRow: TenantRow, headerRef: string | undefined, body: unknown, requestId: string): Promise<OnboardingAnswer> {
-  const onboarding = deps.connector.onboarding;
-  if (!deps.connector.capabilities.onboarding || !onboarding) {
+  const connector = deps.connectors.require(tenantRow.connector);
+  const onboarding = connector.onboarding;
+  const settings = decryptedSettings(deps.secrets, tenantRow);
+  if (!connector.capabilities.onboarding || !onboarding || !connector.settings.marketplace(settings)) {
     throw new AppError('UNSUPPORTED_OPERATION', 'Platform plugin does not provide merchant onboarding.');
   }
   const req = parseOnboardingRequest(headerRef, body);
   const tenant = tenantRow.tenant_identifier;
-  const settings = decryptedSettings(deps.secrets, tenantRow);
 
   // 1. upsert
   const before = await deps.db.tx(async (tx) => {
@@ -167,7 +168,7 @@ export async function onboardMerchant(deps: AppDeps, tenantRow: TenantRow, heade
       if (!m) throw new Error('merchant vanished');
       if (m.pspAccountId) return m; // a concurrent call stored it first
       await setMerchantAccount(tx, tenant, req.merchantReference, accountId);
-      await recordPspObject(tx, deps.connector.id, accountId, tenant, 'account');
+      await recordPspObject(tx, connector.id, accountId, tenant, 'account');
       const messages: OutgoingMessage[] = [];
       let status = m.status;
       if (m.statusSeq === 0) {

@@ -11,10 +11,12 @@
  * `canceled`, `authorization_failed` → cancel URL (the 4.11 table). A payment without the URL it would redirect to
  * (pre-order payments carry none) gets a short status page instead.
  */
-import type { PspPayment, PspResult } from '../connectors/types.js';
+import type { CheckoutView, Connector, CspSources, PspPayment, PspResult } from '../connectors/types.js';
 import { findPaymentByTransaction, findPaymentsByTransactionAnyTenant, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings, loadTenant } from '../store/tenants.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
+import { returnUrlFor } from './initialize-payment.js';
+import { formatAmount } from '../domain/money.js';
 import type { AppDeps } from './context.js';
 
 export const PSP_CALL_TIMEOUT_MS = 15_000;
@@ -39,14 +41,16 @@ export interface PaymentPageView {
   locale: string;
   /** The connector's form HTML (already escaped by the connector). */
   formHtml: string;
-  /** A decline reason code from the `error` query parameter. */
+  /** The connector's inline script (tagged with the response's CSP nonce) and external scripts, when it needs JavaScript. */
+  script: { inline: string; external: string[] } | null;
+  /** A message key of the app's catalog from the `error` query parameter (never text from the URL). */
   error: string | null;
   cancelUrl: string | null;
   backUrl: string | null;
 }
 
 export type PageOutcome =
-  | { kind: 'page'; view: PaymentPageView; formOrigins: string[]; frameOrigin: string | null; navigationOrigins: string[] }
+  | { kind: 'page'; view: PaymentPageView; csp: CspSources; frameOrigin: string | null; navigationOrigins: string[] }
   | { kind: 'redirect'; location: string }
   | { kind: 'error-page'; status: number; message: string; retryUrl?: string; frameOrigin: string | null; locale: string }
   | { kind: 'status-page'; status: number; message: string; frameOrigin: string | null; locale: string }
@@ -111,16 +115,17 @@ function afterPaymentTarget(p: PaymentRow, status: string): PageOutcome | null {
   return null;
 }
 
-async function askPsp(deps: AppDeps, p: PaymentRow): Promise<{ settings: Record<string, unknown>; result: PspResult<PspPayment> } | null> {
+async function askPsp(deps: AppDeps, p: PaymentRow): Promise<{ connector: Connector; settings: Record<string, unknown>; result: PspResult<PspPayment> } | null> {
   const tenant = await loadTenant(deps.db, p.tenantIdentifier);
   if (!tenant) return null;
   const settings = decryptedSettings(deps.secrets, tenant);
+  const connector = deps.connectors.require(p.connector);
   const ctl = AbortSignal.timeout(PSP_CALL_TIMEOUT_MS);
   try {
-    return { settings, result: await deps.connector.getPayment(settings, p.transactionId, ctl) };
+    return { connector, settings, result: await connector.getPayment(settings, p.transactionId, ctl) };
   } catch (err) {
     deps.log.warn({ err, tenantIdentifier: p.tenantIdentifier, transactionId: p.transactionId }, 'payment page: PSP status call failed');
-    return { settings, result: { ok: false, failure: { kind: 'error', message: 'PSP call failed' } } };
+    return { connector, settings, result: { ok: false, failure: { kind: 'error', message: 'PSP call failed' } } };
   }
 }
 
@@ -146,8 +151,8 @@ async function applyPspState(deps: AppDeps, p: PaymentRow, psp: PspPayment, ref:
   }
 }
 
-/** The 4.12 answer for what the PSP says. */
-function redirectFor(deps: AppDeps, p: PaymentRow, psp: PspPayment): PageOutcome {
+/** The 4.12 answer for what the PSP says. Decline codes become message keys of the app's catalog (the connector maps them). */
+function redirectFor(deps: AppDeps, connector: Connector, p: PaymentRow, psp: PspPayment): PageOutcome {
   const page = (error?: string): PageOutcome => ({ kind: 'redirect', location: paymentPageUrl(deps.config.appBaseUrl, p.transactionId, p.tenantIdentifier, error) });
   switch (psp.state) {
     case 'authorized':
@@ -155,9 +160,10 @@ function redirectFor(deps: AppDeps, p: PaymentRow, psp: PspPayment): PageOutcome
     case 'capture_failed':
       return p.redirectSuccessUrl ? { kind: 'redirect', location: p.redirectSuccessUrl } : statusPage(p, 'authorized');
     case 'requires_action':
-      return psp.actionUrl ? { kind: 'redirect', location: psp.actionUrl } : page('status_unavailable');
+      // No URL: the challenge runs in the page itself (the connector's script finishes it there).
+      return psp.actionUrl ? { kind: 'redirect', location: psp.actionUrl } : page();
     case 'pending':
-      return page(psp.lastDecline?.code);
+      return page(psp.lastDecline ? connector.declineMessageKey(psp.lastDecline.code) : undefined);
     case 'failed':
     case 'canceled':
       return p.redirectCancelUrl ? { kind: 'redirect', location: p.redirectCancelUrl } : statusPage(p, 'canceled');
@@ -187,15 +193,23 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
   if (psp.state !== 'pending' && psp.state !== 'requires_action') {
     // The shopper already finished at the PSP (e.g. reload before the return): settle it like the return handler.
     await applyPspState(deps, p, psp, requestId);
-    return redirectFor(deps, p, psp);
+    return redirectFor(deps, asked.connector, p, psp);
   }
-  let form;
+  let form: CheckoutView;
   try {
-    form = deps.connector.paymentPageForm(asked.settings, psp, { locale: localeOf(p) });
+    form = asked.connector.checkout(asked.settings, psp, {
+      locale: localeOf(p),
+      returnUrl: returnUrlFor(deps.config.appBaseUrl, p.tenantIdentifier, p.transactionId),
+      pageUrl: selfUrl,
+      cancelUrl: p.redirectCancelUrl,
+      amountLabel: formatAmount(p.amount, p.currency, localeOf(p)),
+      pspData: p.pspData,
+    });
   } catch (err) {
     deps.log.error({ err, transactionId: p.transactionId }, 'payment page: connector could not render its form');
     return { kind: 'error-page', status: 502, message: 'The payment provider is not available right now. Please try again.', retryUrl: selfUrl, frameOrigin: originOf(p.redirectSuccessUrl), locale: localeOf(p) };
   }
+  if (form.kind === 'redirect') return { kind: 'redirect', location: form.url }; // a PSP-hosted page
   const error = str(query.error);
   const navigationOrigins = [originOf(p.redirectSuccessUrl), originOf(p.redirectCancelUrl), originOf(psp.actionUrl)].filter((o): o is string => o !== null);
   return {
@@ -209,19 +223,31 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
       items: itemsOf(p),
       locale: localeOf(p),
       formHtml: form.html,
+      script: form.kind === 'sdk' ? { inline: form.script, external: form.externalScripts } : null,
       error: error ? error.slice(0, 100) : null,
       cancelUrl: p.redirectCancelUrl,
       backUrl: p.checkoutSummaryPageUrl,
     },
-    formOrigins: form.formActionOrigins,
+    csp: form.csp,
     frameOrigin: originOf(p.redirectSuccessUrl),
     navigationOrigins,
   };
 }
 
-/** `GET /app-payment/redirect` (sync-api.md 4.12). */
+/**
+ * `GET /app-payment/redirect` (sync-api.md 4.12). The PSP's own return parameters name the transaction (e.g.
+ * `payment_intent`); each enabled connector reads the query, the app's `transactionId` is the fallback.
+ */
 export async function handlePaymentReturn(deps: AppDeps, query: Record<string, unknown>, requestId: string): Promise<PageOutcome> {
-  const transactionId = str(query.transactionId);
+  let transactionId: string | undefined;
+  for (const c of deps.connectors.all()) {
+    const id = c.returnTransactionId(query);
+    if (id) {
+      transactionId = id;
+      break;
+    }
+  }
+  transactionId ??= str(query.transactionId);
   if (!transactionId) return { kind: 'text', status: 400, text: 'Transaction ID is missing.' };
   const tenant = str(query.tenantIdentifier);
   let p: PaymentRow | null;
@@ -239,5 +265,5 @@ export async function handlePaymentReturn(deps: AppDeps, query: Record<string, u
   }
   const psp = asked.result.value;
   await applyPspState(deps, p, psp, requestId);
-  return redirectFor(deps, p, psp);
+  return redirectFor(deps, asked.connector, p, psp);
 }

@@ -8,9 +8,11 @@
  * Verified webhooks are never limited, and 503 (unattributed: the PSP legitimately retries) is not counted.
  */
 import { randomUUID } from 'node:crypto';
+import type { Connector, ParsedWebhookRequest, WebhookAck, WebhookRequest } from '../connectors/types.js';
 import { AppError } from '../domain/errors.js';
+import { insertInboxEvent } from '../store/webhook-inbox.js';
 import { tenantForPspObject } from '../store/payments.js';
-import { loadTenant, webhookSecrets } from '../store/tenants.js';
+import { decryptedSettings, loadTenant, webhookSecrets, type TenantRecord } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { LEASE_MS, payloadForStorage } from './webhook-processing.js';
 
@@ -43,87 +45,156 @@ export class RejectionLimiter {
 export interface IncomingWebhook {
   raw: Buffer | undefined;
   headers: Record<string, string | string[] | undefined>;
+  query?: Record<string, unknown>;
+  method?: string;
   mode: WebhookMode;
   /** Source address (rate limit key). */
   source: string;
   now?: Date;
 }
 
-export interface ReceivedWebhook {
+export interface ReceivedEvent {
   tenantIdentifier: string;
-  /** The new inbox row; null for a duplicate (nothing stored, nothing to process). */
+  /** The new inbox row; null for a duplicate or an event recorded as ignored (nothing to process). */
   inboxId: string | null;
   pspObjectId: string | null;
 }
 
-/** Steps of the 4.10 table. Throws AppError for every refusal; returns once the event is stored (or was a duplicate). */
+export interface ReceivedWebhook {
+  events: ReceivedEvent[];
+  /** The acknowledgement the connector wants the PSP to get. */
+  ack: WebhookAck;
+}
+
+interface Candidate {
+  connector: Connector;
+  parsed: ParsedWebhookRequest;
+}
+
+/**
+ * Steps of the 4.10 table for one request (one or many events: P8). Throws AppError for every refusal; returns once every
+ * event is stored (or was a duplicate, or is recorded as ignored).
+ */
 export async function receiveWebhook(deps: AppDeps, limiter: RejectionLimiter, input: IncomingWebhook): Promise<ReceivedWebhook> {
-  const unverified = (err: AppError): AppError => {
-    const wait = limiter.reject(input.source);
+  const unverified = async (err: AppError): Promise<AppError> => {
+    const wait = await limiter.reject(input.source);
     if (wait === null) return err;
     return new AppError('RATE_LIMITED', 'Too many rejected webhooks from this address; retry later.', { headers: { 'Retry-After': String(wait) } });
   };
 
   const raw = input.raw;
-  if (!raw || raw.length === 0) throw unverified(new AppError('INVALID_REQUEST', 'POST content is required.'));
+  if (!raw || raw.length === 0) throw await unverified(new AppError('INVALID_REQUEST', 'POST content is required.'));
+  const request: WebhookRequest = { method: input.method ?? 'POST', headers: input.headers, query: input.query ?? {}, rawBody: raw };
 
-  let parsed;
-  try {
-    parsed = deps.connector.parseWebhook(raw, input.headers);
-  } catch {
-    parsed = null;
+  // Every enabled connector may own the request (one deployment can serve the payments of a previous connector);
+  // the first whose parse succeeds and whose signature verifies takes it.
+  const candidates: Candidate[] = [];
+  for (const connector of deps.connectors.all()) {
+    let parsed: ParsedWebhookRequest | null = null;
+    try {
+      parsed = connector.parseWebhook(request);
+    } catch (err) {
+      deps.log.warn({ connector: connector.id, err: err instanceof Error ? err.message : String(err) }, 'webhook parser threw; treated as unparseable');
+    }
+    if (parsed && parsed.events.length > 0) candidates.push({ connector, parsed });
   }
-  if (!parsed) throw unverified(new AppError('INVALID_REQUEST', 'The webhook payload cannot be parsed.'));
-  if (parsed.mode !== input.mode) throw unverified(new AppError('VALIDATION_FAILED', 'Webhook mode does not match the endpoint.'));
+  if (candidates.length === 0) throw await unverified(new AppError('INVALID_REQUEST', 'The webhook payload cannot be parsed.'));
 
-  // Tenant: our own mapping of PSP object ids first, else the (unverified) hint from PSP metadata.
+  let firstError: AppError | null = null;
+  for (const candidate of candidates) {
+    try {
+      return await receiveWith(deps, candidate, request, input);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'VALIDATION_FAILED' || candidates.length === 1) {
+        if (err instanceof AppError && err.code === 'VALIDATION_FAILED') throw await unverified(err);
+        throw err;
+      }
+      firstError ??= err;
+    }
+  }
+  throw await unverified(firstError!);
+}
+
+/** The tenant whose secrets verify the request: the one the endpoint URL names, else the one owning its objects. */
+async function attributedTenant(deps: AppDeps, connector: Connector, parsed: ParsedWebhookRequest): Promise<TenantRecord | null> {
+  if (parsed.endpointTenant) return loadTenant(deps.db, parsed.endpointTenant.slice(0, 255));
+  const first = parsed.events[0]!;
   let tenantId: string | null = null;
-  for (const id of parsed.objectIds) {
-    tenantId = await tenantForPspObject(deps.db, deps.connector.id, id);
+  for (const id of first.objectIds) {
+    tenantId = await tenantForPspObject(deps.db, connector.id, id);
     if (tenantId) break;
   }
-  if (!tenantId && parsed.tenantHint) tenantId = parsed.tenantHint.slice(0, 255);
-  const tenant = tenantId ? await loadTenant(deps.db, tenantId) : null;
+  if (!tenantId && first.tenantHint) tenantId = first.tenantHint.slice(0, 255);
+  return tenantId ? loadTenant(deps.db, tenantId) : null;
+}
+
+async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, request: WebhookRequest, input: IncomingWebhook): Promise<ReceivedWebhook> {
+  // An endpoint that does not name its tenant receives one mode per URL (`/webhooks` live, `/webhooks/test` test).
+  if (!parsed.endpointTenant && parsed.events.some((e) => e.mode !== input.mode)) throw new AppError('VALIDATION_FAILED', 'Webhook mode does not match the endpoint.');
+
+  const tenant = await attributedTenant(deps, connector, parsed);
   if (!tenant) {
+    if (parsed.endpointTenant) throw new AppError('VALIDATION_FAILED', 'Invalid webhook signature.'); // unknown endpoint tenant: nothing to verify with
     throw new AppError('WEBHOOK_UNATTRIBUTED', 'Webhook cannot be attributed yet; retry later.', { headers: { 'Retry-After': '60' } });
   }
 
   const now = input.now ?? new Date();
-  const secrets = webhookSecrets(deps.secrets, tenant, now, deps.connector.webhookSecretField);
+  const secrets = webhookSecrets(deps.secrets, tenant, now, connector.settings.webhookSecretFields);
   let valid = false;
   try {
-    valid = secrets.length > 0 && deps.connector.verifyWebhook(raw, input.headers, secrets, now);
-  } catch {
+    valid = secrets.length > 0 && connector.verifyWebhook(request, secrets, now);
+  } catch (err) {
+    // Fail closed, but say why: a verifier that throws is a defect or a hostile header, never a valid signature.
+    deps.log.error({ connector: connector.id, tenantIdentifier: tenant.tenant_identifier, err: err instanceof Error ? err.message : String(err) }, 'webhook signature verification threw; rejected');
     valid = false;
   }
-  if (!valid) throw unverified(new AppError('VALIDATION_FAILED', 'Invalid webhook signature.'));
+  if (!valid) throw new AppError('VALIDATION_FAILED', 'Invalid webhook signature.');
 
   if (tenant.status === 'DISCONNECTED') throw new AppError('TENANT_DISCONNECTED', 'Tenant is disconnected.');
 
-  const id = randomUUID();
-  const pspObjectId = parsed.objectIds[0] ?? null;
-  const r = await deps.db.query<{ id: string }>(
-    `INSERT INTO webhook_inbox (id, tenant_identifier, connector, event_id, event_type, mode, psp_object_id, payload, state, next_attempt_at, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 'received', $9, clock_timestamp())
-     ON CONFLICT (tenant_identifier, connector, event_id) DO NOTHING
-     RETURNING id`,
-    [
+  const tenantMode = connector.settings.isLive(decryptedSettings(deps.secrets, tenant)) ? 'live' : 'test';
+  const events: ReceivedEvent[] = [];
+  for (const event of parsed.events) {
+    // 1.10: an event of another tenant's object reached this tenant's endpoint (shared PSP account): recorded, not applied.
+    let ignoredReason: string | null = null;
+    if (event.mode !== tenantMode) ignoredReason = `event mode ${event.mode} differs from the tenant's ${tenantMode} mode`;
+    else {
+      for (const id of event.objectIds) {
+        const owner = await tenantForPspObject(deps.db, connector.id, id);
+        if (owner && owner !== tenant.tenant_identifier) {
+          ignoredReason = 'the event concerns an object of another tenant';
+          break;
+        }
+      }
+    }
+    const pspObjectId = event.objectIds[0] ?? null;
+    const id = randomUUID();
+    const stored = await insertInboxEvent(deps.db, {
       id,
-      tenant.tenant_identifier,
-      deps.connector.id,
-      parsed.eventId.slice(0, 500),
-      parsed.eventType.slice(0, 200),
-      input.mode,
+      tenantIdentifier: tenant.tenant_identifier,
+      connector: connector.id,
+      eventId: event.eventId.slice(0, 500),
+      eventType: event.eventType.slice(0, 200),
+      mode: event.mode,
       pspObjectId,
-      JSON.stringify(payloadForStorage(raw)),
+      payload: payloadForStorage(event.payload),
+      state: ignoredReason ? 'ignored' : 'received',
+      reason: ignoredReason,
       // reserved for the inline processing that follows; the worker takes it after the lease if that dies
-      new Date(now.getTime() + LEASE_MS),
-    ],
-  );
-  if (!r.rows[0]) {
-    deps.log.info({ tenantIdentifier: tenant.tenant_identifier, eventId: parsed.eventId }, 'duplicate webhook event ignored');
-    return { tenantIdentifier: tenant.tenant_identifier, inboxId: null, pspObjectId };
+      nextAttemptAt: new Date(now.getTime() + LEASE_MS),
+    });
+    if (!stored) {
+      deps.log.info({ tenantIdentifier: tenant.tenant_identifier, eventId: event.eventId }, 'duplicate webhook event ignored');
+      events.push({ tenantIdentifier: tenant.tenant_identifier, inboxId: null, pspObjectId });
+      continue;
+    }
+    if (ignoredReason) {
+      deps.log.info({ tenantIdentifier: tenant.tenant_identifier, eventId: event.eventId, reason: ignoredReason }, 'webhook recorded as ignored');
+      events.push({ tenantIdentifier: tenant.tenant_identifier, inboxId: null, pspObjectId });
+      continue;
+    }
+    deps.log.info({ tenantIdentifier: tenant.tenant_identifier, eventId: event.eventId, eventType: event.eventType, webhookInboxId: id }, 'webhook stored');
+    events.push({ tenantIdentifier: tenant.tenant_identifier, inboxId: id, pspObjectId });
   }
-  deps.log.info({ tenantIdentifier: tenant.tenant_identifier, eventId: parsed.eventId, eventType: parsed.eventType, webhookInboxId: id }, 'webhook stored');
-  return { tenantIdentifier: tenant.tenant_identifier, inboxId: id, pspObjectId };
+  return { events, ack: connector.webhookAck() };
 }

@@ -18,7 +18,7 @@ import {
   RECORD_GIVE_UP_MS,
   RECORD_LEASE_MS,
   republishAll,
-  tenantSettings,
+  pspContextOf,
   writePaymentChange,
   type OperationWebhookResult,
   type Source,
@@ -114,9 +114,16 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
   }
   const payment = await findPaymentById(deps.db, refund.paymentId);
   if (!payment) throw new Error(`payment ${refund.paymentId} of refund ${refund.id} does not exist`);
-  const settings = await tenantSettings(deps, payment.tenantIdentifier);
-  const answer: RefundAnswer = settings
-    ? refundAnswer(await deps.connector.refund(settings, payment.transactionId, refund.amount, { idempotencyKey: refund.id, signal: AbortSignal.timeout(PSP_TIMEOUT_MS) }))
+  const psp = await pspContextOf(deps, payment);
+  const answer: RefundAnswer = psp
+    ? refundAnswer(
+        await psp.connector.refund(psp.settings, payment.transactionId, refund.amount, {
+          idempotencyKey: refund.id,
+          refundId: refund.id,
+          ...(payment.orderReference ? { orderReference: payment.orderReference } : {}),
+          signal: AbortSignal.timeout(PSP_TIMEOUT_MS),
+        }),
+      )
     : { kind: 'unknown', reason: 'tenant configuration not found' };
   let storedPspId: string | null = null;
   await deps.db.tx(async (tx) => {

@@ -14,7 +14,7 @@
  * `applyTransferOutcome` (webhook inbox): `transfer.created` / `transfer.reversed` settle the matching record.
  */
 import { randomUUID } from 'node:crypto';
-import type { PspFailure, PspResult, WebhookOutcome } from '../connectors/types.js';
+import type { Connector, PspFailure, PspResult, WebhookOutcome } from '../connectors/types.js';
 import { AppError } from '../domain/errors.js';
 import {
   TRANSFER_PENDING_MESSAGE,
@@ -268,20 +268,36 @@ async function prepare(deps: AppDeps, tx: Tx, tenant: string, g: TransferGroup):
 type CallResult = { ok: true; pspId: string } | { ok: false; failure: PspFailure };
 
 /** The PSP call of a pending record (same body for the first call and any later re-drive: idempotent at the PSP). */
-async function callPsp(deps: AppDeps, settings: Record<string, unknown>, record: StoredTransfer, destination: string | null): Promise<CallResult> {
-  const cap = deps.connector.transfers!;
+async function callPsp(deps: AppDeps, connector: Connector, settings: Record<string, unknown>, tenant: string, record: StoredTransfer, destination: string | null): Promise<CallResult> {
+  const cap = connector.transfers;
+  if (!cap) return { ok: false, failure: { kind: 'declined', code: 'transfers_unsupported', message: NO_MARKETPLACE_MESSAGE } };
   if (record.kind === 'payout') {
+    // The source payment (P5: Stripe's `source_transaction`); the app's own order link.
+    const source = await findPaymentByOrder(deps.db, tenant, record.orderReference);
     const r = await pspCall((signal) =>
-      cap.createTransfer(settings, { amount: record.amount, currency: record.currency, destinationAccountId: destination!, transferGroup: record.orderReference }, { idempotencyKey: record.id, signal }),
+      cap.createTransfer(
+        settings,
+        {
+          amount: record.amount,
+          currency: record.currency,
+          destinationAccountId: destination!,
+          transferGroup: record.orderReference,
+          sourceTransactionId: source?.transactionId ?? '',
+          payoutId: record.id,
+          tenantIdentifier: tenant,
+          merchantReference: record.merchantReference,
+        },
+        { idempotencyKey: record.id, signal },
+      ),
     );
     return r.ok ? { ok: true, pspId: r.value.pspTransferId } : r;
   }
-  const r = await pspCall((signal) => cap.reverseTransfer(settings, record.originalTransferId!, record.amount, { idempotencyKey: record.id, signal }));
+  const r = await pspCall((signal) => cap.reverseTransfer(settings, record.originalTransferId!, record.amount, { idempotencyKey: record.id, reversalId: record.id, tenantIdentifier: tenant, signal }));
   return r.ok ? { ok: true, pspId: r.value.pspReversalId } : r;
 }
 
 /** tx B: applies the PSP answer to the pending record. Returns the group result and the PSP id to re-drive webhooks for. */
-async function settle(deps: AppDeps, tenant: string, record: StoredTransfer, r: CallResult): Promise<{ result: { ok: true; transferId: string } | { ok: false; failureMessage: string }; pspId: string | null }> {
+async function settle(deps: AppDeps, connectorId: string, tenant: string, record: StoredTransfer, r: CallResult): Promise<{ result: { ok: true; transferId: string } | { ok: false; failureMessage: string }; pspId: string | null }> {
   return deps.db.tx(async (tx) => {
     const payment = await findPaymentByOrder(tx, tenant, record.orderReference);
     if (payment) await lockPayment(tx, payment.id);
@@ -297,7 +313,7 @@ async function settle(deps: AppDeps, tenant: string, record: StoredTransfer, r: 
       const t = transferTransition('pending', 'succeeded');
       if (!t.ok) throw new Error(t.error.message);
       await writeTransferStatus(tx, record.id, 'succeeded', { pspTransferId: r.pspId });
-      await recordPspObject(tx, deps.connector.id, r.pspId, tenant, record.kind === 'payout' ? 'transfer' : 'transfer_reversal');
+      await recordPspObject(tx, connectorId, r.pspId, tenant, record.kind === 'payout' ? 'transfer' : 'transfer_reversal');
       return { result: { ok: true as const, transferId: r.pspId }, pspId: r.pspId };
     }
     if (r.failure.kind === 'declined' || r.failure.kind === 'conflict') {
@@ -317,8 +333,9 @@ export async function processTransfers(deps: AppDeps, tenantRow: TenantRow, body
   const items = parseTransferItems(body);
   const groups = groupTransferItems(items);
   const tenant = tenantRow.tenant_identifier;
-  const marketplace = deps.connector.capabilities.transfers && deps.connector.transfers !== undefined;
-  const settings = marketplace ? decryptedSettings(deps.secrets, tenantRow) : {};
+  const connector = deps.connectors.require(tenantRow.connector);
+  const settings = decryptedSettings(deps.secrets, tenantRow);
+  const marketplace = Boolean(connector.capabilities.transfers) && connector.transfers !== undefined && connector.settings.marketplace(settings);
   const out: TransferEntry[] = [];
   for (const g of groups) {
     if (g.kind === 'invalid') {
@@ -334,9 +351,9 @@ export async function processTransfers(deps: AppDeps, tenantRow: TenantRow, body
       out.push(entry(g, prepared.result));
       continue;
     }
-    const r = await callPsp(deps, settings, prepared.record, prepared.destination);
+    const r = await callPsp(deps, connector, settings, tenant, prepared.record, prepared.destination);
     if (!r.ok) deps.log.warn({ tenantIdentifier: tenant, transferRecordId: prepared.record.id, failure: r.failure }, 'transfer: PSP call did not succeed');
-    const settled = await settle(deps, tenant, prepared.record, r);
+    const settled = await settle(deps, connector.id, tenant, prepared.record, r);
     if (settled.pspId) await processWaitingWebhooksFor(deps, tenant, prepared.record.kind === 'payout' ? settled.pspId : prepared.record.originalTransferId!);
     out.push(entry(g, settled.result));
   }
@@ -348,7 +365,7 @@ export async function processTransfers(deps: AppDeps, tenantRow: TenantRow, body
  * the PSP answers the original outcome without acting twice. Returns how many records were settled. Never throws.
  */
 export async function reconcilePendingTransfers(deps: AppDeps, opts: { olderThanMs?: number } = {}): Promise<number> {
-  if (!deps.connector.transfers) return 0;
+  if (!deps.connectors.all().some((c) => c.transfers)) return 0;
   let settledCount = 0;
   try {
     const pending = await listPendingTransfers(deps.db, new Date(Date.now() - (opts.olderThanMs ?? 60_000)));
@@ -360,8 +377,10 @@ export async function reconcilePendingTransfers(deps: AppDeps, opts: { olderThan
         destination = (await findMerchant(deps.db, record.tenantIdentifier, record.merchantReference))?.pspAccountId ?? null;
         if (!destination) continue;
       }
-      const r = await callPsp(deps, decryptedSettings(deps.secrets, tenantRow), record, destination);
-      const s = await settle(deps, record.tenantIdentifier, record, r);
+      const connector = deps.connectors.get(tenantRow.connector ?? deps.config.connector);
+      if (!connector) continue;
+      const r = await callPsp(deps, connector, decryptedSettings(deps.secrets, tenantRow), record.tenantIdentifier, record, destination);
+      const s = await settle(deps, connector.id, record.tenantIdentifier, record, r);
       if (s.pspId) {
         settledCount++;
         await processWaitingWebhooksFor(deps, record.tenantIdentifier, record.kind === 'payout' ? s.pspId : record.originalTransferId!);

@@ -20,7 +20,7 @@
  * The worker claims due rows with `FOR UPDATE SKIP LOCKED` and leases them by moving `next_attempt_at` forward
  * (a crashed instance's rows come back after the lease), so it is safe in several instances at once.
  */
-import type { WebhookOutcome } from '../connectors/types.js';
+import type { WebhookContext, WebhookOutcome } from '../connectors/types.js';
 import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/processing-status.js';
 import { webhookDeadTotal } from '../metrics.js';
 import type { Worker } from '../runtime.js';
@@ -169,9 +169,18 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Prom
     if (held) return { to: row.state, reason, delayMs: 0, countAttempt: false };
     return { to: row.state, reason, delayMs: 1_000, countAttempt: false };
   }
+  const connector = deps.connectors.get(row.connector);
+  if (!connector) return { to: 'retrying', reason: `connector ${row.connector} is not enabled on this deployment` };
   let outcome: WebhookOutcome;
   try {
-    outcome = deps.connector.webhookOutcome(rawFromStorage(row.payload));
+    // Context snapshot: what the app knows of the payment the event's primary object is (P4).
+    const known = row.psp_object_id ? await findPaymentByTransaction(tx, row.tenant_identifier, row.psp_object_id) : null;
+    const context: WebhookContext = {
+      payment: known
+        ? { status: known.status, amount: known.amount, amountCaptured: known.capturedAmount, amountRefunded: known.refundedAmount, pspData: known.pspData }
+        : null,
+    };
+    outcome = connector.webhookOutcome(rawFromStorage(row.payload), context);
   } catch (err) {
     return { to: 'ignored', reason: `unreadable event: ${(err as Error).message}` };
   }
@@ -253,9 +262,9 @@ export async function processObjectRows(deps: AppDeps, tenant: string, pspObject
   try {
     const states = opts.held ? UNFINISHED_STATES : ACTIVE_STATES;
     const r = await deps.db.query<{ id: string }>(
-      `SELECT id FROM webhook_inbox WHERE tenant_identifier = $1 AND connector = $2 AND psp_object_id = $3 AND state = ANY($4::text[])
+      `SELECT id FROM webhook_inbox WHERE tenant_identifier = $1 AND psp_object_id = $2 AND state = ANY($3::text[])
        ORDER BY received_at, id`,
-      [tenant, deps.connector.id, pspObjectId, states],
+      [tenant, pspObjectId, states],
     );
     for (const { id } of r.rows) await processInboxRow(deps, id, opts);
   } catch (err) {

@@ -59,7 +59,7 @@ export type CredentialCheck =
 export interface ConfigureContext {
   tenantIdentifier: string;
   appBaseUrl: string;
-  appIdentifier: string;
+  appIdentifier?: string;
 }
 
 export interface ConfigurationHooks {
@@ -89,6 +89,8 @@ export interface SettingsAccessors {
   isLive(settings: TenantSettings): boolean;
   /** Field ids holding webhook signing secrets (current values; the store adds the previous ones during rotation). */
   readonly webhookSecretFields: readonly string[];
+  /** Whether this configuration runs a marketplace (transfers and merchant onboarding in use). */
+  marketplace(settings: TenantSettings): boolean;
 }
 
 export interface Connector extends ConfigurationHooks, PaymentOperations {
@@ -158,8 +160,8 @@ export interface PspPayment {
 
 export interface CreatePaymentRequest {
   tenantIdentifier: string;
-  /** The app's payment UUID (stored before the call). */
-  paymentId: string;
+  /** The app's payment UUID (stored with the PSP's answer; the PSP's metadata and, for pre-order payments, its key). */
+  paymentId?: string;
   amount: number;
   currency: string;
   orderReference?: string;
@@ -264,12 +266,12 @@ export interface PaymentOperations {
   createPayment(settings: TenantSettings, req: CreatePaymentRequest, opts: CallOptions): Promise<PspResult<PspPayment>>;
   getPayment(settings: TenantSettings, transactionId: string, signal: AbortSignal): Promise<PspResult<PspPayment>>;
   /** Changes the amount of a payment not yet paid; may return a new id. */
-  updatePaymentAmount(settings: TenantSettings, transactionId: string, amount: number, opts: CallOptions & { paymentId: string }): Promise<PspResult<PspPayment>>;
+  updatePaymentAmount(settings: TenantSettings, transactionId: string, amount: number, opts: CallOptions & { paymentId?: string }): Promise<PspResult<PspPayment>>;
   /** Server-side confirmation (capability `confirmation = server-confirm`, P1). */
   confirmPayment?(settings: TenantSettings, transactionId: string, req: { amount: number; clientData: Record<string, unknown>; returnUrl: string }, opts: CallOptions): Promise<PspResult<PspPayment>>;
-  capture(settings: TenantSettings, transactionId: string, amount: number, opts: CallOptions & { final: boolean; captureId: string }): Promise<PspResult<CaptureOutcome>>;
-  cancel(settings: TenantSettings, transactionId: string, opts: CallOptions & { reason: 'abandoned' | 'requested_by_customer' }): Promise<PspResult<CancelOutcome>>;
-  refund(settings: TenantSettings, transactionId: string, amount: number, opts: CallOptions & { refundId: string; orderReference?: string }): Promise<PspResult<RefundOutcome>>;
+  capture(settings: TenantSettings, transactionId: string, amount: number, opts: CallOptions & { final?: boolean; captureId?: string }): Promise<PspResult<CaptureOutcome>>;
+  cancel(settings: TenantSettings, transactionId: string, opts: CallOptions & { reason?: 'abandoned' | 'requested_by_customer' }): Promise<PspResult<CancelOutcome>>;
+  refund(settings: TenantSettings, transactionId: string, amount: number, opts: CallOptions & { refundId?: string; orderReference?: string }): Promise<PspResult<RefundOutcome>>;
   /** Current state of one refund (reconciliation); optional. */
   getRefund?(settings: TenantSettings, transactionId: string, ref: { pspRefundId?: string; refundId: string }, signal: AbortSignal): Promise<PspResult<RefundOutcome | null>>;
   /** Parses a webhook request (no verification yet). null = unparseable. */
@@ -329,10 +331,10 @@ export interface CustomerCapability {
 export interface TransferCapability {
   createTransfer(
     settings: TenantSettings,
-    req: { amount: number; currency: string; destinationAccountId: string; transferGroup?: string; sourceTransactionId: string; payoutId: string; tenantIdentifier: string; merchantReference?: string },
+    req: { amount: number; currency: string; destinationAccountId: string; transferGroup?: string; sourceTransactionId?: string; payoutId?: string; tenantIdentifier?: string; merchantReference?: string },
     opts: CallOptions,
   ): Promise<PspResult<{ pspTransferId: string }>>;
-  reverseTransfer(settings: TenantSettings, pspTransferId: string, amount: number, opts: CallOptions & { reversalId: string; tenantIdentifier: string }): Promise<PspResult<{ pspReversalId: string }>>;
+  reverseTransfer(settings: TenantSettings, pspTransferId: string, amount: number, opts: CallOptions & { reversalId?: string; tenantIdentifier?: string }): Promise<PspResult<{ pspReversalId: string }>>;
 }
 
 export type MerchantStatus = 'pending' | 'completed' | 'enabled' | 'restricted soon' | 'restricted' | 'rejected';

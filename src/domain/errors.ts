@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'PSP_TIMEOUT'
   | 'RATE_LIMITED'
   | 'WEBHOOK_UNATTRIBUTED'
+  | 'CONNECTOR_UNAVAILABLE'
   | 'INTERNAL_ERROR';
 
 export const STATUS_OF: Record<ErrorCode, number> = {
@@ -44,6 +45,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   PSP_TIMEOUT: 504,
   RATE_LIMITED: 429,
   WEBHOOK_UNATTRIBUTED: 503,
+  CONNECTOR_UNAVAILABLE: 503,
   INTERNAL_ERROR: 500,
 };
 

@@ -119,3 +119,21 @@ export function normalizeIso2Country(value: unknown): string | null {
 export function isIso2Country(value: unknown): boolean {
   return normalizeIso2Country(value) !== null;
 }
+
+/** Minor units → display string using the currency's exponent (EUR 2, JPY 0, KWD 3). */
+export function formatAmount(amount: number, currency: string, locale: string): string {
+  const tag = locale.replace('_', '-');
+  try {
+    const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    const major = amount / 10 ** digits;
+    let fmt: Intl.NumberFormat;
+    try {
+      fmt = new Intl.NumberFormat(tag, { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits });
+    } catch {
+      fmt = new Intl.NumberFormat('en', { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits });
+    }
+    return fmt.format(major);
+  } catch {
+    return `${(amount / 100).toFixed(2)} ${currency}`;
+  }
+}

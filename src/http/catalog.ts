@@ -37,7 +37,8 @@ function sendCached(req: FastifyRequest, reply: FastifyReply, body: Buffer | str
 const artifactResponse = { 200: { description: 'The artifact (JSON)', type: 'object', additionalProperties: true }, 304: { description: 'Not modified', type: 'null' } } as const;
 
 export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const { config, connector } = deps;
+  const { config } = deps;
+  const connector = deps.connectors.default; // the deployment's connector: one deployment is one ACP app
   // Throws a one-line CatalogError (file + rule) for invalid artifacts: stops start-up.
   const catalog = getCatalog(connector.id, (connector as { configurationKeys?: readonly string[] }).configurationKeys);
 

@@ -106,8 +106,9 @@ function attributesOf(body: unknown, resource: string): Record<string, unknown> 
 function requireOurMethod(deps: AppDeps, tenant: TenantRow, attrs: Record<string, unknown>): void {
   const provider = String(get(attrs, 'payment.paymentProviderName') ?? '').trim();
   const method = String(get(attrs, 'payment.paymentMethodName') ?? '').trim();
-  const ours = provider.toLowerCase() === deps.connector.providerName.toLowerCase();
-  if (!ours || matchPaymentMethod(method, tenant.announced_methods, deps.connector.providerName) === null) {
+  const providerName = deps.connectors.require(tenant.connector).providerName;
+  const ours = provider.toLowerCase() === providerName.toLowerCase();
+  if (!ours || matchPaymentMethod(method, tenant.announced_methods, providerName) === null) {
     throw new AppError('VALIDATION_FAILED', 'Payment method not found', { status: 422, field: ours ? 'payment.paymentMethodName' : 'payment.paymentProviderName' });
   }
 }

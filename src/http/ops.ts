@@ -81,7 +81,7 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       try {
         await db.query('SELECT 1');
         checks.database = 'ok';
-        const pending = await pendingMigrations(db);
+        const pending = await pendingMigrations(db, deps.connectors.migrationDirs());
         if (pending === 0) checks.migrations = 'ok';
         else {
           checks.migrations = `${pending} pending`;

@@ -2,9 +2,12 @@
  * `GET /app-payment` (hosted payment page, sync-api.md 4.11) and `GET /app-payment/redirect` (PSP return, 4.12).
  * Server-rendered HTML, no JavaScript, phone-width CSS, every value HTML-escaped, restrictive CSP.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { CspSources } from '../connectors/types.js';
 import type { AppDeps } from '../app/context.js';
 import { handlePaymentReturn, showPaymentPage, type PageOutcome, type PaymentPageView } from '../app/payment-page.js';
+import { formatAmount } from '../domain/money.js';
 
 export const escapeHtml = (s: unknown): string =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -61,26 +64,12 @@ export function declineMessage(code: string, locale: string): string {
   const lang = langOf(locale);
   const known = DECLINES[lang][code];
   if (known) return code === 'status_unavailable' ? known : `${known} ${TEXT[lang].tryAgain}`;
-  return lang === 'de' ? `Die Zahlung wurde nicht abgeschlossen (${code}). ${TEXT.de.tryAgain}` : `The payment was not completed (${code}). ${TEXT.en.tryAgain}`;
+  // Only catalog messages are shown: text taken from the URL would let anyone put words on a real payment page.
+  return lang === 'de' ? `Die Zahlung wurde nicht abgeschlossen. ${TEXT.de.tryAgain}` : `The payment was not completed. ${TEXT.en.tryAgain}`;
 }
 
-/** Minor units → display string using the currency's exponent (EUR 2, JPY 0, KWD 3). */
-export function formatMoney(amount: number, currency: string, locale: string): string {
-  const tag = locale.replace('_', '-');
-  try {
-    const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-    const major = amount / 10 ** digits;
-    let fmt: Intl.NumberFormat;
-    try {
-      fmt = new Intl.NumberFormat(tag, { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits });
-    } catch {
-      fmt = new Intl.NumberFormat('en', { style: 'currency', currency, minimumFractionDigits: digits, maximumFractionDigits: digits });
-    }
-    return fmt.format(major);
-  } catch {
-    return `${(amount / 100).toFixed(2)} ${currency}`;
-  }
-}
+/** Minor units → display string (domain/money.ts). */
+export const formatMoney = formatAmount;
 
 const STYLE = `*{box-sizing:border-box}body{font-family:system-ui,-apple-system,sans-serif;margin:0;padding:1rem;background:#f4f5f7;color:#1d1f23;line-height:1.4}
 main{max-width:30rem;margin:0 auto;background:#fff;border-radius:.5rem;padding:1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}
@@ -94,23 +83,33 @@ form button{width:100%;padding:.75rem;font-size:1rem;border:0;border-radius:.35r
 
 interface Csp {
   frameOrigin: string | null;
-  formOrigins?: string[];
+  /** Sources the connector's checkout declares (P6). */
+  sources?: CspSources;
   navigationOrigins?: string[];
+  /** Per-response nonce of the connector's inline script. */
+  nonce?: string;
 }
 
+const uniq = (xs: Array<string | undefined>): string[] => [...new Set(xs.filter((x): x is string => typeof x === 'string' && x !== ''))];
+
 function cspHeader(c: Csp): string {
-  const psp = [...new Set(c.formOrigins ?? [])];
+  const src = c.sources ?? {};
   // form-action also covers the redirects after a form post (PSP → /app-payment/redirect → the shop's URLs).
-  const formAction = [...new Set(["'self'", ...psp, ...(c.navigationOrigins ?? [])])].join(' ');
+  const formAction = uniq(["'self'", ...(src.formAction ?? []), ...(c.navigationOrigins ?? [])]).join(' ');
   const parts = [
     "default-src 'none'",
     "style-src 'unsafe-inline'",
-    "img-src 'self' data:",
+    `img-src ${uniq(["'self'", 'data:', ...(src.img ?? [])]).join(' ')}`,
     "base-uri 'none'",
     `form-action ${formAction}`,
     `frame-ancestors ${c.frameOrigin ?? "'none'"}`,
   ];
-  if (psp.length > 0) parts.push(`script-src ${psp.join(' ')}`, `frame-src ${psp.join(' ')}`);
+  const script = uniq([...(c.nonce ? [`'nonce-${c.nonce}'`] : []), ...(src.script ?? [])]);
+  if (script.length > 0) parts.push(`script-src ${script.join(' ')}`);
+  const frame = uniq(src.frame ?? []);
+  if (frame.length > 0) parts.push(`frame-src ${frame.join(' ')}`);
+  const connect = uniq(src.connect ?? []);
+  if (connect.length > 0) parts.push(`connect-src ${connect.join(' ')}`);
   return parts.join('; ');
 }
 
@@ -130,7 +129,7 @@ function document(lang: Lang, title: string, body: string): string {
 <body><main>${body}</main></body></html>`;
 }
 
-export function renderPaymentPage(v: PaymentPageView): string {
+export function renderPaymentPage(v: PaymentPageView, nonce?: string): string {
   const lang = langOf(v.locale);
   const t = TEXT[lang];
   const items = v.items.length
@@ -147,8 +146,24 @@ export function renderPaymentPage(v: PaymentPageView): string {
 <p class="amount"><span class="total-label">${e(t.total)}:</span> <span class="amount-value">${e(formatMoney(v.amount, v.currency, v.locale))}</span> <span class="currency">${e(v.currency)}</span></p>
 ${items}${error}
 ${v.formHtml}
+${scripts(v, nonce)}
 <div class="links">${links}</div>`;
   return document(lang, `${t.title} – ${formatMoney(v.amount, v.currency, v.locale)}`, body);
+}
+
+const NOSCRIPT: Record<Lang, string> = {
+  en: 'This payment page needs JavaScript. Please enable it, or return to the shop.',
+  de: 'Diese Zahlungsseite benötigt JavaScript. Bitte aktivieren Sie es oder kehren Sie zum Shop zurück.',
+};
+
+/** The connector's scripts (external ones first, then its inline script with the nonce), and the no-JavaScript notice (S1). */
+function scripts(v: PaymentPageView, nonce: string | undefined): string {
+  if (!v.script || !nonce) return '';
+  const lang = langOf(v.locale);
+  const back = v.cancelUrl ? ` <a href="${e(v.cancelUrl)}">${e(TEXT[lang].cancel)}</a>` : '';
+  return `<noscript><p class="error">${e(NOSCRIPT[lang])}${back}</p></noscript>
+${v.script.external.map((u) => `<script nonce="${e(nonce)}" src="${e(u)}"></script>`).join('\n')}
+<script nonce="${e(nonce)}">${v.script.inline.replace(/<\/(script)/gi, '<\\/$1')}</script>`;
 }
 
 function send(reply: FastifyReply, o: PageOutcome): FastifyReply {
@@ -157,8 +172,10 @@ function send(reply: FastifyReply, o: PageOutcome): FastifyReply {
       return reply.code(302).header('Location', o.location).header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer').send();
     case 'text':
       return reply.code(o.status).type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(o.text);
-    case 'page':
-      return htmlHeaders(reply.code(200), { frameOrigin: o.frameOrigin, formOrigins: o.formOrigins, navigationOrigins: o.navigationOrigins }).send(renderPaymentPage(o.view));
+    case 'page': {
+      const nonce = o.view.script ? randomBytes(18).toString('base64') : undefined;
+      return htmlHeaders(reply.code(200), { frameOrigin: o.frameOrigin, sources: o.csp, navigationOrigins: o.navigationOrigins, nonce }).send(renderPaymentPage(o.view, nonce));
+    }
     case 'error-page': {
       const lang = langOf(o.locale);
       const retry = o.retryUrl ? `<p><a class="retry" href="${e(o.retryUrl)}">${e(TEXT[lang].retry)}</a></p>` : '';

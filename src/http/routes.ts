@@ -10,7 +10,6 @@ import { eventPlatformRoutes } from './event-platform.js';
 import { marketplaceRoutes } from './marketplace.js';
 import { opsRoutes } from './ops.js';
 import { paymentRoutes } from './payments.js';
-import { sandboxRoutes } from '../sandbox/routes.js';
 import { paymentPageRoutes } from './payment-page.js';
 import { webhookRoutes } from './webhooks.js';
 import { preOrderRoutes } from './pre-order.js';
@@ -28,5 +27,8 @@ export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promi
   await preOrderRoutes(app, deps); // 4.5, 4.6, 4.8
   await glueRoutes(app, deps); // Glue-shaped /payments, /payment-cancellations, /payment-customers (5)
   await paymentPageRoutes(app, deps);
-  if (deps.config.connector === 'sandbox' && !deps.config.sandboxPspUrl) await sandboxRoutes(app, deps); // in-process sandbox PSP under /sandbox
+  for (const m of deps.connectors.modules) {
+    const routes = m.routes?.(deps.connectors.env); // a connector's own routes (e.g. the in-process sandbox PSP under /sandbox)
+    if (routes) await routes(app, deps);
+  }
 }

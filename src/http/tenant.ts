@@ -32,6 +32,7 @@ export interface TenantRow {
   previous_secrets: Record<string, { value: string; until: string }>;
   locale: string;
   announced_methods: Array<{ name: string; payload: Record<string, unknown> }>;
+  connector: string | null;
 }
 
 /** Applies 2.2 in order and returns the active tenant. */

@@ -29,9 +29,10 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
           schema: {
             tags: ['webhooks'],
             summary: mode === 'live' ? 'PSP webhook (live mode events)' : 'PSP webhook (test mode events)',
-            description: 'Raw PSP payload of any content type (max 1 MiB), verified by the PSP signature (sandbox: `Sandbox-Signature`).',
+            description:
+              "Raw PSP payload of any content type (max 1 MiB), verified by the PSP's signature with the tenant's webhook secrets. `?endpoint=<tenant>` names the tenant for PSPs that register one endpoint per tenant. The acknowledgement body is the one the PSP expects.",
             response: {
-              200: { type: 'object', properties: { isSuccessful: { type: 'boolean' } }, required: ['isSuccessful'] },
+              200: { description: 'Accepted (body as the PSP expects, e.g. `{"isSuccessful":true}`)', type: 'string' },
               400: errorSchema,
               403: errorSchema,
               413: errorSchema,
@@ -42,17 +43,26 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
         },
         async (req, reply) => {
           const raw = Buffer.isBuffer(req.body) ? req.body : req.rawBody;
-          const received = await receiveWebhook(deps, limiter, { raw, headers: req.headers, mode, source: req.ip });
-          if (received.inboxId) {
-            // Processed inline before answering; a failure leaves the row for the worker and never changes the 200.
+          const received = await receiveWebhook(deps, limiter, {
+            raw,
+            headers: req.headers,
+            query: (req.query ?? {}) as Record<string, unknown>,
+            method: req.method,
+            mode,
+            source: req.ip,
+          });
+          for (const event of received.events) {
+            if (!event.inboxId) continue;
+            // Processed inline before answering; a failure leaves the row for the worker and never changes the acknowledgement.
             try {
-              if (received.pspObjectId) await processObjectRows(deps, received.tenantIdentifier, received.pspObjectId);
-              else await processInboxRow(deps, received.inboxId);
+              if (event.pspObjectId) await processObjectRows(deps, event.tenantIdentifier, event.pspObjectId);
+              else await processInboxRow(deps, event.inboxId);
             } catch (err) {
-              req.log.error({ err, webhookInboxId: received.inboxId }, 'inline webhook processing failed');
+              req.log.error({ err, webhookInboxId: event.inboxId }, 'inline webhook processing failed');
             }
           }
-          return reply.code(200).type('application/json; charset=utf-8').send({ isSuccessful: true });
+          // The connector chooses the acknowledgement the PSP expects (P8).
+          return reply.code(received.ack.status as 200).type(received.ack.contentType).serializer((b: unknown) => String(b)).send(received.ack.body);
         },
       );
     };

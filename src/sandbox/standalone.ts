@@ -12,6 +12,7 @@ import qs from 'qs';
 import { ConfigError, type DatabaseConfig } from '../config.js';
 import type { Worker } from '../runtime.js';
 import { listMigrations, openDb, type Db } from '../store/db.js';
+import { sandboxMigrationsDir } from '../paths.js';
 import { sandboxWorker } from './dispatcher.js';
 import { SANDBOX_PREFIX, sandboxRoutes } from './routes.js';
 
@@ -33,8 +34,8 @@ function intEnv(env: Record<string, string | undefined>, name: string, def: numb
 
 /** Applies only the sandbox's migration (tracked in `schema_migrations` like the app's). */
 export async function migrateSandbox(db: Db): Promise<void> {
-  const m = listMigrations().find((x) => x.version === '002_sandbox');
-  if (!m) throw new Error('migrations/002_sandbox.sql is missing');
+  const m = listMigrations([sandboxMigrationsDir]).find((x) => x.version === '002_sandbox');
+  if (!m) throw new Error('migrations/sandbox/002_sandbox.sql is missing');
   await db.session(async (s) => {
     await s.query('SELECT pg_advisory_lock($1)', [7270012]);
     try {

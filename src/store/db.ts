@@ -215,22 +215,29 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
 
 const MIGRATION_LOCK = 727_001_2;
 
-export function listMigrations(): Array<{ version: string; sql: string }> {
-  return readdirSync(migrationsDir)
-    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
-    .sort()
-    .map((f) => ({ version: f.replace(/\.sql$/, ''), sql: readFileSync(join(migrationsDir, f), 'utf8') }));
+/**
+ * The app's migrations plus those of the enabled connectors (`extraDirs`, e.g. `migrations/sandbox/`), in one order by
+ * file name. A version is the file name without `.sql`, so versions must be unique across folders.
+ */
+export function listMigrations(extraDirs: readonly string[] = []): Array<{ version: string; sql: string }> {
+  const files: Array<{ name: string; dir: string }> = [];
+  for (const dir of [migrationsDir, ...extraDirs]) {
+    for (const f of readdirSync(dir)) if (/^\d{3}_[a-z0-9_]+\.sql$/.test(f)) files.push({ name: f, dir });
+  }
+  return files
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((f) => ({ version: f.name.replace(/\.sql$/, ''), sql: readFileSync(join(f.dir, f.name), 'utf8') }));
 }
 
 /** Applies pending migrations in order; safe when several processes start at once (advisory lock). */
-export async function migrate(db: Db): Promise<string[]> {
+export async function migrate(db: Db, extraDirs: readonly string[] = []): Promise<string[]> {
   const applied: string[] = [];
   await db.session(async (s) => {
     await s.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       await s.query('CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
       const done = new Set((await s.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-      for (const m of listMigrations()) {
+      for (const m of listMigrations(extraDirs)) {
         if (done.has(m.version)) continue;
         await s.query('BEGIN');
         try {
@@ -250,11 +257,11 @@ export async function migrate(db: Db): Promise<string[]> {
   return applied;
 }
 
-export async function pendingMigrations(db: Queryable): Promise<number> {
+export async function pendingMigrations(db: Queryable, extraDirs: readonly string[] = []): Promise<number> {
   try {
     const done = new Set((await db.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    return listMigrations().filter((m) => !done.has(m.version)).length;
+    return listMigrations(extraDirs).filter((m) => !done.has(m.version)).length;
   } catch {
-    return listMigrations().length;
+    return listMigrations(extraDirs).length;
   }
 }

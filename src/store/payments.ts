@@ -34,6 +34,10 @@ export interface PaymentRow {
   localeName: string | null;
   preOrderData: Record<string, unknown> | null;
   pspDetails: Record<string, unknown>;
+  /** Opaque connector data (connectors/README.md 2); only the payment's connector reads it. */
+  pspData: Record<string, unknown>;
+  /** PSP attempt ids of declined attempts already counted (declined-attempts cap). */
+  declinedAttempts: string[];
   initializeFingerprint: string | null;
   linkedAt: Date | null;
   createdAt: Date;
@@ -77,6 +81,8 @@ interface DbPaymentRow {
   locale_name: string | null;
   pre_order_data: Record<string, unknown> | null;
   psp_details: Record<string, unknown> | null;
+  psp_data: Record<string, unknown> | null;
+  declined_attempts: string[] | null;
   initialize_fingerprint: string | null;
   linked_at: Date | null;
   created_at: Date;
@@ -112,6 +118,8 @@ export function mapPaymentRow(r: DbPaymentRow): PaymentRow {
     localeName: r.locale_name,
     preOrderData: r.pre_order_data,
     pspDetails: r.psp_details ?? {},
+    pspData: r.psp_data ?? {},
+    declinedAttempts: Array.isArray(r.declined_attempts) ? r.declined_attempts : [],
     initializeFingerprint: r.initialize_fingerprint,
     linkedAt: r.linked_at,
     createdAt: r.created_at,
@@ -179,6 +187,7 @@ export interface NewPayment {
   localeName?: string | null;
   preOrderData?: Record<string, unknown> | null;
   pspDetails?: Record<string, unknown>;
+  pspData?: Record<string, unknown>;
   initializeFingerprint?: string | null;
 }
 
@@ -190,11 +199,11 @@ export async function insertPayment(tx: Tx, p: NewPayment): Promise<PaymentRow |
   const r = await tx.query<DbPaymentRow>(
     `INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
        capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
-       initialize_fingerprint, linked_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END)
+       initialize_fingerprint, linked_at, psp_data)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END, $20::jsonb)
      ON CONFLICT DO NOTHING
      RETURNING *`,
-    newPaymentParams(p),
+    [...newPaymentParams(p), JSON.stringify(p.pspData ?? {})],
   );
   return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
 }
@@ -221,8 +230,8 @@ export async function insertNewPayment(
     `WITH p AS (
        INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
          capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
-         initialize_fingerprint, linked_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END)
+         initialize_fingerprint, linked_at, psp_data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END, $24::jsonb)
        ON CONFLICT DO NOTHING
        RETURNING *),
      h AS (
@@ -239,7 +248,7 @@ export async function insertNewPayment(
                WHERE w.tenant_identifier = p.tenant_identifier AND w.connector = p.connector AND w.psp_object_id = p.transaction_id
                  AND w.state = ANY($23::text[])) AS h_webhooks_waiting
      FROM p CROSS JOIN h`,
-    [...newPaymentParams(p), first.trigger, first.ref, first.pspObjectKind, [...first.waitingStates]],
+    [...newPaymentParams(p), first.trigger, first.ref, first.pspObjectKind, [...first.waitingStates], JSON.stringify(p.pspData ?? {})],
   );
   const row = r.rows[0];
   if (!row) return null;
@@ -304,6 +313,8 @@ export interface PaymentChanges {
   localeName?: string | null;
   preOrderData?: Record<string, unknown> | null;
   pspDetails?: Record<string, unknown>;
+  pspData?: Record<string, unknown>;
+  declinedAttempts?: string[];
   initializeFingerprint?: string | null;
   linkedAt?: Date | null;
 }
@@ -327,10 +338,12 @@ const COLUMN_OF: Record<keyof PaymentChanges, string> = {
   localeName: 'locale_name',
   preOrderData: 'pre_order_data',
   pspDetails: 'psp_details',
+  pspData: 'psp_data',
+  declinedAttempts: 'declined_attempts',
   initializeFingerprint: 'initialize_fingerprint',
   linkedAt: 'linked_at',
 };
-const JSON_FIELDS = new Set<keyof PaymentChanges>(['orderData', 'preOrderData', 'pspDetails']);
+const JSON_FIELDS = new Set<keyof PaymentChanges>(['orderData', 'preOrderData', 'pspDetails', 'pspData', 'declinedAttempts']);
 
 /** Applies `changes` to the (locked) payment, increments `version` and returns the row after the write. */
 export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentChanges): Promise<PaymentRow> {

@@ -39,6 +39,8 @@ export interface TenantRecord {
   previous_secrets: Record<string, PreviousSecret>;
   locale: string;
   announced_methods: AnnouncedMethod[];
+  /** The connector the tenant was configured with (null on rows written before connectors were recorded: the default). */
+  connector: string | null;
 }
 
 export const SECRET_MASK = '********';
@@ -46,7 +48,7 @@ export const SECRET_MASK = '********';
 export const PREVIOUS_SECRET_TTL_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_WEBHOOK_SECRET_FIELD = 'webhookSecret';
 
-const COLUMNS = 'tenant_identifier, status, is_active, revision, config, secrets, previous_secrets, locale, announced_methods';
+const COLUMNS = 'tenant_identifier, status, is_active, revision, config, secrets, previous_secrets, locale, announced_methods, connector';
 
 function normalise(row: TenantRecord): TenantRecord {
   return {
@@ -59,6 +61,7 @@ function normalise(row: TenantRecord): TenantRecord {
     previous_secrets: row.previous_secrets ?? {},
     locale: row.locale,
     announced_methods: row.announced_methods ?? [],
+    connector: row.connector ?? null,
   };
 }
 
@@ -72,11 +75,12 @@ export async function loadTenant(q: Queryable, tenantIdentifier: string, opts: {
 export async function saveTenant(q: Queryable, row: TenantRecord): Promise<void> {
   await q.query(
     `INSERT INTO tenants (${COLUMNS}, updated_at)
-     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, now())
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10, now())
      ON CONFLICT (tenant_identifier) DO UPDATE SET
        status = EXCLUDED.status, is_active = EXCLUDED.is_active, revision = EXCLUDED.revision,
        config = EXCLUDED.config, secrets = EXCLUDED.secrets, previous_secrets = EXCLUDED.previous_secrets,
-       locale = EXCLUDED.locale, announced_methods = EXCLUDED.announced_methods, updated_at = now()`,
+       locale = EXCLUDED.locale, announced_methods = EXCLUDED.announced_methods,
+       connector = COALESCE(EXCLUDED.connector, tenants.connector), updated_at = now()`,
     [
       row.tenant_identifier,
       row.status,
@@ -87,8 +91,14 @@ export async function saveTenant(q: Queryable, row: TenantRecord): Promise<void>
       JSON.stringify(row.previous_secrets),
       row.locale,
       JSON.stringify(row.announced_methods),
+      row.connector,
     ],
   );
+}
+
+/** Rows written before tenants recorded their connector belong to the deployment's connector at upgrade time. */
+export async function backfillTenantConnector(q: Queryable, connector: string): Promise<void> {
+  await q.query('UPDATE tenants SET connector = $1 WHERE connector IS NULL', [connector]);
 }
 
 /** Encrypts every value under the first key of the ring. */
@@ -110,20 +120,25 @@ export function decryptedSettings(box: SecretBox, row: Pick<TenantRecord, 'confi
   return { ...(row.config ?? {}), ...decryptSecrets(box, row) };
 }
 
-/** Current webhook secret, plus the previous one while it is still valid (flows.md 2). Empty if none is stored. */
+/**
+ * Current webhook secrets of the given fields (the connector's `settings.webhookSecretFields`), plus the previous ones
+ * while still valid (flows.md 2). Empty if none is stored.
+ */
 export function webhookSecrets(
   box: SecretBox,
   row: Pick<TenantRecord, 'secrets' | 'previous_secrets'>,
   now: Date = new Date(),
-  field: string = DEFAULT_WEBHOOK_SECRET_FIELD,
+  fields: readonly string[] = [DEFAULT_WEBHOOK_SECRET_FIELD],
 ): string[] {
   const out: string[] = [];
-  const current = row.secrets?.[field];
-  if (current) out.push(box.decrypt(current));
-  const prev = row.previous_secrets?.[field];
-  if (prev && Date.parse(prev.until) > now.getTime()) {
-    const value = box.decrypt(prev.value);
-    if (!out.includes(value)) out.push(value);
+  for (const field of fields) {
+    const current = row.secrets?.[field];
+    if (current) out.push(box.decrypt(current));
+    const prev = row.previous_secrets?.[field];
+    if (prev && Date.parse(prev.until) > now.getTime()) {
+      const value = box.decrypt(prev.value);
+      if (!out.includes(value)) out.push(value);
+    }
   }
   return out;
 }
@@ -187,7 +202,7 @@ export async function rotateTenantSecrets(
 export class TenantRepository {
   constructor(
     readonly box: SecretBox,
-    readonly webhookSecretField: string = DEFAULT_WEBHOOK_SECRET_FIELD,
+    readonly webhookSecretFields: readonly string[] = [DEFAULT_WEBHOOK_SECRET_FIELD],
   ) {}
 
   load(q: Queryable, tenantIdentifier: string, opts: { forUpdate?: boolean } = {}): Promise<TenantRecord | null> {
@@ -203,7 +218,7 @@ export class TenantRepository {
   }
 
   webhookSecrets(row: Pick<TenantRecord, 'secrets' | 'previous_secrets'>, now: Date = new Date()): string[] {
-    return webhookSecrets(this.box, row, now, this.webhookSecretField);
+    return webhookSecrets(this.box, row, now, this.webhookSecretFields);
   }
 
   masked(row: Pick<TenantRecord, 'config' | 'secrets' | 'is_active'>): Record<string, unknown> {

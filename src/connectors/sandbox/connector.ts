@@ -2,12 +2,47 @@
  * The sandbox connector: talks to the sandbox PSP only over its HTTP API and its webhooks (sandbox-psp.md),
  * as a Stripe connector talks to Stripe.
  */
-import type { ConnectorEnv } from '../index.js';
-import type { Connector, CredentialCheck, PaymentMethodDefinition, PspResult, TenantSettings } from '../types.js';
+import type { Logger } from 'pino';
+import type { Connector, ConnectorCapabilities, CredentialCheck, PaymentMethodDefinition, PspResult, TenantSettings } from '../types.js';
 import { call, callRaw, failureOf } from './client.js';
 import { renderPaymentForm } from './form.js';
 import { toPayer, toPspPayment } from './mapping.js';
 import { mapAccountStatus, parseWebhook, verifyWebhook, webhookOutcome } from './webhooks.js';
+
+/** What the sandbox connector needs: where the sandbox PSP's API is, and where browsers reach it. */
+export interface SandboxConnectorEnv {
+  pspBaseUrl: () => string;
+  publicBaseUrl: () => string;
+  log: Logger;
+}
+
+/** Secret configuration fields (beyond the form's password widgets): redacted from logs. */
+export const SANDBOX_SECRET_FIELDS = ['secretKey', 'webhookSecret', 'clientSecret', 'card'] as const;
+
+/** Decline codes the sandbox reports that the app's message catalog knows. */
+const KNOWN_DECLINES = new Set(['card_declined', 'insufficient_funds', 'authentication_failed', 'expired_card', 'incorrect_cvc', 'invalid_number']);
+
+export const SANDBOX_CAPABILITIES: ConnectorCapabilities = {
+  preOrder: true,
+  customer: 'server',
+  transfers: { model: 'connected-accounts', needsSourcePayment: false, reversal: 'native' },
+  onboarding: { strategy: 'redirect', linkExpires: false },
+  captures: 'multiple',
+  captureResult: 'sync',
+  cancelResult: 'sync',
+  refundResult: 'async',
+  releaseRemainder: 'cancel',
+  amountUpdate: 'before-authorization',
+  amountUpdateMayChangeId: false,
+  finalDeclines: true,
+  automaticCapture: { supported: true, mayFail: true },
+  confirmation: 'none',
+  paymentIdentity: 'psp-id-at-creation',
+  paymentPage: { requiresJavaScript: false, iframeable: true },
+  webhooks: { eventsPerRequest: 'one', signature: 'timestamped', secretsPerTenant: 1, endpointTenantInUrl: false },
+  dashboardOperations: [],
+  idempotency: { maxKeyLength: 255, retentionHours: null },
+};
 
 export const SECRET_KEY_FORMAT = /^sk_sandbox_[A-Za-z0-9]{8,}$/;
 export const WEBHOOK_SECRET_FORMAT = /^whsec_[A-Za-z0-9]{16,}$/;
@@ -24,15 +59,20 @@ const METHODS = ['credit-card', 'sandbox-express'] as const;
 const secretKeyOf = (s: TenantSettings): string => (typeof s.secretKey === 'string' ? s.secretKey : '');
 const isLiveOf = (s: TenantSettings): boolean => s.isLive === true;
 
-export function createSandboxConnector(env: ConnectorEnv): Connector {
+export function createSandboxConnector(env: SandboxConnectorEnv): Connector {
   const api = (): string => env.pspBaseUrl();
 
   return {
     id: 'sandbox',
     providerName: 'Sandbox',
-    capabilities: { preOrder: true, customer: true, transfers: true, onboarding: true },
+    capabilities: SANDBOX_CAPABILITIES,
     extraSecretFields: [],
-    webhookSecretField: 'webhookSecret',
+    settings: {
+      captureMode: (s) => (s.captureMode === 'automatic' ? 'automatic' : 'manual'),
+      isLive: isLiveOf,
+      webhookSecretFields: ['webhookSecret'],
+      marketplace: () => true,
+    },
 
     // ---- configuration ----
     validateFormats(values) {
@@ -110,12 +150,16 @@ export function createSandboxConnector(env: ConnectorEnv): Connector {
     capture(settings, transactionId, amount, opts) {
       return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}/capture`, { body: { amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, (b) => ({
         status: 'succeeded' as const,
-        ...(b.capture?.id ? { pspReference: String(b.capture.id) } : {}),
+        ...(b.capture?.id ? { pspReference: String(b.capture.id), pspCaptureId: String(b.capture.id) } : {}),
+        ...(typeof b.amountCaptured === 'number' ? { amountCaptured: b.amountCaptured } : {}),
       }));
     },
 
     cancel(settings, transactionId, opts) {
-      return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}/cancel`, { body: {}, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, () => ({ canceled: true as const }));
+      return call(api(), secretKeyOf(settings), `/v1/payments/${encodeURIComponent(transactionId)}/cancel`, { body: {}, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, (b) => ({
+        status: 'canceled' as const,
+        ...(typeof b.amountCaptured === 'number' ? { amountCaptured: b.amountCaptured } : {}),
+      }));
     },
 
     refund(settings, transactionId, amount, opts) {
@@ -127,14 +171,20 @@ export function createSandboxConnector(env: ConnectorEnv): Connector {
     },
 
     // ---- webhooks and the hosted page ----
-    parseWebhook: (rawBody) => parseWebhook(rawBody),
-    verifyWebhook: (rawBody, headers, secrets, now) => verifyWebhook(rawBody, headers, secrets, now),
-    webhookOutcome: (rawBody) => webhookOutcome(rawBody),
-    paymentPageForm: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx.locale),
+    parseWebhook: (req) => {
+      const event = parseWebhook(req.rawBody);
+      return event ? { events: [event] } : null;
+    },
+    verifyWebhook: (req, secrets, now) => verifyWebhook(req.rawBody, req.headers, secrets, now),
+    webhookOutcome: (payload) => webhookOutcome(payload),
+    webhookAck: () => ({ status: 200, contentType: 'application/json; charset=utf-8', body: '{"isSuccessful":true}' }),
+    returnTransactionId: (query) => (typeof query.transactionId === 'string' && query.transactionId.trim() !== '' ? query.transactionId.trim() : null),
+    checkout: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx.locale),
+    declineMessageKey: (code) => (KNOWN_DECLINES.has(code) ? code : 'card_declined'),
 
     // ---- optional capabilities ----
     customer: {
-      async getPayer(settings, transactionId, signal) {
+      async getPayer(settings, transactionId, _clientData, signal) {
         const a = await callRaw(api(), secretKeyOf(settings), `/v1/customers/from-payment/${encodeURIComponent(transactionId)}`, { signal });
         if (a.ok) return { ok: true, value: toPayer(a.body) };
         if (a.status === 404 && 'error' in a && a.error.code === 'customer_not_found') return { ok: true, value: null };

@@ -2,7 +2,7 @@
  * The sandbox's card form for the app's hosted payment page: posts the card straight to the sandbox
  * (`POST <checkoutUrl>/confirm`), never to app code. No scripts.
  */
-import type { PaymentPageForm, PspPayment } from '../types.js';
+import type { CheckoutView, PspPayment } from '../types.js';
 
 const LABELS: Record<string, Record<string, string>> = {
   en: { cardNumber: 'Card number', expMonth: 'Month', expYear: 'Year', cvc: 'CVC', pay: 'Pay', hint: 'Test card 4242 4242 4242 4242, any future date, any CVC.' },
@@ -11,7 +11,7 @@ const LABELS: Record<string, Record<string, string>> = {
 
 const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-export function renderPaymentForm(payment: PspPayment, publicBaseUrl: string, locale: string): PaymentPageForm {
+export function renderPaymentForm(payment: PspPayment, publicBaseUrl: string, locale: string): CheckoutView {
   const checkoutUrl = typeof payment.preOrderPaymentData.checkoutUrl === 'string' ? payment.preOrderPaymentData.checkoutUrl : `${publicBaseUrl}/checkout/${encodeURIComponent(payment.id)}`;
   const action = `${checkoutUrl}/confirm`;
   const l = LABELS[locale.slice(0, 2).toLowerCase()] ?? LABELS.en!;
@@ -25,5 +25,5 @@ export function renderPaymentForm(payment: PspPayment, publicBaseUrl: string, lo
 <p><button type="submit">${esc(l.pay)}</button></p>
 <p class="sandbox-hint">${esc(l.hint)}</p>
 </form>`;
-  return { html, formActionOrigins: [new URL(action).origin] };
+  return { kind: 'page', html, csp: { formAction: [new URL(action).origin] } };
 }

@@ -49,7 +49,7 @@ export function parseWebhook(raw: Buffer): ParsedWebhook | null {
     if (typeof last?.id === 'string') ids.push(last.id);
   }
   const hint = o.metadata && typeof o.metadata.tenantIdentifier === 'string' ? (o.metadata.tenantIdentifier as string) : undefined;
-  return { eventId: ev.id, eventType: ev.type, mode: ev.livemode ? 'live' : 'test', objectIds: ids, tenantHint: hint, createdAt: new Date(ev.created * 1000) };
+  return { eventId: ev.id, eventType: ev.type, mode: ev.livemode ? 'live' : 'test', objectIds: ids, tenantHint: hint, createdAt: new Date(ev.created * 1000), payload: raw };
 }
 
 /** `t=<unix>,v1=<hex>[,v1=<hex>...]`; valid when |now - t| ≤ 300 s and one v1 matches one secret (constant time). */
