@@ -88,7 +88,7 @@ describe('GET /app-payment', () => {
     expect(formatMoney(1999, 'KWD', 'en_US')).toContain('1.999');
   });
 
-  it('every value is HTML-escaped (item names, error code)', async () => {
+  it('every value is HTML-escaped (item names); an unknown error code is never echoed (phishing vector)', async () => {
     const p = await initialize(app, A, { items: [{ idSalesOrderItem: 1, name: '<img src=x onerror=alert(1)>"&', quantity: 1, unitPrice: 12345 }] });
     const u = new URL(p.redirectUrl);
     u.searchParams.set('error', '<b>x</b>');
@@ -97,7 +97,8 @@ describe('GET /app-payment', () => {
     expect(r.text).not.toContain('<img src=x');
     expect(r.text).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&amp;');
     expect(r.text).not.toContain('<b>x</b>');
-    expect(r.text).toContain('&lt;b&gt;x&lt;/b&gt;');
+    expect(r.text).not.toContain('&lt;b&gt;x&lt;/b&gt;');
+    expect(r.text).toContain('role="alert"');
   });
 
   it('error parameter: the decline message is shown with the form to retry', async () => {

@@ -205,7 +205,7 @@ describe('payment operations', () => {
   it('cancel: ok for authorized, conflict once captured', async () => {
     const p = await created(s);
     await pay(p, '4242424242424242');
-    expect(await connector.cancel(s, p.id, opts())).toEqual({ ok: true, value: { canceled: true } });
+    expect(await connector.cancel(s, p.id, opts())).toEqual({ ok: true, value: { status: 'canceled', amountCaptured: 0 } });
     expect((await state(s, p.id)).state).toBe('canceled');
     const c = await created(s, { captureMode: 'automatic' });
     await pay(c, '4242424242424242');

@@ -171,15 +171,16 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Prom
   }
   const connector = deps.connectors.get(row.connector);
   if (!connector) return { to: 'retrying', reason: `connector ${row.connector} is not enabled on this deployment` };
+  // Context snapshot: what the app knows of the payment the event's primary object is (P4). A database error here
+  // propagates (the row goes to retrying); only an unreadable event is ignored.
+  const known = row.psp_object_id ? await findPaymentByTransaction(tx, row.tenant_identifier, row.psp_object_id) : null;
+  const context: WebhookContext = {
+    payment: known
+      ? { status: known.status, amount: known.amount, amountCaptured: known.capturedAmount, amountRefunded: known.refundedAmount, pspData: known.pspData }
+      : null,
+  };
   let outcome: WebhookOutcome;
   try {
-    // Context snapshot: what the app knows of the payment the event's primary object is (P4).
-    const known = row.psp_object_id ? await findPaymentByTransaction(tx, row.tenant_identifier, row.psp_object_id) : null;
-    const context: WebhookContext = {
-      payment: known
-        ? { status: known.status, amount: known.amount, amountCaptured: known.capturedAmount, amountRefunded: known.refundedAmount, pspData: known.pspData }
-        : null,
-    };
     outcome = connector.webhookOutcome(rawFromStorage(row.payload), context);
   } catch (err) {
     return { to: 'ignored', reason: `unreadable event: ${(err as Error).message}` };

@@ -9,11 +9,8 @@ import type { ConnectorEnv, ConnectorModule } from '../types.js';
 import { createSandboxConnector, SANDBOX_SECRET_FIELDS } from './connector.js';
 
 const inProcess = (env: ConnectorEnv): boolean => !env.config.sandboxPspUrl;
-const sandboxConfig = (env: ConnectorEnv) => ({
-  appBaseUrl: env.config.appBaseUrl,
-  sandboxWebhookDelayMs: env.config.sandboxWebhookDelayMs,
-  sandboxRefundSettleMs: env.config.sandboxRefundSettleMs,
-});
+/** The config object itself: `appBaseUrl` is read when used (a test server learns its port after listen). */
+const sandboxConfig = (env: ConnectorEnv) => env.config;
 
 export const sandboxModule: ConnectorModule = {
   id: 'sandbox',
