@@ -689,7 +689,7 @@ describe('Stripe connector against the Stripe fake (real SDK)', () => {
     fake.failRefund(a.pspRefundId, 'expired_or_canceled_card');
     const ev = fake.events('refund.failed').at(-1)!;
     expect(c.webhookOutcome(Buffer.from(JSON.stringify(ev)), ctx('captured'))).toMatchObject({ kind: 'refund', pspRefundId: a.pspRefundId, status: 'failed', refundId: rid, amount: 1000 });
-    expect(must(await c.getRefund!(settings, x.p.id, { pspRefundId: a.pspRefundId, refundId: rid }, budget())).status).toBe('failed');
+    expect(must(await c.getRefund!(settings, x.p.id, { pspRefundId: a.pspRefundId, refundId: rid }, budget()))?.status).toBe('failed');
     fake.setRefundsPending(true);
     const y = await authorized();
     must(await c.capture(settings, y.p.id, 1000, opts(uid('cap'))));
