@@ -288,3 +288,156 @@ describe('webhooks', () => {
     }
   });
 });
+
+describe('refunds', () => {
+  it('refunds partially up to the captured amount, refuses more, and lists by PaymentIntent', async () => {
+    const pi = await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+    const r1 = await stripe.refunds.create({ payment_intent: pi.id, amount: 400, reason: 'requested_by_customer', metadata: { refundId: 'r-1' } }, { idempotencyKey: `oacp_ref_${pi.id}` });
+    expect(r1).toMatchObject({ object: 'refund', amount: 400, status: 'succeeded', payment_intent: pi.id, metadata: { refundId: 'r-1' } });
+    expect(r1.id).toMatch(/^re_/);
+    const tooMuch = await stripeError(stripe.refunds.create({ payment_intent: pi.id, amount: 601 }));
+    expect(tooMuch.code).toBe('amount_too_large');
+    await stripe.refunds.create({ payment_intent: pi.id, amount: 600 });
+    expect((await stripeError(stripe.refunds.create({ payment_intent: pi.id, amount: 1 }))).code).toBe('charge_already_refunded');
+    const list = await stripe.refunds.list({ payment_intent: pi.id });
+    expect(list.data.map((r) => r.amount)).toEqual([600, 400]);
+    expect((await stripe.charges.retrieve(pi.latest_charge as string)).amount_refunded).toBe(1000);
+  });
+
+  it('keeps refunds pending until settled, and fails the refund-fail card later (also after success)', async () => {
+    fake.setRefundsPending(true);
+    const pi = await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+    const r = await stripe.refunds.create({ payment_intent: pi.id, amount: 100 });
+    expect(r.status).toBe('pending');
+    fake.setRefundsPending(false);
+    const failCard = await createPi({ capture_method: 'automatic', payment_method: 'pm_card_refundFail', confirm: true });
+    const rf = await stripe.refunds.create({ payment_intent: failCard.id });
+    expect(rf.status).toBe('pending');
+    const settled = fake.settleRefunds().map((x) => x.id);
+    expect(settled).toEqual(expect.arrayContaining([r.id, rf.id]));
+    expect((await stripe.refunds.retrieve(r.id)).status).toBe('succeeded');
+    expect(await stripe.refunds.retrieve(rf.id)).toMatchObject({ status: 'failed', failure_reason: 'expired_or_canceled_card' });
+    expect((await stripe.charges.retrieve(failCard.latest_charge as string)).amount_refunded).toBe(0);
+    // late failure of a refund that had succeeded
+    const r2 = await stripe.refunds.create({ payment_intent: pi.id, amount: 50 });
+    expect(r2.status).toBe('succeeded');
+    fake.failRefund(r2.id);
+    expect((await stripe.refunds.retrieve(r2.id)).status).toBe('failed');
+    const types = fake.events().filter((e) => e.data.object.id === r2.id).map((e) => e.type);
+    expect(types).toEqual(['refund.created', 'refund.failed', 'refund.updated', 'charge.refund.updated']);
+    expect(fake.events('charge.refunded').some((e) => e.data.object.id === pi.latest_charge)).toBe(true);
+  });
+});
+
+describe('dashboard actions and confirmation tokens', () => {
+  it('captures, refunds and cancels "in the dashboard" with events that carry no idempotency key', async () => {
+    const a = await createPi();
+    fake.confirm(a.id, 'pm_card_visa');
+    expect(fake.dashboard.capture(a.id, 700)).toMatchObject({ status: 'succeeded', amount_received: 700 });
+    const refund = fake.dashboard.refund(a.id, 200);
+    expect(refund.status).toBe('succeeded');
+    const b = await createPi();
+    fake.confirm(b.id, 'pm_card_visa');
+    expect(fake.dashboard.cancel(b.id).status).toBe('canceled');
+    const evs = fake.events().filter((e) => [a.id, b.id, refund.id].includes(e.data.object.id) && e.type !== 'payment_intent.created');
+    expect(evs.map((e) => e.type)).toEqual([
+      'payment_intent.amount_capturable_updated',
+      'payment_intent.succeeded',
+      'refund.created',
+      'payment_intent.amount_capturable_updated',
+      'payment_intent.canceled',
+    ]);
+    const dash = evs.filter((e) => ['payment_intent.succeeded', 'refund.created', 'payment_intent.canceled'].includes(e.type));
+    expect(dash.every((e) => e.request.idempotency_key === null && e.request.id === null)).toBe(true);
+    expect(() => fake.dashboard.cancel(a.id)).toThrow(/status of succeeded/);
+  });
+
+  it('serves ConfirmationTokens (test helper) and confirms a PaymentIntent with one', async () => {
+    const ct = await stripe.testHelpers.confirmationTokens.create({
+      payment_method: 'pm_card_visa',
+      shipping: { name: 'Jenny Rosen', address: { line1: 'Unter den Linden 1', city: 'Berlin', postal_code: '10117', country: 'DE' } },
+    });
+    expect(ct.id).toMatch(/^ctoken_/);
+    const got = await stripe.confirmationTokens.retrieve(ct.id);
+    expect(got.shipping?.address?.city).toBe('Berlin');
+    expect(got.payment_method_preview?.card?.last4).toBe('4242');
+    const fromFake = fake.createConfirmationToken({ billingDetails: { name: 'Max Mustermann', email: 'max@example.com' } });
+    expect((await stripe.confirmationTokens.retrieve(fromFake.id)).payment_method_preview?.billing_details?.email).toBe('max@example.com');
+    const pi = await createPi();
+    await stripe.paymentIntents.update(pi.id, { amount: 1234 }, { idempotencyKey: `oacp_piu_${pi.id}_2` });
+    const c = await stripe.paymentIntents.confirm(pi.id, { confirmation_token: ct.id, return_url: 'https://shop.example/r' }, { idempotencyKey: `oacp_pic_${pi.id}` });
+    expect(c).toMatchObject({ status: 'requires_capture', amount_capturable: 1234 });
+    expect((await stripe.paymentIntents.retrieve(pi.id, { expand: ['payment_method'] })).shipping?.name).toBe('Jenny Rosen');
+    const declined = fake.createConfirmationToken({ paymentMethod: 'pm_card_chargeDeclined' });
+    const pi2 = await createPi();
+    expect((await stripeError(stripe.paymentIntents.confirm(pi2.id, { confirmation_token: declined.id }))).decline_code).toBe('generic_decline');
+  });
+});
+
+describe('webhook delivery controls', () => {
+  let r: Awaited<ReturnType<typeof receiver>>;
+  let secret: string;
+  let endpoint: string;
+  beforeAll(async () => {
+    r = await receiver();
+    const we = await stripe.webhookEndpoints.create({ url: r.url, enabled_events: ['payment_intent.canceled'], api_version: API_VERSION });
+    secret = we.secret!;
+    endpoint = we.id;
+  });
+  afterAll(async () => {
+    await stripe.webhookEndpoints.del(endpoint);
+    await r.close();
+  });
+  const canceled = async (): Promise<string> => {
+    const pi = await createPi();
+    await stripe.paymentIntents.cancel(pi.id);
+    return pi.id;
+  };
+  const received = () => r.got.map((g) => stripe.webhooks.constructEvent(g.body, g.signature, secret, 300));
+
+  it('pauses, resumes, delivers out of order, twice and after a delay', async () => {
+    await fake.webhooks.flush();
+    r.got.length = 0;
+    fake.webhooks.pause();
+    const ids = [await canceled(), await canceled()];
+    await new Promise((res) => setTimeout(res, 50));
+    expect(r.got).toHaveLength(0);
+    expect(fake.webhooks.pending()).toHaveLength(2);
+    fake.webhooks.setMode({ outOfOrder: true });
+    fake.webhooks.resume();
+    await fake.webhooks.flush();
+    expect(received().map((e) => (e.data.object as Stripe.PaymentIntent).id)).toEqual([ids[1], ids[0]]);
+
+    r.got.length = 0;
+    fake.webhooks.setMode({ outOfOrder: false, duplicate: true });
+    const dup = await canceled();
+    await fake.webhooks.flush();
+    const evs = received();
+    expect(evs).toHaveLength(2);
+    expect(evs[0].id).toBe(evs[1].id);
+    expect((evs[0].data.object as Stripe.PaymentIntent).id).toBe(dup);
+
+    r.got.length = 0;
+    fake.webhooks.setMode({ duplicate: false, delayMs: 600_000 });
+    await canceled();
+    await canceled();
+    expect(r.got).toHaveLength(0);
+    await fake.webhooks.flush();
+    expect(r.got).toHaveLength(2);
+  });
+
+  it('retries failed deliveries and logs every attempt with the answer', async () => {
+    await fake.webhooks.flush();
+    r.status = 500;
+    const id = await canceled();
+    await fake.webhooks.flush();
+    r.status = 200;
+    await fake.webhooks.flush({ retries: true });
+    const attempts = fake.webhooks.delivered().filter((d) => d.endpointId === endpoint && JSON.parse(d.payload).data.object.id === id);
+    expect(attempts.map((a) => [a.attempt, a.status, a.ok])).toEqual([
+      [1, 500, false],
+      [2, 200, true],
+    ]);
+    expect(attempts[0].responseBody).toBe('nope');
+  });
+});
