@@ -441,3 +441,182 @@ describe('webhook delivery controls', () => {
     expect(attempts[0].responseBody).toBe('nope');
   });
 });
+
+describe('Connect: accounts, onboarding, transfers, reversals', () => {
+  it('creates an Express account, onboards it through the account link page and sends account.updated to the Connect endpoint', async () => {
+    const r = await receiver();
+    try {
+      const we = await stripe.webhookEndpoints.create({ url: r.url, enabled_events: ['account.updated'], connect: true, api_version: API_VERSION });
+      const own = await receiver();
+      const plain = await stripe.webhookEndpoints.create({ url: own.url, enabled_events: ['*'] });
+      const acct = await stripe.accounts.create(
+        {
+          controller: { stripe_dashboard: { type: 'express' }, fees: { payer: 'application' }, losses: { payments: 'application' }, requirement_collection: 'stripe' },
+          country: 'DE',
+          business_profile: { name: 'Merchant One' },
+          capabilities: { transfers: { requested: true } },
+          metadata: { tenantIdentifier: 't1', merchantReference: 'MER-1' },
+        },
+        { idempotencyKey: `oacp_acct_${Date.now()}` },
+      );
+      expect(acct.id).toMatch(/^acct_/);
+      expect(acct).toMatchObject({ type: 'express', details_submitted: false, payouts_enabled: false, capabilities: { transfers: 'inactive' } });
+      expect((await stripe.accounts.retrieve(acct.id)).metadata?.merchantReference).toBe('MER-1');
+      expect((await stripe.accounts.list({ limit: 100 })).data.some((a) => a.id === acct.id)).toBe(true);
+      const link = await stripe.accountLinks.create({
+        account: acct.id,
+        type: 'account_onboarding',
+        return_url: 'https://merchant.example/done',
+        refresh_url: 'https://merchant.example/refresh',
+        collection_options: { fields: 'eventually_due' },
+      });
+      expect(link.object).toBe('account_link');
+      expect(link.expires_at).toBeGreaterThan(Date.now() / 1000);
+      expect(await (await fetch(link.url)).text()).toContain(acct.id);
+      const done = await fetch(link.url, { method: 'POST', body: new URLSearchParams({ action: 'enabled' }), redirect: 'manual' });
+      expect(done.headers.get('location')).toBe('https://merchant.example/done');
+      expect((await fetch(link.url, { redirect: 'manual' })).headers.get('location')).toBe('https://merchant.example/refresh');
+      const enabled = await stripe.accounts.retrieve(acct.id);
+      expect(enabled).toMatchObject({ details_submitted: true, payouts_enabled: true, capabilities: { transfers: 'active' }, requirements: { currently_due: [], past_due: [] } });
+      // the connected account acts through Stripe-Account
+      expect((await stripe.accounts.retrieveCurrent({}, { stripeAccount: acct.id })).id).toBe(acct.id);
+      const foreign = fake.addAccount();
+      expect((await stripeError(stripe.balance.retrieve({}, { stripeAccount: foreign.id }))).statusCode).toBe(403);
+
+      fake.setAccountState(acct.id, 'rejected');
+      await fake.webhooks.flush();
+      const evs = r.got.map((g) => stripe.webhooks.constructEvent(g.body, g.signature, we.secret!, 300));
+      expect(evs.map((e) => [e.type, e.account, (e.data.object as Stripe.Account).requirements?.disabled_reason])).toEqual([
+        ['account.updated', acct.id, null],
+        ['account.updated', acct.id, 'rejected.fraud'],
+      ]);
+      expect(evs[0].data.previous_attributes).toHaveProperty('capabilities');
+      expect(own.got.filter((g) => g.body.includes('account.updated'))).toHaveLength(0);
+      await stripe.webhookEndpoints.del(we.id);
+      await stripe.webhookEndpoints.del(plain.id);
+      await own.close();
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('transfers with source_transaction up to the charge, without it from the available balance, and reverses', async () => {
+    const dest = fake.addConnectedAccount({ state: 'enabled' });
+    const pending = fake.addConnectedAccount();
+    const pi = await createPi({ amount: 5000, capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true, transfer_group: 'ORDER-9' });
+    const charge = pi.latest_charge as string;
+    const notReady = await stripeError(stripe.transfers.create({ amount: 100, currency: 'eur', destination: pending, source_transaction: charge }));
+    expect(notReady.code).toBe('insufficient_capabilities_for_transfer');
+    const tr = await stripe.transfers.create(
+      { amount: 3000, currency: 'eur', destination: dest, source_transaction: charge, transfer_group: 'ORDER-9', metadata: { payoutId: 'po-1' } },
+      { idempotencyKey: 'oacp_tr_po-1' },
+    );
+    expect(tr).toMatchObject({ object: 'transfer', amount: 3000, destination: dest, source_transaction: charge, amount_reversed: 0, reversed: false });
+    expect(tr.id).toMatch(/^tr_/);
+    const over = await stripeError(stripe.transfers.create({ amount: 2001, currency: 'eur', destination: dest, source_transaction: charge }));
+    expect(over.code).toBe('amount_too_large');
+    fake.setBalance(fake.account.id, { currency: 'eur', available: 100 });
+    const poor = await stripeError(stripe.transfers.create({ amount: 101, currency: 'eur', destination: dest }));
+    expect(poor.code).toBe('balance_insufficient');
+    expect((await stripe.transfers.create({ amount: 100, currency: 'eur', destination: dest })).amount).toBe(100);
+    const bal = await stripe.balance.retrieve({}, { stripeAccount: dest });
+    expect(bal.available.find((b) => b.currency === 'eur')?.amount).toBe(3100);
+    expect((await stripe.transfers.list({ transfer_group: 'ORDER-9' })).data.map((t) => t.id)).toEqual([tr.id]);
+
+    const rev = await stripe.transfers.createReversal(tr.id, { amount: 1000, metadata: { reversalId: 'rv-1' } }, { idempotencyKey: 'oacp_trr_rv-1' });
+    expect(rev).toMatchObject({ object: 'transfer_reversal', amount: 1000, transfer: tr.id });
+    expect(rev.id).toMatch(/^trr_/);
+    expect((await stripe.transfers.retrieve(tr.id)).amount_reversed).toBe(1000);
+    expect((await stripe.transfers.listReversals(tr.id)).data.map((x) => x.metadata?.reversalId)).toEqual(['rv-1']);
+    expect((await stripeError(stripe.transfers.createReversal(tr.id, { amount: 2001 }))).code).toBe('amount_too_large');
+    fake.setBalance(dest, { currency: 'eur', available: 10 });
+    expect((await stripeError(stripe.transfers.createReversal(tr.id, { amount: 11 }))).code).toBe('balance_insufficient');
+    expect(fake.events('transfer.reversed').at(-1)?.data.object.id).toBe(tr.id);
+  });
+});
+
+describe('fault injection', () => {
+  it('timeout: the request is held and not executed; a retry with the same key then creates once', async () => {
+    fake.injectFault({ method: 'POST', path: '/v1/payment_intents', kind: 'timeout' });
+    const tag = `timeout-${Date.now()}`;
+    const key = `oacp_pi_${tag}`;
+    const e = await stripeError(createPi({ metadata: { paymentId: tag } }, { idempotencyKey: key, timeout: 300 }));
+    expect(e.type).toBe('StripeConnectionError');
+    expect((await stripe.paymentIntents.search({ query: `metadata['paymentId']:'${tag}'` })).data).toHaveLength(0);
+    const pi = await createPi({ metadata: { paymentId: tag } }, { idempotencyKey: key });
+    expect(pi.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+    expect(fake.requests.filter((r) => r.idempotencyKey === key).map((r) => r.fault)).toEqual(['timeout', null]);
+  });
+
+  it('timeout: a hung request keeps its key busy (409) until aborted', async () => {
+    fake.injectFault({ path: /^\/v1\/refunds$/, kind: 'timeout' });
+    const pi = await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+    const hung = stripe.refunds.create({ payment_intent: pi.id }, { idempotencyKey: `ref-${pi.id}` });
+    while (!fake.requests.some((r) => r.idempotencyKey === `ref-${pi.id}`)) await new Promise((res) => setTimeout(res, 10));
+    const busy = await stripeError(stripe.refunds.create({ payment_intent: pi.id }, { idempotencyKey: `ref-${pi.id}` }));
+    expect(busy.statusCode).toBe(409);
+    expect(busy.code).toBe('idempotency_key_in_use');
+    fake.abortHungRequests();
+    // the SDK repeats a request once on a closed connection (same key), which now executes
+    const refund = await hung;
+    expect(refund.status).toBe('succeeded');
+    const again = await stripe.refunds.create({ payment_intent: pi.id }, { idempotencyKey: `ref-${pi.id}` });
+    expect(again.id).toBe(refund.id);
+    expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
+    expect(fake.requests.filter((r) => r.idempotencyKey === `ref-${pi.id}`).map((r) => [r.fault, r.status])).toEqual([
+      ['timeout', null],
+      [null, 409],
+      [null, 200],
+      [null, 200],
+    ]);
+  });
+
+  it('reset-after-write: the write happened; the SDK\'s own repeat or a later retry with the same key replays it', async () => {
+    const pi = await createPi();
+    fake.confirm(pi.id, 'pm_card_visa');
+    const path = `/v1/payment_intents/${pi.id}/capture`;
+    // once: the SDK repeats a request on a closed connection (stripe.md 8) and gets the stored answer
+    fake.injectFault({ method: 'POST', path, kind: 'reset-after-write' });
+    const key = `oacp_cap_${pi.id}`;
+    const first = await stripe.paymentIntents.capture(pi.id, { amount_to_capture: 400, final_capture: true }, { idempotencyKey: key });
+    expect(first.lastResponse.headers['idempotent-replayed']).toBe('true');
+    expect(first).toMatchObject({ status: 'succeeded', amount_received: 400 });
+    // twice: the caller sees a connection error although the write happened; its own retry replays
+    const pi2 = await createPi();
+    fake.confirm(pi2.id, 'pm_card_visa');
+    fake.injectFault({ method: 'POST', path: `/v1/payment_intents/${pi2.id}/capture`, kind: 'reset-after-write', times: 2 });
+    const key2 = `oacp_cap_${pi2.id}`;
+    const e = await stripeError(stripe.paymentIntents.capture(pi2.id, { amount_to_capture: 400 }, { idempotencyKey: key2 }));
+    expect(e.type).toBe('StripeConnectionError');
+    expect(fake.get(pi2.id)).toMatchObject({ status: 'succeeded', amount_received: 400 });
+    const again = await stripe.paymentIntents.capture(pi2.id, { amount_to_capture: 400 }, { idempotencyKey: key2 });
+    expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
+    expect(again).toMatchObject({ status: 'succeeded', amount_received: 400 });
+    expect(fake.requests.filter((r) => r.idempotencyKey === key2).map((r) => [r.fault, r.replayed])).toEqual([
+      ['reset-after-write', false],
+      ['reset-after-write', true],
+      [null, true],
+    ]);
+    expect(fake.events('charge.captured').filter((ev) => ev.data.object.payment_intent === pi2.id)).toHaveLength(1);
+  });
+
+  it('500 is stored under the key and replayed; 429 is not stored', async () => {
+    fake.injectFault({ path: '/v1/payment_intents', kind: '500' });
+    const e500 = await stripeError(createPi({}, { idempotencyKey: 'k-500' }));
+    expect(e500.statusCode).toBe(500);
+    expect(e500.type).toBe('StripeAPIError');
+    const replay = await stripeError(createPi({}, { idempotencyKey: 'k-500' }));
+    expect(replay.statusCode).toBe(500);
+    expect(fake.requests.at(-1)?.replayed).toBe(true);
+
+    fake.injectFault({ path: '/v1/payment_intents', kind: '429', times: 2 });
+    for (let i = 0; i < 2; i++) {
+      const e429 = await stripeError(createPi({}, { idempotencyKey: 'k-429' }));
+      expect(e429.statusCode).toBe(429);
+      expect(e429.type).toBe('StripeRateLimitError');
+    }
+    const ok = await createPi({}, { idempotencyKey: 'k-429' });
+    expect(ok.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+    expect(ok.status).toBe('requires_payment_method');
+  });
+});
