@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PINNED_API_VERSION, type StripeFake, startStripeFake } from './fakes/stripe/index.js';
+import { browserAvailable, launchChromium } from './helpers/services.js';
 
 /** stripe.md 4.4 pins this API version. */
 const API_VERSION = '2026-10-28.endive';
@@ -618,5 +619,124 @@ describe('fault injection', () => {
     const ok = await createPi({}, { idempotencyKey: 'k-429' });
     expect(ok.lastResponse.headers['idempotent-replayed']).toBeUndefined();
     expect(ok.status).toBe('requires_payment_method');
+  });
+});
+
+const chromium = await browserAvailable();
+
+describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
+  let shop: http.Server;
+  let shopUrl = '';
+  let context: import('playwright-core').BrowserContext;
+
+  /** A shop page on its own origin under a nonce CSP (like /app-payment) that loads the double from the fake. */
+  const page = (pk: string, clientSecret: string, mode: 'payment' | 'express'): string => `<!doctype html><html><head><title>Pay</title>
+<script nonce="n0nce" src="${fake.url}/v3/"></script></head><body>
+<form id="f"><div id="el"></div><button id="pay" type="submit">Pay</button></form><p id="out"></p>
+<script nonce="n0nce">
+  const stripe = Stripe(${JSON.stringify(pk)});
+  const elements = stripe.elements({ clientSecret: ${JSON.stringify(clientSecret)}, appearance: { variables: { colorPrimary: '#123456' } } });
+  const out = document.getElementById('out');
+  if (${JSON.stringify(mode)} === 'payment') {
+    elements.create('payment').mount('#el');
+    document.getElementById('f').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const r = await stripe.confirmPayment({ elements, confirmParams: { return_url: location.origin + '/return?order=1' } });
+      if (r.error) out.textContent = 'error:' + r.error.code;
+    });
+  } else {
+    const ex = elements.create('expressCheckout');
+    ex.on('confirm', async () => {
+      const r = await stripe.createConfirmationToken({ elements });
+      out.textContent = r.error ? 'error:' + r.error.message : 'token:' + r.confirmationToken.id;
+    });
+    ex.mount('#el');
+  }
+</script></body></html>`;
+
+  let current = '';
+  beforeAll(async () => {
+    shop = http.createServer((req, res) => {
+      if (req.url?.startsWith('/return')) {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>Return</title><h1 id="returned">returned</h1>`);
+        return;
+      }
+      res
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': `default-src 'self'; script-src 'nonce-n0nce' ${fake.url}; connect-src ${fake.url}; frame-src ${fake.url}; style-src 'self'`,
+        })
+        .end(current);
+    });
+    await new Promise<void>((r) => shop.listen(0, '127.0.0.1', () => r()));
+    shopUrl = `http://127.0.0.1:${(shop.address() as AddressInfo).port}`;
+    context = await launchChromium();
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    await new Promise<void>((r) => (shop ? shop.close(() => r()) : r()));
+  });
+
+  it('pays with typed test cards: 4242 redirects back, 0002 shows the decline, 3220 goes through the challenge', async () => {
+    const tab = await context.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (e) => errors.push(e.message));
+    tab.on('console', (m) => {
+      // script errors and CSP refusals; the 402 of the decline and a missing favicon are expected network errors
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+    });
+    try {
+      // success
+      const pi = await createPi();
+      current = page(fake.account.publishableKey, pi.client_secret!, 'payment');
+      await tab.goto(`${shopUrl}/pay`);
+      await tab.fill('[data-testid="card-number"]', '4242 4242 4242 4242');
+      await Promise.all([tab.waitForURL(/\/return/), tab.click('#pay')]);
+      const back = new URL(tab.url());
+      expect(Object.fromEntries(back.searchParams)).toEqual({ order: '1', payment_intent: pi.id, payment_intent_client_secret: pi.client_secret, redirect_status: 'succeeded' });
+      expect((await stripe.paymentIntents.retrieve(pi.id)).status).toBe('requires_capture');
+      expect(fake.requests.find((r) => r.path === `/v1/payment_intents/${pi.id}/confirm`)?.params).toMatchObject({ payment_method: 'pm_card_visa' });
+
+      // decline: stays on the page with the error
+      const pi2 = await createPi();
+      current = page(fake.account.publishableKey, pi2.client_secret!, 'payment');
+      await tab.goto(`${shopUrl}/pay`);
+      await tab.fill('[data-testid="card-number"]', '4000000000000002');
+      await tab.click('#pay');
+      await tab.waitForSelector('#out:has-text("error:card_declined")');
+      expect(await tab.textContent('[data-testid="stripe-error"]')).toBe('Your card was declined.');
+      expect((await stripe.paymentIntents.retrieve(pi2.id)).last_payment_error?.decline_code).toBe('generic_decline');
+
+      // 3DS challenge, completed
+      const pi3 = await createPi();
+      current = page(fake.account.publishableKey, pi3.client_secret!, 'payment');
+      await tab.goto(`${shopUrl}/pay`);
+      await tab.fill('[data-testid="card-number"]', '4000000000003220');
+      await Promise.all([tab.waitForURL(/\/challenge\//), tab.click('#pay')]);
+      await Promise.all([tab.waitForURL(/\/return/), tab.click('[data-testid="challenge-complete"]')]);
+      expect(new URL(tab.url()).searchParams.get('redirect_status')).toBe('succeeded');
+      expect((await stripe.paymentIntents.retrieve(pi3.id)).status).toBe('requires_capture');
+      expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('creates a ConfirmationToken from the express element with the fake wallet payer', async () => {
+    const tab = await context.newPage();
+    try {
+      const pi = await createPi();
+      current = page(fake.account.publishableKey, pi.client_secret!, 'express');
+      await tab.goto(`${shopUrl}/pay`);
+      await tab.click('[data-testid="express-pay"]');
+      await tab.waitForSelector('#out:has-text("token:")');
+      const id = (await tab.textContent('#out'))!.slice('token:'.length);
+      const ct = await stripe.confirmationTokens.retrieve(id);
+      expect(ct.shipping?.address?.city).toBe('Berlin');
+      expect(ct.payment_method_preview?.billing_details?.email).toBe('jenny.rosen@example.com');
+    } finally {
+      await tab.close();
+    }
   });
 });
