@@ -19,7 +19,7 @@ import { isMessageKey } from '../src/i18n/messages.js';
 
 const log = pino({ level: 'silent' });
 const connectorFor = (apiBase = 'https://api.stripe.com', jsUrl = 'https://js.stripe.com/v3/'): Connector =>
-  createStripeConnector({ apiBase: () => apiBase, jsUrl: () => jsUrl, appIdentifier: () => 'open-acp-pay-test', log });
+  createStripeConnector({ apiBase: () => apiBase, jsUrl: () => jsUrl, appIdentifier: () => 'open-acp-pay-test', maxDeclinedAttempts: () => 3, log });
 
 const SK = 'sk_test_abcdefghij1234';
 const PK = 'pk_test_abcdefghij1234';
@@ -278,6 +278,10 @@ describe('Stripe connector: webhooks', () => {
     expect(out('payment_intent.processing', pi({ status: 'processing' }))).toMatchObject({ kind: 'payment', state: 'pending' });
     expect(out('payment_intent.canceled', pi({ status: 'canceled', cancellation_reason: 'automatic' }))).toMatchObject({ kind: 'payment', state: 'canceled' });
     expect(out('payment_intent.canceled', pi({ status: 'canceled', amount_received: 700 }))).toMatchObject({ kind: 'payment', state: 'captured', amountCaptured: 700 });
+    const capCancel = pi({ status: 'canceled', cancellation_reason: 'abandoned', last_payment_error: { code: 'card_declined', decline_code: 'generic_decline', message: 'x' } });
+    expect(out('payment_intent.canceled', capCancel, ctx('new'))).toMatchObject({ kind: 'payment', state: 'failed', decline: { code: 'generic_decline' } });
+    expect(out('payment_intent.canceled', capCancel, ctx('authorization_failed'))).toMatchObject({ kind: 'ignored' });
+    expect(out('payment_intent.canceled', pi({ status: 'canceled', cancellation_reason: 'abandoned' }), ctx('new'))).toMatchObject({ kind: 'payment', state: 'canceled' });
     const refund = (o: Record<string, unknown>) => ({ id: 're_1', object: 'refund', payment_intent: 'pi_1', amount: 250, currency: 'eur', ...o });
     expect(out('refund.created', refund({ status: 'pending', metadata: { refundId: 'r-1' } }))).toEqual({ kind: 'refund', transactionId: 'pi_1', pspRefundId: 're_1', amount: 250, status: 'pending', refundId: 'r-1' });
     expect(out('refund.updated', refund({ status: 'requires_action' }))).toMatchObject({ status: 'processing' });
