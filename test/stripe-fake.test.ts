@@ -240,6 +240,22 @@ describe('PaymentIntents', () => {
     expect((await stripeError(stripe.paymentIntents.cancel(pi.id))).code).toBe('payment_intent_unexpected_state');
   });
 
+  it('holds a confirmation in processing until settled, and expires an uncaptured authorization', async () => {
+    const pi = await createPi();
+    expect(fake.confirm(pi.id, 'pm_card_visa', { processing: true }).status).toBe('processing');
+    expect(fake.settleProcessing(pi.id, true).status).toBe('requires_capture');
+    const pi2 = await createPi();
+    fake.confirm(pi2.id, 'pm_card_visa', { processing: true });
+    const failed = fake.settleProcessing(pi2.id, false);
+    expect(failed.status).toBe('requires_payment_method');
+    expect(failed.last_payment_error.code).toBe('card_declined');
+    const expired = fake.expireAuthorization(pi.id);
+    expect(expired).toMatchObject({ status: 'canceled', cancellation_reason: 'automatic' });
+    const ev = fake.events('payment_intent.canceled').at(-1)!;
+    expect(ev.data.object).toMatchObject({ id: pi.id, cancellation_reason: 'automatic' });
+    expect(fake.events('payment_intent.processing').map((e) => e.data.object.id)).toEqual([pi.id, pi2.id]);
+  });
+
   it('lists and searches PaymentIntents by metadata', async () => {
     const tag = `pay-${Date.now()}`;
     const pi = await createPi({ metadata: { paymentId: tag } });
@@ -375,6 +391,33 @@ describe('dashboard actions and confirmation tokens', () => {
   });
 });
 
+describe('webhook endpoints of tenants sharing one Stripe account', () => {
+  it('updates an endpoint and sends every event to every endpoint, each signed with its own secret', async () => {
+    const a = await receiver();
+    const b = await receiver();
+    try {
+      const wa = await stripe.webhookEndpoints.create({ url: `${a.url}?endpoint=t-a`, enabled_events: ['payment_intent.succeeded'], metadata: { openAcpTenant: 't-a' } });
+      const wb = await stripe.webhookEndpoints.create({ url: 'https://old.example/hook', enabled_events: ['refund.created'], metadata: { openAcpTenant: 't-b' } });
+      const upd = await stripe.webhookEndpoints.update(wb.id, { url: `${b.url}?endpoint=t-b`, enabled_events: ['payment_intent.succeeded', 'refund.created'] });
+      expect(upd).toMatchObject({ url: `${b.url}?endpoint=t-b`, enabled_events: ['payment_intent.succeeded', 'refund.created'] });
+      expect(upd.secret).toBeUndefined();
+      expect(fake.webhooks.secretOf(wb.id)).toBe(wb.secret);
+      const pi = await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+      await fake.webhooks.flush();
+      const ea = stripe.webhooks.constructEvent(a.got[0].body, a.got[0].signature, wa.secret!, 300);
+      const eb = stripe.webhooks.constructEvent(b.got[0].body, b.got[0].signature, wb.secret!, 300);
+      expect(ea.id).toBe(eb.id);
+      expect((ea.data.object as Stripe.PaymentIntent).id).toBe(pi.id);
+      expect(() => stripe.webhooks.constructEvent(a.got[0].body, a.got[0].signature, wb.secret!, 300)).toThrow();
+      await stripe.webhookEndpoints.del(wa.id);
+      await stripe.webhookEndpoints.del(wb.id);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('webhook delivery controls', () => {
   let r: Awaited<ReturnType<typeof receiver>>;
   let secret: string;
@@ -484,7 +527,9 @@ describe('Connect: accounts, onboarding, transfers, reversals', () => {
       const foreign = fake.addAccount();
       expect((await stripeError(stripe.balance.retrieve({}, { stripeAccount: foreign.id }))).statusCode).toBe(403);
 
+      expect(await stripe.accounts.retrieveCapability(acct.id, 'transfers')).toMatchObject({ object: 'capability', status: 'active', account: acct.id });
       fake.setAccountState(acct.id, 'rejected');
+      expect(fake.events('capability.updated').at(-1)?.data.object).toMatchObject({ account: acct.id, status: 'inactive' });
       await fake.webhooks.flush();
       const evs = r.got.map((g) => stripe.webhooks.constructEvent(g.body, g.signature, we.secret!, 300));
       expect(evs.map((e) => [e.type, e.account, (e.data.object as Stripe.Account).requirements?.disabled_reason])).toEqual([

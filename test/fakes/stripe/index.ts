@@ -61,8 +61,15 @@ export interface StripeFake {
   addKey(opts: AddKeyOptions): string;
   /** Creates an Express connected account of a platform (default: the default account), optionally in a given state. */
   addConnectedAccount(opts?: { platform?: string; mode?: Mode; state?: con.AccountStateName; metadata?: Record<string, string> }): string;
-  /** Confirms a PaymentIntent as the browser would (`pm_card_*`); returns the PI (also after a decline, no throw). */
-  confirm(piId: string, pm: string, opts?: { returnUrl?: string }): Json;
+  /**
+   * Confirms a PaymentIntent as the browser would (`pm_card_*`); returns the PI (also after a decline, no throw).
+   * `processing: true` (fake-only) leaves a succeeding confirmation in `processing` until `settleProcessing`.
+   */
+  confirm(piId: string, pm: string, opts?: { returnUrl?: string; processing?: boolean }): Json;
+  /** Ends `processing`: authorized (or captured, automatic capture) when ok, else declined. */
+  settleProcessing(piId: string, ok: boolean): Json;
+  /** The uncaptured authorization expires: Stripe cancels the PI with `cancellation_reason: automatic`. */
+  expireAuthorization(piId: string): Json;
   /** Completes or fails the 3DS challenge of a PI in `requires_action`. */
   completeChallenge(piId: string, ok: boolean): Json;
   /** Creates a ConfirmationToken (express payer data) like `stripe.createConfirmationToken`. */
@@ -186,6 +193,7 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
     },
     confirm(piId, pm, o = {}) {
       const rec = pi(piId);
+      rec.x.processNext = !!o.processing;
       try {
         return pay.confirmPaymentIntent(state, dashboardCtx(rec), rec, { payment_method: pm, ...(o.returnUrl ? { return_url: o.returnUrl } : {}) });
       } catch (e) {
@@ -195,6 +203,8 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
         });
       }
     },
+    settleProcessing: (piId, ok) => orThrow(() => pay.settleProcessing(state, pi(piId), ok)),
+    expireAuthorization: (piId) => orThrow(() => pay.expireAuthorization(state, pi(piId))),
     completeChallenge: (piId, ok) => orThrow(() => pay.completeChallenge(state, pi(piId), ok)),
     createConfirmationToken(o = {}) {
       const acct = o.account ?? state.defaultAccount;
