@@ -97,6 +97,10 @@ describe('wire format', () => {
     const noAccount = await stripeError(client(fake.account.restrictedKey).accounts.retrieveCurrent());
     expect(noAccount.statusCode).toBe(403);
     expect((await stripe.accounts.retrieveCurrent()).id).toBe(fake.account.id);
+    const pk = await stripeError(client(fake.account.publishableKey).paymentIntents.list({ limit: 1 }));
+    expect(pk.statusCode).toBe(401);
+    const fixed = fake.addKey({ key: 'sk_test_fixedKeyForFixtures0001', kind: 'secret' });
+    expect((await client(fixed).paymentIntents.list({ limit: 1 })).object).toBe('list');
     const missing = await stripeError(stripe.paymentIntents.retrieve('pi_doesnotexist'));
     expect(missing.statusCode).toBe(404);
     expect(missing.code).toBe('resource_missing');
@@ -121,6 +125,14 @@ describe('wire format', () => {
     expect(e.statusCode).toBe(400);
     expect(e.type).toBe('StripeIdempotencyError');
     expect(e.raw).toMatchObject({ type: 'idempotency_error' });
+    // keys are per account: the same key on a connected account is a new request
+    const acct = fake.addConnectedAccount();
+    const other = await createPi({ amount: 1300 }, { idempotencyKey: key, stripeAccount: acct });
+    expect(other.id).not.toBe(a.id);
+    expect(fake.requests.at(-1)?.account).toBe(acct);
+    // after Stripe pruned the key, the same request creates again
+    fake.expireIdempotencyKeys();
+    expect((await createPi({ amount: 1200 }, { idempotencyKey: key })).id).not.toBe(a.id);
   });
 
   it('expands latest_charge and payment_method', async () => {
@@ -230,6 +242,18 @@ describe('PaymentIntents', () => {
     const c = await stripe.paymentIntents.capture(pi.id, { amount_to_capture: 100, final_capture: true });
     expect(c).toMatchObject({ status: 'succeeded', amount_received: 600, amount_capturable: 0 });
     expect((await stripe.charges.retrieve(ch.id)).amount_captured).toBe(600);
+  });
+
+  it('releases the remainder of a partially captured multicapture PI by cancel (end status switchable)', async () => {
+    for (const end of ['canceled', 'succeeded'] as const) {
+      fake.setMulticaptureCancelStatus(end);
+      const pi = await createPi({ payment_method_options: { card: { request_multicapture: 'if_available' } } });
+      fake.confirm(pi.id, 'pm_card_visa');
+      await stripe.paymentIntents.capture(pi.id, { amount_to_capture: 250, final_capture: false });
+      const c = await stripe.paymentIntents.cancel(pi.id);
+      expect(c).toMatchObject({ status: end, amount_received: 250, amount_capturable: 0 });
+    }
+    fake.setMulticaptureCancelStatus('canceled');
   });
 
   it('cancels, and refuses to cancel twice', async () => {

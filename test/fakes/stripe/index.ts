@@ -40,6 +40,8 @@ export interface FakeAccount {
 }
 
 export interface AddKeyOptions {
+  /** The key itself (must start with sk_/rk_/pk_ and the mode); default random. */
+  key?: string;
   account?: string;
   mode?: Mode;
   kind: 'secret' | 'restricted' | 'publishable';
@@ -134,7 +136,9 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
     const acct = o.account ?? state.defaultAccount;
     if (!state.accounts.has(acct)) throw new Error(`stripe fake: no account ${acct}`);
     const mode = o.mode ?? 'test';
-    const key = keyOf(`${o.kind === 'secret' ? 'sk' : o.kind === 'restricted' ? 'rk' : 'pk'}_${mode}`);
+    const prefix = `${o.kind === 'secret' ? 'sk' : o.kind === 'restricted' ? 'rk' : 'pk'}_${mode}_`;
+    if (o.key !== undefined && !o.key.startsWith(prefix)) throw new Error(`stripe fake: a ${o.kind} ${mode} key starts with ${prefix}`);
+    const key = o.key ?? keyOf(prefix.slice(0, -1));
     state.keys.set(key, { key, acct, livemode: mode === 'live', kind: o.kind, permissions: o.permissions ?? '*' });
     return key;
   };
