@@ -699,7 +699,7 @@ describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
   let context: import('playwright-core').BrowserContext;
 
   /** A shop page on its own origin under a nonce CSP (like /app-payment) that loads the double from the fake. */
-  const page = (pk: string, clientSecret: string, mode: 'payment' | 'express'): string => `<!doctype html><html><head><title>Pay</title>
+  const page = (pk: string, clientSecret: string, mode: 'payment' | 'express' | 'next-action'): string => `<!doctype html><html><head><title>Pay</title>
 <script nonce="n0nce" src="${fake.url}/v3/"></script></head><body>
 <form id="f"><div id="el"></div><button id="pay" type="submit">Pay</button></form><p id="out"></p>
 <script nonce="n0nce">
@@ -712,6 +712,11 @@ describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
       e.preventDefault();
       const r = await stripe.confirmPayment({ elements, confirmParams: { return_url: location.origin + '/return?order=1' } });
       if (r.error) out.textContent = 'error:' + r.error.code;
+    });
+  } else if (${JSON.stringify(mode)} === 'next-action') {
+    stripe.retrievePaymentIntent(${JSON.stringify(clientSecret)}).then((r) => {
+      out.textContent = 'status:' + r.paymentIntent.status;
+      if (r.paymentIntent.status === 'requires_action') stripe.handleNextAction({ clientSecret: ${JSON.stringify(clientSecret)} });
     });
   } else {
     const ex = elements.create('expressCheckout');
@@ -787,6 +792,21 @@ describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
       expect(new URL(tab.url()).searchParams.get('redirect_status')).toBe('succeeded');
       expect((await stripe.paymentIntents.retrieve(pi3.id)).status).toBe('requires_capture');
       expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('finishes a server-side 3DS confirmation with handleNextAction and returns to the page', async () => {
+    const tab = await context.newPage();
+    try {
+      const pi = await createPi();
+      const c = await stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_threeDSecure2Required' });
+      expect(c.next_action?.type).toBe('use_stripe_sdk');
+      current = page(fake.account.publishableKey, pi.client_secret!, 'next-action');
+      await Promise.all([tab.waitForURL(/\/challenge\//), tab.goto(`${shopUrl}/app-payment`)]);
+      await Promise.all([tab.waitForURL(/\/app-payment\?.*redirect_status=succeeded/), tab.click('[data-testid="challenge-complete"]')]);
+      await tab.waitForSelector('#out:has-text("status:requires_capture")');
     } finally {
       await tab.close();
     }
