@@ -9,10 +9,10 @@ import * as con from './connect.js';
 import { type Delivery, type WebhookMode, Webhooks, signPayload } from './webhooks.js';
 import { type Fault, FakeServer, type LoggedRequest } from './server.js';
 
-export { PINNED_API_VERSION, signPayload, TEST_CARD_NUMBERS, TEST_PMS };
+export { PINNED_API_VERSION, signPayload };
+export { TEST_CARD_NUMBERS, TEST_PMS } from './payments.js';
 export type { Delivery, Fault, LoggedRequest, WebhookMode, Json };
 export type { AccountStateName } from './connect.js';
-const { TEST_CARD_NUMBERS, TEST_PMS } = pay;
 
 export type Mode = 'test' | 'live';
 
