@@ -433,6 +433,15 @@ describe('webhook endpoints of tenants sharing one Stripe account', () => {
       expect(ea.id).toBe(eb.id);
       expect((ea.data.object as Stripe.PaymentIntent).id).toBe(pi.id);
       expect(() => stripe.webhooks.constructEvent(a.got[0].body, a.got[0].signature, wb.secret!, 300)).toThrow();
+      // a live-mode endpoint gets only live events
+      const live = client(fake.account.liveSecretKey);
+      const wl = await live.webhookEndpoints.create({ url: `${a.url}?endpoint=live`, enabled_events: ['*'] });
+      await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+      await live.paymentIntents.create({ amount: 100, currency: 'eur' });
+      await fake.webhooks.flush();
+      const liveGot = fake.webhooks.delivered().filter((d) => d.endpointId === wl.id);
+      expect(liveGot.map((d) => [d.type, d.livemode])).toEqual([['payment_intent.created', true]]);
+      await live.webhookEndpoints.del(wl.id);
       await stripe.webhookEndpoints.del(wa.id);
       await stripe.webhookEndpoints.del(wb.id);
     } finally {
