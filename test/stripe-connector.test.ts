@@ -768,3 +768,90 @@ describe('Stripe connector against the Stripe fake (real SDK)', () => {
     expect(await c.transfers!.createTransfer(settings, req, opts(uid('p')))).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined', code: 'transfers_unsupported' }) });
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Through the app (CONNECTOR=stripe): configure, hosted page, webhook, return, capture (a smoke test; the
+// cross-connector contract suite runs every flow)
+// ---------------------------------------------------------------------------------------------
+
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { publish, until } from './helpers/commands.js';
+
+describe('Stripe connector inside the app (CONNECTOR=stripe, the Stripe fake)', () => {
+  let fake: StripeFake;
+  let app: TestApp;
+  const T = 'stripe-shop';
+
+  beforeAll(async () => {
+    fake = await startStripeFake({ webhookRetryDelaysMs: [50, 200] });
+    app = await startTestApp({ CONNECTOR: 'stripe', STRIPE_API_BASE: fake.url, STRIPE_JS_URL: `${fake.url}/v3/` });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await fake?.close();
+  });
+
+  const configure = (values: Record<string, unknown>) =>
+    app.request('/private/configure', { tenant: T, body: { data: { type: 'configuration', attributes: { configuration: JSON.stringify(values) } } } });
+  const payment = async (tx: string): Promise<any> => (await app.deps.db.query<any>('SELECT * FROM payments WHERE tenant_identifier = $1 AND transaction_id = $2', [T, tx])).rows[0];
+
+  it('configures with a live credential check, registers the endpoint, pays on the Payment Element page, settles by webhook and captures', async () => {
+    const bad = await configure({ secretKey: 'sk_test_unknownunknown1234', publishableKey: fake.account.publishableKey });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors?.[0]?.code ?? bad.body.code).toBeDefined();
+    expect(bad.text).toContain('secretKey');
+    expect(bad.text).not.toContain('sk_test_unknownunknown1234');
+    expect((await configure({ secretKey: fake.account.secretKey, publishableKey: fake.account.livePublishableKey })).text).toContain('publishableKey');
+
+    const ok = await configure({ secretKey: fake.account.secretKey, publishableKey: fake.account.publishableKey });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.text).not.toContain(fake.account.secretKey);
+    expect(ok.text).not.toMatch(/whsec_[A-Za-z0-9]/);
+    const endpoints = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/webhook_endpoints');
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0]!.params.url).toBe(`${app.url}/webhooks/test?endpoint=${T}`);
+
+    const orderReference = uid('DE--');
+    const init = await app.request('/private/initialize-payment', {
+      tenant: T,
+      body: {
+        orderData: {
+          orderReference,
+          grandTotal: 10000,
+          currencyCode: 'EUR',
+          paymentMethod: 'Stripe',
+          items: [1, 2].map((id) => ({ idSalesOrderItem: id, name: `Item ${id}`, sku: `SKU-${id}`, quantity: 1, unitPrice: id === 1 ? 6000 : 4000 })),
+        },
+        redirectSuccessUrl: 'https://shop.example/en/payment/order-success',
+        redirectCancelUrl: 'https://shop.example/en/payment/order-cancel',
+      },
+    });
+    expect(init.status, init.text).toBe(200);
+    const order = { orderReference, transactionId: String(init.body.transactionId) };
+    expect(order.transactionId).toMatch(/^pi_/);
+    const page = await app.request(`/app-payment?transactionId=${order.transactionId}&tenantIdentifier=${T}`);
+    expect(page.status, page.text).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(new RegExp(`script-src[^;]*'nonce-[^']+'[^;]*${fake.url.replace(/[.:/]/g, '\\$&')}`));
+    expect(page.text).toContain(`src="${fake.url}/v3/"`);
+    expect(page.text).toContain(`data-client-secret="${order.transactionId}_secret_`);
+    expect(page.text).toContain('<noscript>');
+
+    fake.confirm(order.transactionId, 'pm_card_visa');
+    await fake.webhooks.flush();
+    const authorized = await until(() => payment(order.transactionId), (p) => p.status === 'authorized', 10_000);
+    expect(authorized.status).toBe('authorized');
+    const delivered = fake.webhooks.delivered().filter((d) => d.type === 'payment_intent.amount_capturable_updated');
+    expect(delivered.at(-1)).toMatchObject({ status: 200 });
+
+    const back = await app.request(`/app-payment/redirect?payment_intent=${order.transactionId}&payment_intent_client_secret=x&redirect_status=succeeded`);
+    expect(back.status).toBe(302);
+    expect(back.headers.get('location')).toContain('order-success');
+
+    await publish(app, T, 'CapturePayment', { orderReference: order.orderReference, orderItemIds: [1], amount: 6000, currencyIsoCode: 'EUR' });
+    const captured = await until(() => payment(order.transactionId), (p) => p.status === 'captured', 10_000);
+    expect([captured.status, Number(captured.captured_amount), Number(captured.released_amount)]).toEqual(['captured', 6000, 4000]);
+    const capCall = fake.requests.find((r) => r.path === `/v1/payment_intents/${order.transactionId}/capture`)!;
+    expect(capCall.idempotencyKey).toMatch(/^oacp_cap_[0-9a-f-]{36}$/);
+  });
+});
