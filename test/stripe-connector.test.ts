@@ -62,6 +62,9 @@ describe('Stripe connector: module, capabilities, configuration', () => {
     const pw = cat.form.fields.filter((f) => f.password).map((f) => f.id);
     expect(pw.sort()).toEqual(['connectWebhookSecret', 'secretKey', 'webhookSecret']);
     expect(cat.form.fields.filter((f) => f.required).map((f) => f.id).sort()).toEqual(['publishableKey', 'secretKey']);
+    expect(cat.manifests.en_US!.name).toBe('Open ACP Pay for Stripe');
+    expect(cat.manifests.de_DE!.description).toContain('JavaScript');
+    expect(loadCatalog('sandbox').manifests.en_US!.name).toBe('Open ACP Pay'); // the app's manifest for connectors without their own
   });
 
   it('validates key formats, key modes and the other fields; every key is in the message catalog', () => {
