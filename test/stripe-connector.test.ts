@@ -637,6 +637,25 @@ describe('Stripe connector against the Stripe fake (real SDK)', () => {
     expect((fake.get(y.p.id) as { amount_received: number }).amount_received).toBe(1000);
   });
 
+  it('retries PaymentIntent creation and server-side confirmation after a reset after the write: one PaymentIntent, one confirmation', async () => {
+    const ref = uid('ORD');
+    fake.injectFault({ path: '/v1/payment_intents', method: 'POST', kind: 'reset-after-write' });
+    const req = { tenantIdentifier: tenant, paymentId: 'p-retry', amount: 1000, currency: 'EUR', orderReference: ref, captureMode: 'manual' as const, returnUrl: 'https://app.example/r', metadata: { tenantIdentifier: tenant } };
+    const lost = await c.createPayment(settings, req, opts('p-retry'));
+    expect(lost).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'error' }) });
+    const created = must(await c.createPayment(settings, req, opts('p-retry')));
+    const creates = lastCalls('POST', /^\/v1\/payment_intents$/).filter((r) => r.idempotencyKey === keys.hostedPayment(tenant, ref));
+    expect(creates.map((r) => r.replayed)).toEqual([false, true]);
+    expect(creates.every((r) => r.status === 200 || r.fault === 'reset-after-write')).toBe(true);
+
+    const token = fake.createConfirmationToken({ paymentMethod: 'pm_card_visa' }) as { id: string };
+    fake.injectFault({ path: `/v1/payment_intents/${created.id}/confirm`, kind: 'reset-after-write' });
+    const first = await c.confirmPayment!(settings, created.id, { amount: 1000, clientData: { confirmationTokenId: token.id }, returnUrl: 'https://app.example/r' }, opts('p-retry'));
+    expect(first.ok).toBe(false);
+    expect(must(await c.confirmPayment!(settings, created.id, { amount: 1000, clientData: { confirmationTokenId: token.id }, returnUrl: 'https://app.example/r' }, opts('p-retry'))).state).toBe('authorized');
+    expect(lastCalls('POST', new RegExp(`^/v1/payment_intents/${created.id}/confirm$`)).filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
   it('reads the state back when Stripe replays a stored 5xx for the key (stripe.md 8)', async () => {
     const x = await authorized();
     const capId = uid('cap');
