@@ -43,16 +43,26 @@ describe('guides', () => {
     for (const g of ['connect-a-shop.md', 'production.md', 'operate.md']) expect(guides, g).toContain(g);
   });
 
-  it('every relative link in docs/ and README.md points to a file that exists', () => {
+  /** GitHub's anchors of a Markdown file's headings. */
+  const anchors = (file: string): Set<string> =>
+    new Set(
+      [...readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```$/gm, '').matchAll(/^#+ (.+)$/gm)].map((m) =>
+        m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-'),
+      ),
+    );
+
+  it('every relative link in docs/ and README.md points to a file (and heading) that exists', () => {
     const files = [...guides.map((g) => join(DOCS_DIR, g)), join(projectRoot, 'README.md')];
     const broken: string[] = [];
     for (const f of files) {
       const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+      for (const m of text.matchAll(/\]\(([^)#\s]*)(?:#([^)\s]*))?\)/g)) {
         const target = m[1]!;
         if (/^[a-z]+:/.test(target)) continue;
         const base = f.endsWith('README.md') ? projectRoot : DOCS_DIR;
-        if (!existsSync(join(base, target))) broken.push(`${f}: ${target}`);
+        const path = target === '' ? f : join(base, target);
+        if (!existsSync(path)) broken.push(`${f}: ${target}`);
+        else if (m[2] && path.endsWith('.md') && !anchors(path).has(m[2])) broken.push(`${f}: ${target}#${m[2]}`);
       }
     }
     expect(broken).toEqual([]);
