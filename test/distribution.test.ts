@@ -154,7 +154,8 @@ describe('the Dockerfile build and start steps, run as the same commands', () =>
       }
       expect(ok, out).toBe(true);
       for (let i = 0; i < 100 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(out).toContain(`listening on http://0.0.0.0:${port}`);
+      expect(out).toContain(`Open ACP Pay listening on http://127.0.0.1:${port}`); // bound to 0.0.0.0 (the image's HOST)
+      expect(out).toContain('auth:      jwt');
       const ready = await fetch(`http://127.0.0.1:${port}/ready`);
       expect(ready.status).toBe(200);
       child.kill('SIGTERM');
