@@ -79,6 +79,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'SANDBOX_PSP_URL', group: 'sandbox', default: 'unset (sandbox PSP in-process at `/sandbox`)', format: 'http(s) URL ending with /sandbox', example: 'http://127.0.0.1:4010/sandbox', meaning: 'A sandbox PSP running as its own process (`node dist/src/sandbox/main.js`) instead of in-process.' },
   { name: 'SANDBOX_WEBHOOK_DELAY_MS', group: 'sandbox', default: '0', format: 'integer of milliseconds, 0–3600000', example: '2000', meaning: 'Delay before the in-process sandbox PSP sends its webhooks (to watch the asynchronous path).', int: { def: 0, min: 0, max: 3_600_000 } },
   { name: 'SANDBOX_REFUND_SETTLE_MS', group: 'sandbox', default: '200', format: 'integer of milliseconds, 0–3600000', example: '200', meaning: 'How long a sandbox refund stays pending before it settles.', int: { def: 200, min: 0, max: 3_600_000 } },
+  { name: 'SANDBOX_PUBLIC_URL', group: 'sandbox', default: 'http://localhost:$PORT', format: 'http(s) URL', example: 'http://psp.example.com:4010', meaning: 'Standalone sandbox PSP only (`node dist/src/sandbox/main.js`, default `PORT` 4010, default `DATA_DIR` `./data-sandbox`): the URL browsers reach it at.' },
 ];
 
 const BY_NAME = new Map(VARIABLES.map((v) => [v.name, v]));
@@ -344,5 +345,33 @@ export function loadConfig(env: Env = process.env): AppConfig {
     sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS'),
     sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS'),
     logLevel,
+  };
+}
+
+/** The standalone sandbox PSP (`node dist/src/sandbox/main.js`): its own defaults (PORT 4010, DATA_DIR ./data-sandbox). */
+export interface SandboxConfig {
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  logLevel: LogLevel;
+  /** SANDBOX_PUBLIC_URL, undefined: http://localhost:$PORT (or the bound URL when PORT=0). */
+  publicUrl: string | undefined;
+  sandboxWebhookDelayMs: number;
+  sandboxRefundSettleMs: number;
+}
+
+export function loadSandboxConfig(env: Env = process.env): SandboxConfig {
+  const dbUrl = str(env, 'DATABASE_URL');
+  if (dbUrl !== undefined && dbUrl !== 'memory://') url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const database: DatabaseConfig =
+    dbUrl === undefined ? { kind: 'pglite', dataDir: str(env, 'DATA_DIR') ?? './data-sandbox' } : dbUrl === 'memory://' ? { kind: 'pglite-memory' } : { kind: 'postgres', url: dbUrl };
+  return {
+    port: str(env, 'PORT') === undefined ? 4010 : int(env, 'PORT'),
+    host: str(env, 'HOST') ?? '127.0.0.1',
+    database,
+    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info'),
+    publicUrl: url(env, 'SANDBOX_PUBLIC_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
+    sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS'),
+    sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS'),
   };
 }
