@@ -2,14 +2,14 @@
  * The sandbox PSP on its own (no app): its own HTTP server, its own database (PGlite or PostgreSQL) holding only the
  * `sandbox_*` tables, and its webhook dispatcher. Point the app at it with `SANDBOX_PSP_URL=<url>/sandbox`.
  *
- * Environment: PORT (4010), HOST (127.0.0.1), SANDBOX_PUBLIC_URL (how browsers reach this process, default
- * http://localhost:$PORT), DATABASE_URL (postgres://..., memory://, unset = PGlite in DATA_DIR, default ./data-sandbox),
- * SANDBOX_WEBHOOK_DELAY_MS (0), SANDBOX_REFUND_SETTLE_MS (200), LOG_LEVEL (info).
+ * Environment (parsed by `loadSandboxConfig` in src/config.ts): PORT (4010), HOST (127.0.0.1), SANDBOX_PUBLIC_URL (how
+ * browsers reach this process, default http://localhost:$PORT), DATABASE_URL (postgres://..., memory://, unset = PGlite
+ * in DATA_DIR, default ./data-sandbox), SANDBOX_WEBHOOK_DELAY_MS (0), SANDBOX_REFUND_SETTLE_MS (200), LOG_LEVEL (info).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import qs from 'qs';
-import { ConfigError, type DatabaseConfig } from '../config.js';
+import { loadSandboxConfig } from '../config.js';
 import type { Worker } from '../runtime.js';
 import { listMigrations, openDb, type Db } from '../store/db.js';
 import { sandboxMigrationsDir } from '../paths.js';
@@ -23,13 +23,6 @@ export interface StandaloneSandbox {
   url: string;
   worker: Worker;
   close(): Promise<void>;
-}
-
-function intEnv(env: Record<string, string | undefined>, name: string, def: number, max: number): number {
-  const v = env[name]?.trim();
-  if (!v) return def;
-  if (!/^\d+$/.test(v) || Number(v) > max) throw new ConfigError(name, `must be an integer between 0 and ${max}, got "${v}"`);
-  return Number(v);
 }
 
 /** Applies only the sandbox's migration (tracked in `schema_migrations` like the app's). */
@@ -58,15 +51,13 @@ export async function migrateSandbox(db: Db): Promise<void> {
 }
 
 export async function startStandaloneSandbox(env: Record<string, string | undefined> = process.env, log?: Logger): Promise<StandaloneSandbox> {
-  const port = intEnv(env, 'PORT', 4010, 65535);
-  const host = env.HOST?.trim() || '127.0.0.1';
-  const dbUrl = env.DATABASE_URL?.trim();
-  const database: DatabaseConfig = !dbUrl ? { kind: 'pglite', dataDir: env.DATA_DIR?.trim() || './data-sandbox' } : dbUrl === 'memory://' ? { kind: 'pglite-memory' } : { kind: 'postgres', url: dbUrl };
-  const logger = log ?? pino({ level: env.LOG_LEVEL?.trim() || 'info', redact: { paths: ['req.headers.authorization', '*.secret', '*.clientSecret', '*.card'], censor: '********' } });
+  const sc = loadSandboxConfig(env);
+  const { port, host, database } = sc;
+  const logger = log ?? pino({ level: sc.logLevel, redact: { paths: ['req.headers.authorization', '*.secret', '*.clientSecret', '*.card'], censor: '********' } });
   const config = {
-    appBaseUrl: (env.SANDBOX_PUBLIC_URL?.trim() || `http://localhost:${port}`).replace(/\/+$/, ''),
-    sandboxWebhookDelayMs: intEnv(env, 'SANDBOX_WEBHOOK_DELAY_MS', 0, 3_600_000),
-    sandboxRefundSettleMs: intEnv(env, 'SANDBOX_REFUND_SETTLE_MS', 200, 3_600_000),
+    appBaseUrl: sc.publicUrl ?? `http://localhost:${port}`,
+    sandboxWebhookDelayMs: sc.sandboxWebhookDelayMs,
+    sandboxRefundSettleMs: sc.sandboxRefundSettleMs,
   };
 
   const db = await openDb(database);
@@ -87,7 +78,7 @@ export async function startStandaloneSandbox(env: Record<string, string | undefi
   await sandboxRoutes(app, { db, log: logger, config });
   const address = await app.listen({ port, host });
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${new URL(address).port}`;
-  if (port === 0 && !env.SANDBOX_PUBLIC_URL) config.appBaseUrl = url;
+  if (port === 0 && !sc.publicUrl) config.appBaseUrl = url;
 
   const worker = sandboxWorker({ db, log: logger, config });
   worker.start();
