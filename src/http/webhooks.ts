@@ -7,13 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app/context.js';
 import { receiveWebhook, RejectionLimiter, type WebhookMode } from '../app/receive-webhook.js';
 import { processInboxRow, processObjectRows } from '../app/webhook-processing.js';
+import { webhookRejectionCounter } from '../store/webhook-rate-limit.js';
 
 const BODY_LIMIT = 1024 * 1024; // same as the server's limit (sync-api.md 4.10)
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' }, errors: { type: 'array' } } };
 
 export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const limiter = new RejectionLimiter();
+  const limiter = new RejectionLimiter(webhookRejectionCounter(deps.db)); // shared by every instance on the database
   await app.register(async (s) => {
     s.removeAllContentTypeParsers();
     s.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (req, body, done) => {
