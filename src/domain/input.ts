@@ -2,9 +2,10 @@
  * Limits every request value must respect before any use case sees it (sync-api.md 2.3: a client mistake never gets a
  * 500). Pure functions, no I/O; the HTTP layer applies them to parsed bodies, query strings and path parameters.
  *
- * - U+0000 is refused anywhere, in strings and in object keys: PostgreSQL cannot store it in text or jsonb, and no field
- *   of the contract can carry it. Other control characters are allowed (the contract forbids none; header values with
- *   control characters never reach the app, Node's HTTP parser refuses them).
+ * - U+0000 and unpaired UTF-16 surrogates (`"\ud800"` in JSON) are refused anywhere, in strings and in object keys:
+ *   PostgreSQL cannot store them in text or jsonb, and no field of the contract can carry them. Other control characters
+ *   are allowed (the contract forbids none; header values with control characters never reach the app, Node's HTTP
+ *   parser refuses them).
  * - JSON nesting is limited to MAX_DEPTH levels (the contract's deepest body has 5; deeper values would overflow
  *   PostgreSQL's jsonb parser and JSON.stringify).
  * - Arrays hold at most MAX_ARRAY_ITEMS entries (an order of more than 1,000 items is refused, naming the limit).
@@ -13,7 +14,7 @@
 export const MAX_DEPTH = 32;
 export const MAX_ARRAY_ITEMS = 1000;
 
-export type InputProblemKind = 'nul' | 'depth' | 'array';
+export type InputProblemKind = 'character' | 'depth' | 'array';
 
 export interface InputProblem {
   kind: InputProblemKind;
@@ -22,8 +23,10 @@ export interface InputProblem {
   message: string;
 }
 
-/** Whether a string contains U+0000. */
-export const hasNul = (s: string): boolean => s.includes('\u0000');
+/** Whether a string contains U+0000 or an unpaired surrogate (text PostgreSQL cannot store). */
+export const hasUnstorableText = (s: string): boolean => s.includes('\u0000') || /\p{Cs}/u.test(s);
+
+const CHARACTERS = 'the character U+0000 or an unpaired surrogate';
 
 /** An object of request fields (JSON.parse, qs, the query and params parsers); a Buffer's bytes are not fields. */
 const isFieldObject = (v: object): v is Record<string, unknown> => !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer);
@@ -36,20 +39,20 @@ const described = (field: string, label: string): string => (field ? `${label} "
  * The first problem of a parsed request value, or null. Iterative (a hostile value may be nested far deeper than the
  * call stack allows). `label` names what a path is in messages (`Field`, `Query parameter`).
  */
-export function inputProblem(value: unknown, label = 'Field'): InputProblem | null {
+export function inputProblem(value: unknown, label = 'Field', limits: { depth: number; items: number } = { depth: MAX_DEPTH, items: MAX_ARRAY_ITEMS }): InputProblem | null {
   const stack: Array<{ v: unknown; path: string; depth: number }> = [{ v: value, path: '', depth: 0 }];
   while (stack.length > 0) {
     const { v, path, depth } = stack.pop()!;
     if (typeof v === 'string') {
-      if (hasNul(v)) return { kind: 'nul', field: path, message: `${described(path, label)} must not contain the character U+0000.` };
+      if (hasUnstorableText(v)) return { kind: 'character', field: path, message: `${described(path, label)} must not contain ${CHARACTERS}.` };
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= MAX_DEPTH) {
+    if (depth >= limits.depth) {
       return { kind: 'depth', field: path, message: `The request nests values more than ${MAX_DEPTH} levels deep (limit ${MAX_DEPTH}).` };
     }
     if (Array.isArray(v)) {
-      if (v.length > MAX_ARRAY_ITEMS) {
+      if (v.length > limits.items) {
         return { kind: 'array', field: path, message: `${described(path, label)} has ${v.length} entries; at most ${MAX_ARRAY_ITEMS} are accepted (limit ${MAX_ARRAY_ITEMS}).` };
       }
       for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: childPath(path, i), depth: depth + 1 });
@@ -59,9 +62,27 @@ export function inputProblem(value: unknown, label = 'Field'): InputProblem | nu
     const keys = Object.keys(v);
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
-      if (hasNul(key)) return { kind: 'nul', field: path, message: `${described(path, label)} has a key containing the character U+0000.` };
+      if (hasUnstorableText(key)) return { kind: 'character', field: path, message: `${described(path, label)} has a key containing ${CHARACTERS}.` };
       stack.push({ v: v[key], path: childPath(path, key), depth: depth + 1 });
     }
   }
   return null;
+}
+
+/** Nesting a PSP's webhook payload may have (PSP events are a few levels deep; PostgreSQL's jsonb has its own limit). */
+export const WEBHOOK_MAX_DEPTH = 64;
+
+/**
+ * What makes a JSON text (a PSP's webhook payload, kept as raw bytes for its signature) impossible to store: U+0000 or an
+ * unpaired surrogate in a string or key, or nesting beyond WEBHOOK_MAX_DEPTH. Null when storable or not JSON at all (the
+ * connector decides about those). Array sizes are the PSP's business.
+ */
+export function webhookPayloadProblem(text: string): InputProblem | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return inputProblem(parsed, 'Field', { depth: WEBHOOK_MAX_DEPTH, items: Number.POSITIVE_INFINITY });
 }

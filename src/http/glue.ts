@@ -33,7 +33,7 @@ const MESSAGES = {
   country: 'This value is not a valid country.',
   currency: 'This value is not a valid currency.',
   object: 'This value should be of type array.',
-  nul: 'This value must not contain the character U+0000.',
+  nul: 'This value must not contain the character U+0000 or an unpaired surrogate.',
   tooMany: `This collection should contain ${MAX_ARRAY_ITEMS} elements or less.`,
 };
 
@@ -91,7 +91,7 @@ function validationFailure(violations: string[]): AppError {
 function glueInputError(problem: InputProblem, where: 'body' | 'query' | 'params'): AppError {
   if (where !== 'body' || problem.kind === 'depth') return new AppError('INVALID_REQUEST', problem.message);
   const path = problem.field.replace(/^data\.attributes\.?/, '') || problem.field || 'data';
-  return validationFailure([`${path} => ${problem.kind === 'nul' ? MESSAGES.nul : MESSAGES.tooMany}`]);
+  return validationFailure([`${path} => ${problem.kind === 'character' ? MESSAGES.nul : MESSAGES.tooMany}`]);
 }
 
 /** A use case's failure as Glue reports it: tenant/auth errors unchanged, everything else 422 with the real cause code. */
