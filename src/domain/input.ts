@@ -86,3 +86,52 @@ export function webhookPayloadProblem(text: string): InputProblem | null {
   }
   return inputProblem(parsed, 'Field', { depth: WEBHOOK_MAX_DEPTH, items: Number.POSITIVE_INFINITY });
 }
+
+// ---- submitted secrets (never echoed: sync-api.md 3.1) ----
+
+export const SECRET_MASK = '********';
+/** Keys whose values are secrets whatever the connector (`secretKey`, `webhookSecret`, `clientSecret`, `password`...). */
+const SECRET_KEY_NAME = /secret|password|passwd|token|api[-_]?key/i;
+/** Shorter values are not masked (they would mask ordinary words of a message). */
+const MIN_SECRET_LENGTH = 6;
+
+/**
+ * The secret values a request submitted: every string under a key named like a secret or listed in `secretKeys` (the
+ * connectors' secret fields), also inside a `configuration` sent as a string of JSON (4.1). Longest first.
+ */
+export function submittedSecrets(body: unknown, secretKeys: ReadonlySet<string>): string[] {
+  const found = new Set<string>();
+  const stack: Array<{ v: unknown; secret: boolean; depth: number }> = [{ v: body, secret: false, depth: 0 }];
+  while (stack.length > 0) {
+    const { v, secret, depth } = stack.pop()!;
+    if (depth > MAX_DEPTH + 2) continue;
+    if (typeof v === 'string') {
+      if (secret && v.trim().length >= MIN_SECRET_LENGTH) found.add(v).add(v.trim());
+      continue;
+    }
+    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      const isSecret = secret || secretKeys.has(k) || SECRET_KEY_NAME.test(k);
+      if (k === 'configuration' && typeof x === 'string') {
+        try {
+          stack.push({ v: JSON.parse(x), secret: isSecret, depth: depth + 1 });
+        } catch {
+          /* not JSON: configure answers 443 without echoing it */
+        }
+      }
+      stack.push({ v: x, secret: isSecret, depth: depth + 1 });
+    }
+  }
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every occurrence of each secret (raw or as JSON escapes it) replaced by SECRET_MASK. */
+export function maskSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) {
+    for (const form of new Set([s, JSON.stringify(s).slice(1, -1), JSON.stringify(JSON.stringify(s)).slice(3, -3)])) {
+      if (form.length >= MIN_SECRET_LENGTH && out.includes(form)) out = out.split(form).join(SECRET_MASK);
+    }
+  }
+  return out;
+}

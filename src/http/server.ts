@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import pino from 'pino';
 import qs from 'qs';
 import type { AppDeps } from '../app/context.js';
 import { AppError } from '../domain/errors.js';
-import { inputProblem, type InputProblem } from '../domain/input.js';
+import { inputProblem, maskSecrets, submittedSecrets, type InputProblem } from '../domain/input.js';
 import { installErrorHandling, trackRoutes } from './errors.js';
 import { registerRoutes } from './routes.js';
 
@@ -33,7 +34,27 @@ declare module 'fastify' {
   }
 }
 
+/** Secrets each request submitted (body secret fields, bearer token): masked in its error bodies and logged errors. */
+const submitted = new WeakMap<object, string[]>();
+const secretsOf = (raw: object): string[] => submitted.get(raw) ?? [];
+
+function bearerOf(headers: Record<string, unknown>): string[] {
+  const m = /^\s*Bearer\s+(\S+)/i.exec(String(headers.authorization ?? ''));
+  return m ? [m[1]!] : [];
+}
+
+/** Logged errors: pino's serializer, without SQL parameter values, with the request's submitted secrets masked. */
+function maskedErrSerializer(rawReq: object): (err: Error) => unknown {
+  return (err) => {
+    const o = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+    if (o && typeof o === 'object' && 'params' in o) o.params = '[not logged]';
+    const secrets = secretsOf(rawReq);
+    return secrets.length > 0 ? JSON.parse(maskSecrets(JSON.stringify(o), secrets)) : o;
+  };
+}
+
 export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
+  const secretKeys = new Set(deps.connectors.modules.flatMap((m) => m.secretFields));
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
@@ -43,6 +64,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    childLoggerFactory: (logger, bindings, opts, rawReq) => logger.child(bindings, { ...opts, serializers: { ...opts.serializers, err: maskedErrSerializer(rawReq) } }),
   });
 
   app.addHook('onRequest', async (req, reply) => {
@@ -91,13 +113,14 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
       const problem = inputProblem(value, label);
       if (problem) throw (req.routeOptions.config.inputError ?? defaultInputError)(problem, where);
     }
+    submitted.set(req.raw, [...submittedSecrets(req.body, secretKeys), ...bearerOf(req.headers)]);
   });
 
   // A response sent before the request body was read (413 on a too large body, an early 4xx) would close the
   // connection under the still uploading client, which then sees a reset instead of the answer: read the rest first.
-  app.addHook('onSend', async (req, _reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     if (!req.raw.complete && !req.raw.readableEnded) await drainRequest(req.raw, DRAIN_LIMIT_BYTES, DRAIN_LIMIT_MS);
-    return payload;
+    return reply.statusCode >= 400 ? maskedPayload(req, payload) : payload;
   });
 
   installErrorHandling(app);
@@ -114,6 +137,13 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerRoutes(app, deps);
   return app;
+}
+
+/** No error body ever echoes a secret the request submitted (sync-api.md 3.1), whatever produced the message. */
+function maskedPayload(req: FastifyRequest, payload: unknown): unknown {
+  if (typeof payload !== 'string') return payload;
+  const secrets = [...secretsOf(req.raw), ...bearerOf(req.headers)];
+  return secrets.length > 0 ? maskSecrets(payload, secrets) : payload;
 }
 
 function defaultInputError(problem: InputProblem): AppError {
