@@ -3,6 +3,7 @@
  * absurd item counts get the endpoint's 4xx (never a 500, never a reset), and no error body or logged error echoes a
  * secret the request submitted.
  */
+import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -16,7 +17,7 @@ import { buildServer } from '../src/http/server.js';
 import { migrate, openDb } from '../src/store/db.js';
 import { SecretBox } from '../src/store/secret-box.js';
 import { startTestApp, TEST_KEYS, type TestApp } from './helpers/app.js';
-import { configureTenant, initializeOrder, SECRET_KEY } from './helpers/commands.js';
+import { configureTenant, initializeOrder, SECRET_KEY, WEBHOOK_SECRET } from './helpers/commands.js';
 
 let app: TestApp;
 const TENANT = 'hostile-a';
@@ -83,10 +84,15 @@ describe('U+0000 and unpaired surrogates (item 2)', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
   });
 
-  it('in a verified-looking webhook payload: 400 before the connector (nothing to store)', async () => {
-    const r = await app.request('/webhooks/test', { raw: '{"id":"evt_1","type":"payment.authorized","data":{"object":{"id":"sbx_pay_\\u0000"}}}', headers: { 'content-type': 'application/json' } });
-    expect(r.status).toBe(400);
-    expect(r.body.errors[0].code).toBe('INVALID_REQUEST');
+  it('in a correctly signed webhook payload: 400 before the connector (nothing of it could be stored)', async () => {
+    for (const bad of ['\\u0000', '\\ud800']) {
+      const raw = `{"id":"evt_${bad.slice(2)}","type":"payment.authorized","created":${Math.floor(Date.now() / 1000)},"livemode":false,"data":{"object":{"id":"${order.transactionId}","object":"payment","status":"authorized","amount":1000,"currency":"EUR","metadata":{"tenantIdentifier":"${TENANT}","note":"a${bad}b"}}}}`;
+      const t = Math.floor(Date.now() / 1000);
+      const signature = `t=${t},v1=${createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${raw}`).digest('hex')}`;
+      const r = await app.request(`/webhooks/test?endpoint=${TENANT}`, { raw, headers: { 'content-type': 'application/json', 'sandbox-signature': signature } });
+      expect(r.status, bad).toBe(400);
+      expect(r.body.errors[0].code).toBe('INVALID_REQUEST');
+    }
   });
 });
 
@@ -153,6 +159,7 @@ describe('oversized bodies and item counts (item 3)', () => {
     for (const path of ['/private/initialize-payment', '/webhooks/test']) {
       const r = await slowUpload(path, big);
       expect(r.error, path).toBeUndefined();
+      expect(r.uploaded, path).toBeGreaterThanOrEqual(big.length); // the connection stayed open until the client had sent it all
       expect(r.status, path).toBe(413);
       expect(r.body.errors[0]).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
     }
@@ -163,6 +170,7 @@ describe('oversized bodies and item counts (item 3)', () => {
     const body = Buffer.from(JSON.stringify({ orderData: { orderReference: 'DE-huge', grandTotal: 100_000, currencyCode: 'EUR', paymentMethod: 'Credit Card', items }, redirectSuccessUrl: 'https://s.example/ok' }));
     const r = await slowUpload('/private/initialize-payment', body);
     expect(r.error).toBeUndefined();
+    expect(r.uploaded).toBeGreaterThanOrEqual(body.length);
     expect(r.status).toBe(413);
     expect(r.body).toMatchObject({ isSuccessful: false });
   });
