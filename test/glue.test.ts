@@ -176,10 +176,13 @@ describe('POST /payments', () => {
 describe('POST /payment-cancellations and /payment-customers', () => {
   const method = { paymentProviderName: 'Sandbox', paymentMethodName: 'Sandbox Express' };
 
-  it('cancellation validation: missing preOrderPaymentData.transactionId → 422 "901"', async () => {
+  it('cancellation validation: missing preOrderPaymentData.transactionId → 422 "901" naming the deepest field', async () => {
     const r = await post('/payment-cancellations', { payment: method, preOrderPaymentData: {} });
     expectGlueError(r, 422);
-    expect(r.body.errors[0]).toMatchObject({ code: '901', detail: 'preOrderPaymentData => This value should not be blank.' });
+    expect(r.body.errors).toHaveLength(1);
+    expect(r.body.errors[0]).toMatchObject({ code: '901', detail: 'preOrderPaymentData.transactionId => This field is missing.' });
+    const absent = await post('/payment-cancellations', { payment: method });
+    expect(absent.body.errors[0].detail).toBe('preOrderPaymentData => This field is missing.');
     const r2 = await post('/payment-cancellations', { payment: method, preOrderPaymentData: { transactionId: '' } });
     expect(r2.body.errors[0].detail).toBe('preOrderPaymentData.transactionId => This value should not be blank.');
   });

@@ -4,7 +4,8 @@
  * Processing (step 7 ff.) is in webhook-processing.ts; the caller runs it after this returns.
  *
  * Rejections before the signature is verified (empty, unparseable, wrong mode, invalid signature) count per source
- * address; beyond 60 in one minute the source gets 429 `RATE_LIMITED` with `Retry-After` until that minute ends.
+ * address in the database (shared by every instance); beyond 60 in one minute the source gets 429 `RATE_LIMITED` with
+ * `Retry-After` until that minute ends.
  * Verified webhooks are never limited, and 503 (unattributed: the PSP legitimately retries) is not counted.
  */
 import { randomUUID } from 'node:crypto';
@@ -20,24 +21,36 @@ export type WebhookMode = 'test' | 'live';
 
 export const REJECTIONS_PER_MINUTE = 60;
 
-/** Fixed one-minute windows of rejected (unverified) webhooks per source address. In-process. */
+/**
+ * The shared count of rejected webhooks per source address and one-minute window (src/store/webhook-rate-limit.ts):
+ * every app instance on the database counts into the same windows, so N instances enforce one limit.
+ */
+export interface RejectionCounter {
+  /** Counts one rejection of `source` in window `windowMinute` (minutes since the epoch); returns the window's count. */
+  count(source: string, windowMinute: number): Promise<number>;
+  /** Forgets the windows before `beforeMinute`. */
+  prune(beforeMinute: number): Promise<void>;
+}
+
+/** Fixed one-minute windows of rejected (unverified) webhooks per source address, counted in the shared counter. */
 export class RejectionLimiter {
-  private readonly windows = new Map<string, { window: number; count: number }>();
+  private prunedWindow = -1;
   constructor(
+    private readonly counter: RejectionCounter,
     private readonly limit = REJECTIONS_PER_MINUTE,
     private readonly clock: () => number = Date.now,
   ) {}
 
   /** Counts one rejection; returns the seconds to wait when the source is beyond the limit, else null. */
-  reject(source: string): number | null {
+  async reject(source: string): Promise<number | null> {
     const now = this.clock();
     const window = Math.floor(now / 60_000);
-    if (this.windows.size > 10_000) for (const [k, v] of this.windows) if (v.window !== window) this.windows.delete(k);
-    const w = this.windows.get(source);
-    const entry = w && w.window === window ? w : { window, count: 0 };
-    entry.count++;
-    this.windows.set(source, entry);
-    if (entry.count <= this.limit) return null;
+    if (this.prunedWindow !== window) {
+      this.prunedWindow = window; // once per window and instance: past windows no longer count
+      await this.counter.prune(window);
+    }
+    const count = await this.counter.count(source, window);
+    if (count <= this.limit) return null;
     return Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000));
   }
 }
@@ -77,7 +90,13 @@ interface Candidate {
  */
 export async function receiveWebhook(deps: AppDeps, limiter: RejectionLimiter, input: IncomingWebhook): Promise<ReceivedWebhook> {
   const unverified = async (err: AppError): Promise<AppError> => {
-    const wait = await limiter.reject(input.source);
+    let wait: number | null = null;
+    try {
+      wait = await limiter.reject(input.source);
+    } catch (e) {
+      // The refusal stands either way; only the count is lost (the database is failing, which /ready reports).
+      deps.log.warn({ err: e instanceof Error ? e.message : String(e), source: input.source }, 'webhook rejection not counted: rate limit store failed');
+    }
     if (wait === null) return err;
     return new AppError('RATE_LIMITED', 'Too many rejected webhooks from this address; retry later.', { headers: { 'Retry-After': String(wait) } });
   };

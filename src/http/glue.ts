@@ -12,6 +12,7 @@ import type { AppDeps } from '../app/context.js';
 import { lookupCustomer } from '../app/customer.js';
 import { initializePayment, matchPaymentMethod } from '../app/initialize-payment.js';
 import { AppError } from '../domain/errors.js';
+import { MAX_ARRAY_ITEMS, type InputProblem } from '../domain/input.js';
 import { isIso2Country, normalizeCurrency, parseMinorUnits } from '../domain/money.js';
 import { customerSchema } from './pre-order.js';
 import { requireActiveTenant, type TenantRow } from './tenant.js';
@@ -32,6 +33,8 @@ const MESSAGES = {
   country: 'This value is not a valid country.',
   currency: 'This value is not a valid currency.',
   object: 'This value should be of type array.',
+  nul: 'This value must not contain the character U+0000 or an unpaired surrogate.',
+  tooMany: `This collection should contain ${MAX_ARRAY_ITEMS} elements or less.`,
 };
 
 function get(obj: unknown, path: string): unknown {
@@ -56,7 +59,9 @@ export function glueViolations(attributes: Record<string, unknown>, rules: Array
       missingParents.add(path);
       continue;
     }
-    const blank = v === null || v === '' || (typeof v === 'string' && v.trim() === '') || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
+    // An empty object whose own fields have rules is not reported as blank: the deepest missing field is named instead.
+    const hasFieldRules = rules.some(([p]) => p.startsWith(`${path}.`));
+    const blank = v === null || v === '' || (typeof v === 'string' && v.trim() === '') || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0 && !hasFieldRules);
     if (checks.includes('notBlank') && blank) {
       out.push(`${path} => ${MESSAGES.blank}`);
       missingParents.add(path);
@@ -80,6 +85,13 @@ function validationFailure(violations: string[]): AppError {
   const err = new AppError(GLUE_VALIDATION_CODE, violations[0]!, { status: 422 });
   for (const v of violations.slice(1)) err.entries.push({ code: GLUE_VALIDATION_CODE, status: 422, message: v });
   return err;
+}
+
+/** A request value refused by the input guard (src/domain/input.ts) as Glue reports a violation of its attributes. */
+function glueInputError(problem: InputProblem, where: 'body' | 'query' | 'params'): AppError {
+  if (where !== 'body' || problem.kind === 'depth') return new AppError('INVALID_REQUEST', problem.message);
+  const path = problem.field.replace(/^data\.attributes\.?/, '') || problem.field || 'data';
+  return validationFailure([`${path} => ${problem.kind === 'character' ? MESSAGES.nul : MESSAGES.tooMany}`]);
 }
 
 /** A use case's failure as Glue reports it: tenant/auth errors unchanged, everything else 422 with the real cause code. */
@@ -241,6 +253,7 @@ export async function glueRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     method: 'POST',
     url: '/payments',
     onSend: jsonApiType,
+    config: { inputError: glueInputError },
     schema: {
       ...common,
       summary: 'Glue-compatible pre-order payment initialization (headless and express checkout)',
@@ -272,6 +285,7 @@ export async function glueRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     method: 'POST',
     url: '/payment-cancellations',
     onSend: jsonApiType,
+    config: { inputError: glueInputError },
     schema: {
       ...common,
       summary: 'Glue-compatible cancellation of a pre-order payment',
@@ -297,6 +311,7 @@ export async function glueRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     method: 'POST',
     url: '/payment-customers',
     onSend: jsonApiType,
+    config: { inputError: glueInputError },
     schema: {
       ...common,
       summary: 'Glue-compatible express checkout customer lookup',

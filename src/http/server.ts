@@ -3,15 +3,21 @@
  * Route files stay thin: parse, call a use case, map the result.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import pino from 'pino';
 import qs from 'qs';
 import type { AppDeps } from '../app/context.js';
 import { AppError } from '../domain/errors.js';
+import { inputProblem, maskSecrets, submittedSecrets, type InputProblem } from '../domain/input.js';
 import { installErrorHandling, trackRoutes } from './errors.js';
 import { registerRoutes } from './routes.js';
 
 export const BODY_LIMIT = 1024 * 1024;
+/** A request answered before its body was read (413, 404, ...) is drained up to this many bytes / this long first. */
+export const DRAIN_LIMIT_BYTES = 32 * 1024 * 1024;
+export const DRAIN_LIMIT_MS = 10_000;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -19,6 +25,8 @@ declare module 'fastify' {
     allowForm?: boolean;
     /** Extra top-level keys of every error body of this route (e.g. `isSuccessful: false`, `transfers: []`). */
     errorExtra?: (message: string) => Record<string, unknown>;
+    /** How the route reports a request value refused by src/domain/input.ts (default: 400 naming the field). */
+    inputError?: (problem: InputProblem, where: 'body' | 'query' | 'params') => AppError;
   }
   interface FastifyRequest {
     /** Raw request bytes, kept for JSON and form bodies (signature checks, debugging). */
@@ -26,7 +34,27 @@ declare module 'fastify' {
   }
 }
 
+/** Secrets each request submitted (body secret fields, bearer token): masked in its error bodies and logged errors. */
+const submitted = new WeakMap<object, string[]>();
+const secretsOf = (raw: object): string[] => submitted.get(raw) ?? [];
+
+function bearerOf(headers: Record<string, unknown>): string[] {
+  const m = /^\s*Bearer\s+(\S+)/i.exec(String(headers.authorization ?? ''));
+  return m ? [m[1]!] : [];
+}
+
+/** Logged errors: pino's serializer, without SQL parameter values, with the request's submitted secrets masked. */
+function maskedErrSerializer(rawReq: object): (err: Error) => unknown {
+  return (err) => {
+    const o = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+    if (o && typeof o === 'object' && 'params' in o) o.params = '[not logged]';
+    const secrets = secretsOf(rawReq);
+    return secrets.length > 0 ? JSON.parse(maskSecrets(JSON.stringify(o), secrets)) : o;
+  };
+}
+
 export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
+  const secretKeys = new Set(deps.connectors.modules.flatMap((m) => m.secretFields));
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
@@ -36,6 +64,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    childLoggerFactory: (logger, bindings, opts, rawReq) => logger.child(bindings, { ...opts, serializers: { ...opts.serializers, err: maskedErrSerializer(rawReq) } }),
   });
 
   app.addHook('onRequest', async (req, reply) => {
@@ -72,6 +101,28 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  // One guard for every route (src/domain/input.ts): U+0000 anywhere, absurd nesting, absurd array sizes → 400.
+  // Root-level, so it runs before any route's own hooks and before anything is stored or stringified.
+  app.addHook('preValidation', async (req) => {
+    const parts: Array<['body' | 'query' | 'params', unknown, string]> = [
+      ['params', req.params, 'Path parameter'],
+      ['query', req.query, 'Query parameter'],
+      ['body', Buffer.isBuffer(req.body) ? undefined : req.body, 'Field'],
+    ];
+    for (const [where, value, label] of parts) {
+      const problem = inputProblem(value, label);
+      if (problem) throw (req.routeOptions.config.inputError ?? defaultInputError)(problem, where);
+    }
+    submitted.set(req.raw, [...submittedSecrets(req.body, secretKeys), ...bearerOf(req.headers)]);
+  });
+
+  // A response sent before the request body was read (413 on a too large body, an early 4xx) would close the
+  // connection under the still uploading client, which then sees a reset instead of the answer: read the rest first.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.raw.complete && !req.raw.readableEnded) await drainRequest(req.raw, DRAIN_LIMIT_BYTES, DRAIN_LIMIT_MS);
+    return reply.statusCode >= 400 ? maskedPayload(req, payload) : payload;
+  });
+
   installErrorHandling(app);
   trackRoutes(app);
 
@@ -86,4 +137,42 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerRoutes(app, deps);
   return app;
+}
+
+/** No error body ever echoes a secret the request submitted (sync-api.md 3.1), whatever produced the message. */
+function maskedPayload(req: FastifyRequest, payload: unknown): unknown {
+  if (typeof payload !== 'string') return payload;
+  const secrets = [...secretsOf(req.raw), ...bearerOf(req.headers)];
+  return secrets.length > 0 ? maskSecrets(payload, secrets) : payload;
+}
+
+function defaultInputError(problem: InputProblem): AppError {
+  if (problem.kind === 'depth') return new AppError('INVALID_REQUEST', problem.message);
+  return new AppError('VALIDATION_FAILED', problem.message, problem.field ? { field: problem.field } : {});
+}
+
+/** Reads and discards the rest of a request body (at most maxBytes, at most maxMs); resolves when done or given up. */
+function drainRequest(raw: IncomingMessage, maxBytes: number, maxMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (raw.complete || raw.readableEnded || raw.destroyed) return resolve();
+    let seen = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('end', done);
+      raw.off('close', done);
+      raw.off('error', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length;
+      if (seen > maxBytes) done();
+    };
+    const timer = setTimeout(done, maxMs);
+    raw.on('data', onData);
+    raw.on('end', done);
+    raw.on('close', done);
+    raw.on('error', done);
+    raw.resume();
+  });
 }

@@ -7,13 +7,16 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app/context.js';
 import { receiveWebhook, RejectionLimiter, type WebhookMode } from '../app/receive-webhook.js';
 import { processInboxRow, processObjectRows } from '../app/webhook-processing.js';
+import { AppError } from '../domain/errors.js';
+import { webhookPayloadProblem } from '../domain/input.js';
+import { webhookRejectionCounter } from '../store/webhook-rate-limit.js';
 
 const BODY_LIMIT = 1024 * 1024; // same as the server's limit (sync-api.md 4.10)
 
 const errorSchema = { type: 'object', properties: { error: { type: 'string' }, errors: { type: 'array' } } };
 
 export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const limiter = new RejectionLimiter();
+  const limiter = new RejectionLimiter(webhookRejectionCounter(deps.db)); // shared by every instance on the database
   await app.register(async (s) => {
     s.removeAllContentTypeParsers();
     s.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (req, body, done) => {
@@ -43,6 +46,9 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
         },
         async (req, reply) => {
           const raw = Buffer.isBuffer(req.body) ? req.body : req.rawBody;
+          // A payload that cannot be stored (U+0000, unpaired surrogates, absurd nesting) is refused before the connector sees it.
+          const problem = raw ? webhookPayloadProblem(raw.toString('utf8')) : null;
+          if (problem) throw new AppError('INVALID_REQUEST', `The webhook payload cannot be accepted: ${problem.message}`);
           const received = await receiveWebhook(deps, limiter, {
             raw,
             headers: req.headers,
