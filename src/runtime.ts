@@ -12,7 +12,8 @@ import { parseKeyRing, type AppConfig, type EncryptionKey } from './config.js';
 import { allSecretFields, ConnectorRegistry } from './connectors/registry.js';
 import { buildServer } from './http/server.js';
 import { createWorkers } from './workers.js';
-import { migrate, openDb } from './store/db.js';
+import { migrate, openDb, setAfterCommitErrorSink } from './store/db.js';
+import { checkKeyRing } from './store/key-check.js';
 import { backfillTenantConnector } from './store/tenants.js';
 import { SecretBox } from './store/secret-box.js';
 
@@ -61,15 +62,18 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   const log = opts.log ?? createLogger(config);
   let listenUrl = `http://127.0.0.1:${config.port}`;
   const connectors = new ConnectorRegistry(config, { config, listenUrl: () => listenUrl, log });
+  setAfterCommitErrorSink((err) => log.error({ err }, 'after-commit callback failed (the transaction is committed)'));
   const db = await openDb(config.database);
+  let secrets: SecretBox;
   try {
     await migrate(db, connectors.migrationDirs());
     await backfillTenantConnector(db, config.connector);
+    secrets = new SecretBox(loadKeyRing(config, log));
+    await checkKeyRing(db, secrets); // a wrong ENCRYPTION_KEYS stops here with one line naming the key id
   } catch (err) {
     await db.close();
     throw err;
   }
-  const secrets = new SecretBox(loadKeyRing(config, log));
   const deps: AppDeps = { config, db, log, secrets, connectors };
   let app: FastifyInstance | undefined;
   let address: string;
