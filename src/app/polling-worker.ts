@@ -20,22 +20,27 @@ export function createPollingWorker(o: PollingWorkerOptions): Worker {
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> | undefined;
 
+  let failures = 0;
   const tick = async (): Promise<void> => {
     try {
       let n = await o.pass();
       while (running && o.batchSize !== undefined && n >= o.batchSize) n = await o.pass();
+      failures = 0;
     } catch (err) {
-      if (running) o.log.error({ err, worker: o.name }, 'worker pass failed');
+      // e.g. the database is away: back off (pollMs doubling to 5 s) and keep going
+      failures++;
+      if (running && (failures === 1 || failures % 10 === 0)) o.log.error({ err, worker: o.name, failures }, 'worker pass failed; backing off');
     }
   };
   const schedule = (): void => {
     if (!running) return;
+    const delay = failures === 0 ? o.pollMs : Math.max(o.pollMs, Math.min(5_000, o.pollMs * 2 ** Math.min(failures, 10)));
     timer = setTimeout(() => {
       current = tick().finally(() => {
         current = undefined;
         schedule();
       });
-    }, o.pollMs);
+    }, delay);
     timer.unref?.();
   };
   return {
