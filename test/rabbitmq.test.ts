@@ -13,6 +13,7 @@ import { RabbitMqCommandConsumer } from '../src/messaging/consumers/rabbitmq.js'
 import { storeCommand } from '../src/messaging/command-inbox.js';
 import { enqueue, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { ATTRIBUTE_NAMES } from '../src/messaging/transports/attributes.js';
+import { reconnectDelayMs } from '../src/messaging/transports/rabbitmq.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { AMQP_TEST_URL, rabbitAvailable } from './helpers/services.js';
@@ -61,6 +62,16 @@ const event = (tenant: string, name: string, eventKey: string, orderingKey: stri
   orderingKey,
   payload,
   correlationId: 'corr-amqp-1',
+});
+
+describe('RabbitMQ reconnect backoff (issue 10 item 8)', () => {
+  it('starts at 250 ms and doubles up to 5 s, so a broker that is back is used within seconds', () => {
+    const mid = () => 0.5; // no jitter
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map((a) => reconnectDelayMs(a, undefined, undefined, mid))).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+    // jitter never exceeds the cap
+    expect(reconnectDelayMs(30, undefined, undefined, () => 1)).toBe(5000);
+    expect(reconnectDelayMs(1, undefined, undefined, () => 0)).toBe(200);
+  });
 });
 
 describe.skipIf(!rabbitOk)('rabbitmq transport and payment-commands consumer (messages.md 9.3)', () => {
