@@ -24,6 +24,9 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
+/** After this long, HTTP connections still open at shutdown are closed (in-flight requests have had their time). */
+export const SHUTDOWN_REQUESTS_MS = 5_000;
+
 export interface Runtime {
   app: FastifyInstance;
   deps: AppDeps;
@@ -106,14 +109,24 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await server.close(); // stop accepting, finish in-flight requests
-      for (const w of workers) {
-        try {
-          await w.stop();
-        } catch (err) {
-          log.error({ err, worker: w.name }, 'worker did not stop cleanly');
-        }
-      }
+      // 1. Stop taking work: no new connections; in-flight requests (bounded by their own budgets) may finish, and
+      //    after SHUTDOWN_REQUESTS_MS the remaining connections are closed.
+      const serverClosed = server.close();
+      const requestsCut = setTimeout(() => server.server.closeAllConnections?.(), SHUTDOWN_REQUESTS_MS);
+      requestsCut.unref();
+      // 2. At the same time every worker stops: each leaves the rest of its batch (releasing those leases) and finishes
+      //    the item in hand. They stop in parallel so one busy worker does not hold the others.
+      await Promise.all(
+        workers.map(async (w) => {
+          try {
+            await w.stop();
+          } catch (err) {
+            log.error({ err, worker: w.name }, 'worker did not stop cleanly');
+          }
+        }),
+      );
+      await serverClosed;
+      clearTimeout(requestsCut);
       await db.close();
     })());
 

@@ -25,7 +25,7 @@ const TRANSFER_PASS_EVERY_MS = 30_000;
 const lastTransferPass = new WeakMap<AppDeps, number>();
 
 /** One pass: claims due records and repeats their PSP calls. Returns how many records it took. */
-export async function runReconciliation(deps: AppDeps): Promise<number> {
+export async function runReconciliation(deps: AppDeps, stopping?: AbortSignal): Promise<number> {
   const lease = new Date(Date.now() + RECORD_LEASE_MS);
   const ops = await deps.db.tx(async (tx) => {
     const r = await tx.query<{ id: string; kind: 'capture' | 'cancel' }>(
@@ -58,6 +58,10 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
     }
     return r.rows;
   });
+  if (stopping?.aborted) {
+    await releaseClaims(deps, ops.map((o) => o.id), refunds.map((r) => r.id), refundChecks.map((r) => r.id));
+    return 0;
+  }
   for (const op of ops) {
     const source = { trigger: 'reconciliation' as const, ref: op.id };
     try {
@@ -94,6 +98,13 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
   return ops.length + refunds.length + refundChecks.length + transfers;
 }
 
+/** Shutting down between claim and work: the claimed records are due again at once (for any instance). */
+async function releaseClaims(deps: AppDeps, operationIds: string[], refundIds: string[], checkIds: string[]): Promise<void> {
+  if (operationIds.length > 0) await deps.db.query(`UPDATE payment_operations SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status = 'pending'`, [operationIds]);
+  const ids = [...refundIds, ...checkIds];
+  if (ids.length > 0) await deps.db.query(`UPDATE refunds SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status IN ('pending', 'processing')`, [ids]);
+}
+
 export function createReconciliationWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  return createPollingWorker({ name: 'reconciliation', pollMs: opts.pollMs ?? 1_000, log: deps.log, batchSize: BATCH, pass: () => runReconciliation(deps) });
+  return createPollingWorker({ name: 'reconciliation', pollMs: opts.pollMs ?? 1_000, log: deps.log, batchSize: BATCH, pass: (stopping) => runReconciliation(deps, stopping) });
 }

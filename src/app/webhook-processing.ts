@@ -315,7 +315,7 @@ export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId:
 const BATCH = 50;
 
 /** Claims due rows (lease) and processes them in arrival order. Returns how many rows it took. */
-export async function runWebhookRetries(deps: AppDeps): Promise<number> {
+export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): Promise<number> {
   // Held rows older than 7 days expire.
   const expired = await deps.db.query<{ id: string; event_id: string; tenant_identifier: string }>(
     `UPDATE webhook_inbox SET state = 'expired', reason = 'no order linked within 7 days', processed_at = now()
@@ -337,10 +337,17 @@ export async function runWebhookRetries(deps: AppDeps): Promise<number> {
     return r.rows;
   });
   claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
-  for (const row of claimed) await processInboxRow(deps, row.id);
+  for (let i = 0; i < claimed.length; i++) {
+    if (stopping?.aborted) {
+      // shutting down: the rest of the batch is released for any instance at once instead of after the lease
+      await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [claimed.slice(i).map((r) => r.id), ACTIVE_STATES]);
+      break;
+    }
+    await processInboxRow(deps, claimed[i]!.id);
+  }
   return claimed.length;
 }
 
 export function createWebhookWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  return createPollingWorker({ name: 'webhook-inbox', pollMs: opts.pollMs ?? 500, log: deps.log, batchSize: BATCH, pass: () => runWebhookRetries(deps) });
+  return createPollingWorker({ name: 'webhook-inbox', pollMs: opts.pollMs ?? 500, log: deps.log, batchSize: BATCH, pass: (stopping) => runWebhookRetries(deps, stopping) });
 }
