@@ -151,7 +151,14 @@ export async function paymentLife(client: FaultClient, rows: Rows, tenant: strin
   await publish(tenant, 'CapturePayment', { orderReference: ref, orderItemIds: [1], amount: AMOUNT, currencyIsoCode: 'EUR' }, `capture-${ref}`);
   await until(`${ref} captured`, async () => (await payment())?.captured_amount === AMOUNT, 60_000);
   await publish(tenant, 'RefundPayment', { orderReference: ref, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }], orderItemIds: [1], amount: -REFUND, currencyIsoCode: 'EUR' }, `refund-${ref}`);
-  await until(`${ref} refunded`, async () => (await payment())?.refunded_amount === REFUND, 60_000);
+  await until(`${ref} refunded`, async () => (await payment())?.refunded_amount === REFUND, 60_000).catch(async (err: Error) => {
+    const diag = {
+      commands: await rows.all(`SELECT message_name, state, last_error, next_attempt_at FROM command_inbox WHERE payload->>'orderReference' = $1`, [ref]),
+      refunds: await rows.all(`SELECT r.status, r.psp_refund_id, r.attempts, r.next_attempt_at FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.order_reference = $1`, [ref]),
+      webhooks: await rows.all(`SELECT state, reason, attempts, next_attempt_at FROM webhook_inbox WHERE tenant_identifier = $1 AND received_at > now() - interval '5 minutes' AND state <> 'processed'`, [tenant]),
+    };
+    throw new Error(`${err.message}: ${JSON.stringify(diag)}`);
+  });
 }
 
 /** Runs `count` payment lives, `concurrency` at a time; returns the runs (failures are thrown at the end). */

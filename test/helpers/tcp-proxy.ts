@@ -64,3 +64,67 @@ export class TcpProxy {
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 }
+
+/**
+ * A round-robin TCP balancer in front of several app instances: each new connection goes to the next instance; an
+ * instance that refuses (killed) is skipped for that connection. Both the test client and the sandbox PSP's webhooks
+ * (APP_BASE_URL) go through it, so every instance gets requests and webhooks.
+ */
+export class RoundRobinProxy {
+  private server: net.Server | undefined;
+  private next = 0;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  constructor(private readonly targets: () => number[]) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const server = net.createServer((client) => {
+      client.pause();
+      this.sockets.add(client);
+      client.on('close', () => this.sockets.delete(client));
+      const ports = this.targets();
+      const first = this.next++;
+      const attempt = (i: number): void => {
+        if (i >= ports.length) {
+          client.destroy();
+          return;
+        }
+        const upstream = net.connect({ host: '127.0.0.1', port: ports[(first + i) % ports.length]! });
+        upstream.once('error', () => {
+          upstream.destroy();
+          if (!connected) attempt(i + 1);
+          else client.destroy();
+        });
+        let connected = false;
+        upstream.once('connect', () => {
+          connected = true;
+          client.on('error', () => upstream.destroy()).on('close', () => upstream.destroy());
+          upstream.on('close', () => client.destroy());
+          client.pipe(upstream);
+          upstream.pipe(client);
+          client.resume();
+        });
+      };
+      attempt(0);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) {
+      for (const c of this.sockets) c.destroy();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+}
