@@ -63,7 +63,7 @@ describe.skipIf(!pgOk)('fault: two instances, one killed repeatedly', () => {
       done = true;
     });
     await killer;
-    const { lost, duplicated } = await exactlyOnce(rows, T, runs, hubEvents(rows, T));
+    const { lost, duplicated } = await exactlyOnce(rows, rows, T, runs, hubEvents(rows, T));
     printFigures('two-instances', { kills, payments: runs.length, lost, duplicated, fiveXX: client.fiveXX, recoveryMs });
     expect(procs[0]!.alive()).toBe(true); // the survivor never went down
     expect(kills).toBeGreaterThan(0);

@@ -58,7 +58,7 @@ describe.skipIf(!pgOk)('fault: SIGKILL under load', () => {
       done = true;
     });
     await killer;
-    const { lost, duplicated } = await exactlyOnce(rows, T, runs, hubEvents(rows, T));
+    const { lost, duplicated } = await exactlyOnce(rows, rows, T, runs, hubEvents(rows, T));
     printFigures('sigkill', { kills, payments: runs.length, lost, duplicated, fiveXX: client.fiveXX, recoveryMs });
     expect(kills).toBeGreaterThan(0);
     expect(lost).toBe(0);

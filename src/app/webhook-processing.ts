@@ -24,7 +24,7 @@ import type { WebhookContext, WebhookOutcome } from '../connectors/types.js';
 import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/processing-status.js';
 import { webhookDeadTotal } from '../metrics.js';
 import type { Worker } from '../runtime.js';
-import type { Queryable, Tx } from '../store/db.js';
+import { isDatabaseUnavailable, type Queryable, type Tx } from '../store/db.js';
 import { findPaymentByTransaction } from '../store/payments.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { applyOperationWebhook } from './process-command.js';
@@ -315,7 +315,17 @@ export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId:
 const BATCH = 50;
 
 /** Claims due rows (lease) and processes them in arrival order. Returns how many rows it took. */
+/** Rows a pass claimed but could not process because the database went away: released as soon as it is back. */
+const unreleasedRows = new WeakMap<AppDeps, Set<string>>();
+
 export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): Promise<number> {
+  const unreleased = unreleasedRows.get(deps) ?? new Set<string>();
+  unreleasedRows.set(deps, unreleased);
+  if (unreleased.size > 0) {
+    const ids = [...unreleased];
+    await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [ids, ACTIVE_STATES]);
+    for (const id of ids) unreleased.delete(id);
+  }
   // Held rows older than 7 days expire.
   const expired = await deps.db.query<{ id: string; event_id: string; tenant_identifier: string }>(
     `UPDATE webhook_inbox SET state = 'expired', reason = 'no order linked within 7 days', processed_at = now()
@@ -343,7 +353,13 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
       await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [claimed.slice(i).map((r) => r.id), ACTIVE_STATES]);
       break;
     }
-    await processInboxRow(deps, claimed[i]!.id);
+    try {
+      await processInboxRow(deps, claimed[i]!.id);
+    } catch (err) {
+      // the database went away mid-batch: the rest of the batch is not held for the whole lease
+      if (isDatabaseUnavailable(err)) for (const r of claimed.slice(i)) unreleased.add(r.id);
+      throw err;
+    }
   }
   return claimed.length;
 }

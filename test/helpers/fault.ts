@@ -120,7 +120,7 @@ export const publishViaEventPlatform =
   };
 
 /** One payment's life: initialize, pay at the sandbox, authorized, capture (command), captured, refund 2000 (command), refunded. */
-export async function paymentLife(client: FaultClient, rows: Rows, tenant: string, publish: CommandPublisher, run: PaymentRun): Promise<void> {
+export async function paymentLife(client: FaultClient, rows: Rows, tenant: string, publish: CommandPublisher, run: PaymentRun, psp: FaultClient = client): Promise<void> {
   const ref = run.orderReference;
   const init = await client.call('/private/initialize-payment', {
     headers: { 'x-tenant-identifier': tenant },
@@ -134,31 +134,34 @@ export async function paymentLife(client: FaultClient, rows: Rows, tenant: strin
   const tx: string = init.body.transactionId;
   run.transactionId = tx;
   const auth = { authorization: `Bearer ${SECRET_KEY}` };
-  const sbx = await client.call(`/sandbox/v1/payments/${encodeURIComponent(tx)}`, { headers: auth });
+  const sbx = await psp.call(`/sandbox/v1/payments/${encodeURIComponent(tx)}`, { headers: auth });
   if (sbx.status !== 200) throw new Error(`sandbox payment ${tx} answered ${sbx.status}`);
   if (sbx.body.status !== 'authorized') {
-    const c = await client.call(`/sandbox/v1/payments/${encodeURIComponent(tx)}/confirm`, {
+    const c = await psp.call(`/sandbox/v1/payments/${encodeURIComponent(tx)}/confirm`, {
       headers: { 'idempotency-key': `confirm-${tx}` },
       body: { clientSecret: sbx.body.clientSecret, card: { number: '4242424242424242', expMonth: 12, expYear: new Date().getUTCFullYear() + 3, cvc: '123' } },
     });
     if (c.status !== 200) {
-      const again = await client.call(`/sandbox/v1/payments/${encodeURIComponent(tx)}`, { headers: auth });
+      const again = await psp.call(`/sandbox/v1/payments/${encodeURIComponent(tx)}`, { headers: auth });
       if (again.body?.status !== 'authorized') throw new Error(`confirm ${tx} answered ${c.status}: ${JSON.stringify(c.body)}`);
     }
   }
-  const payment = () => rows.one<{ status: string; captured_amount: number; refunded_amount: number }>('SELECT status, captured_amount::int AS captured_amount, refunded_amount::int AS refunded_amount FROM payments WHERE tenant_identifier = $1 AND order_reference = $2', [tenant, ref]);
-  await until(`${ref} authorized`, async () => (await payment())?.status === 'authorized', 60_000);
-  await publish(tenant, 'CapturePayment', { orderReference: ref, orderItemIds: [1], amount: AMOUNT, currencyIsoCode: 'EUR' }, `capture-${ref}`);
-  await until(`${ref} captured`, async () => (await payment())?.captured_amount === AMOUNT, 60_000);
-  await publish(tenant, 'RefundPayment', { orderReference: ref, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }], orderItemIds: [1], amount: -REFUND, currencyIsoCode: 'EUR' }, `refund-${ref}`);
-  await until(`${ref} refunded`, async () => (await payment())?.refunded_amount === REFUND, 60_000).catch(async (err: Error) => {
+  const explain = async (err: Error): Promise<never> => {
     const diag = {
       commands: await rows.all(`SELECT message_name, state, last_error, next_attempt_at FROM command_inbox WHERE payload->>'orderReference' = $1`, [ref]),
       refunds: await rows.all(`SELECT r.status, r.psp_refund_id, r.attempts, r.next_attempt_at FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.order_reference = $1`, [ref]),
-      webhooks: await rows.all(`SELECT state, reason, attempts, next_attempt_at FROM webhook_inbox WHERE tenant_identifier = $1 AND received_at > now() - interval '5 minutes' AND state <> 'processed'`, [tenant]),
+      webhooks: await rows.all(`SELECT state, reason, attempts, next_attempt_at FROM webhook_inbox WHERE tenant_identifier = $1 AND state <> 'processed'`, [tenant]),
+      pspEvents: await rows.all(`SELECT type, state, attempts, next_attempt_at, lease_until, last_error FROM sandbox_events WHERE state <> 'delivered' ORDER BY seq LIMIT 5`),
+      now: new Date().toISOString(),
     };
     throw new Error(`${err.message}: ${JSON.stringify(diag)}`);
-  });
+  };
+  const payment = () => rows.one<{ status: string; captured_amount: number; refunded_amount: number }>('SELECT status, captured_amount::int AS captured_amount, refunded_amount::int AS refunded_amount FROM payments WHERE tenant_identifier = $1 AND order_reference = $2', [tenant, ref]);
+  await until(`${ref} authorized`, async () => (await payment())?.status === 'authorized', 60_000).catch(explain);
+  await publish(tenant, 'CapturePayment', { orderReference: ref, orderItemIds: [1], amount: AMOUNT, currencyIsoCode: 'EUR' }, `capture-${ref}`);
+  await until(`${ref} captured`, async () => (await payment())?.captured_amount === AMOUNT, 60_000).catch(explain);
+  await publish(tenant, 'RefundPayment', { orderReference: ref, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }], orderItemIds: [1], amount: -REFUND, currencyIsoCode: 'EUR' }, `refund-${ref}`);
+  await until(`${ref} refunded`, async () => (await payment())?.refunded_amount === REFUND, 60_000).catch(explain);
 }
 
 /** Runs `count` payment lives, `concurrency` at a time; returns the runs (failures are thrown at the end). */
@@ -185,6 +188,7 @@ export async function runPayments(count: number, concurrency: number, life: (run
  */
 export async function exactlyOnce(
   rows: Rows,
+  pspRows: Rows,
   tenant: string,
   runs: PaymentRun[],
   delivered: () => Promise<Array<{ id: string; name: string; orderReference: string }>>,
@@ -204,7 +208,7 @@ export async function exactlyOnce(
       if (n === 0) lost++;
       if (n > 1) duplicated += n - 1;
     }
-    const psp = await rows.one<{ amount_captured: number; refunds: number; refunded: number }>(
+    const psp = await pspRows.one<{ amount_captured: number; refunds: number; refunded: number }>(
       `SELECT p.amount_captured::int AS amount_captured, count(r.id)::int AS refunds, COALESCE(sum(r.amount), 0)::int AS refunded
          FROM sandbox_payments p LEFT JOIN sandbox_refunds r ON r.payment_id = p.id WHERE p.id = $1 GROUP BY p.id`,
       [run.transactionId],
