@@ -193,7 +193,7 @@ export async function exactlyOnce(
   runs: PaymentRun[],
   delivered: () => Promise<Array<{ id: string; name: string; orderReference: string }>>,
 ): Promise<{ lost: number; duplicated: number }> {
-  await until('the outbox drained', async () => (await rows.one<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state <> 'delivered'`))!.n === 0, 60_000);
+  await until('the payment events delivered', async () => (await rows.one<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state <> 'delivered' AND channel = 'payment-events' AND tenant_identifier = $1`, [tenant]))!.n === 0, 60_000);
   const events = await delivered();
   let lost = 0;
   let duplicated = 0;
