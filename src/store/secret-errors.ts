@@ -10,8 +10,10 @@ export class SecretsUndecryptableError extends Error {
     readonly tenantIdentifier?: string,
   ) {
     super(
-      `${tenantIdentifier ? `tenant "${tenantIdentifier}": ` : ''}stored secrets cannot be decrypted with key id "${keyId}" (${reason}): ` +
-        (reason === 'unknown key id' ? `add key "${keyId}" to ENCRYPTION_KEYS` : `ENCRYPTION_KEYS holds another key under id "${keyId}": restore the key that encrypted them`),
+      tenantIdentifier === undefined
+        ? `cannot decrypt: ${reason === 'unknown key id' ? `unknown key id "${keyId}"` : `wrong key for key id "${keyId}"`}`
+        : `tenant "${tenantIdentifier}": stored secrets cannot be decrypted with key id "${keyId}" (${reason}): ` +
+            (reason === 'unknown key id' ? `add key "${keyId}" to ENCRYPTION_KEYS` : `ENCRYPTION_KEYS holds another key under id "${keyId}": restore the key that encrypted them`),
     );
     this.name = 'SecretsUndecryptableError';
   }
