@@ -39,7 +39,8 @@ const UNFINISHED_STATES: readonly WebhookInboxStatus[] = [...ACTIVE_STATES, 'wai
 export const DEAD_AFTER_MS = 24 * 60 * 60_000;
 export const HELD_EXPIRE_AFTER_MS = 7 * 24 * 60 * 60_000;
 /** How long a claimed or freshly stored row is reserved for its processor before another may take it. */
-export const LEASE_MS = 2 * 60_000;
+/** (More than one PSP call's 15 s budget; short so a crashed instance's webhooks are taken over within half a minute.) */
+export const LEASE_MS = 30_000;
 const RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
 const RETRY_DELAY_AFTER_MS = 30 * 60_000;
 const WAITING_MAX_DELAY_MS = 10 * 60_000;
