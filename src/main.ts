@@ -5,7 +5,8 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { startRuntime } from './runtime.js';
 
-const SHUTDOWN_TIMEOUT_MS = 30_000;
+/** Orchestrators kill after 30 s; the runtime stops well within this (requests cut at 5 s, workers leave their batches). */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 async function main(): Promise<void> {
   let config;
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     deps.log.info({ signal }, 'shutting down');
-    // in-flight requests are bounded (sync-api.md 2.5: 20 s); do not hang forever on a stuck worker
+    // the runtime bounds in-flight requests and batches; do not hang forever on a stuck worker
     setTimeout(() => {
       deps.log.error({ signal }, `shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS / 1000} s: exiting`);
       process.exit(1);

@@ -12,7 +12,8 @@ import { parseKeyRing, type AppConfig, type EncryptionKey } from './config.js';
 import { allSecretFields, ConnectorRegistry } from './connectors/registry.js';
 import { buildServer } from './http/server.js';
 import { createWorkers } from './workers.js';
-import { migrate, openDb } from './store/db.js';
+import { migrate, openDb, setAfterCommitErrorSink } from './store/db.js';
+import { checkKeyRing } from './store/key-check.js';
 import { backfillTenantConnector } from './store/tenants.js';
 import { SecretBox } from './store/secret-box.js';
 
@@ -22,6 +23,9 @@ export interface Worker {
   start(): void;
   stop(): Promise<void>;
 }
+
+/** After this long, HTTP connections still open at shutdown are closed (in-flight requests have had their time). */
+export const SHUTDOWN_REQUESTS_MS = 5_000;
 
 export interface Runtime {
   app: FastifyInstance;
@@ -61,15 +65,18 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   const log = opts.log ?? createLogger(config);
   let listenUrl = `http://127.0.0.1:${config.port}`;
   const connectors = new ConnectorRegistry(config, { config, listenUrl: () => listenUrl, log });
+  setAfterCommitErrorSink((err) => log.error({ err }, 'after-commit callback failed (the transaction is committed)'));
   const db = await openDb(config.database);
+  let secrets: SecretBox;
   try {
     await migrate(db, connectors.migrationDirs());
     await backfillTenantConnector(db, config.connector);
+    secrets = new SecretBox(loadKeyRing(config, log));
+    await checkKeyRing(db, secrets); // a wrong ENCRYPTION_KEYS stops here with one line naming the key id
   } catch (err) {
     await db.close();
     throw err;
   }
-  const secrets = new SecretBox(loadKeyRing(config, log));
   const deps: AppDeps = { config, db, log, secrets, connectors };
   let app: FastifyInstance | undefined;
   let address: string;
@@ -102,14 +109,24 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      await server.close(); // stop accepting, finish in-flight requests
-      for (const w of workers) {
-        try {
-          await w.stop();
-        } catch (err) {
-          log.error({ err, worker: w.name }, 'worker did not stop cleanly');
-        }
-      }
+      // 1. Stop taking work: no new connections; in-flight requests (bounded by their own budgets) may finish, and
+      //    after SHUTDOWN_REQUESTS_MS the remaining connections are closed.
+      const serverClosed = server.close();
+      const requestsCut = setTimeout(() => server.server.closeAllConnections?.(), SHUTDOWN_REQUESTS_MS);
+      requestsCut.unref();
+      // 2. At the same time every worker stops: each leaves the rest of its batch (releasing those leases) and finishes
+      //    the item in hand. They stop in parallel so one busy worker does not hold the others.
+      await Promise.all(
+        workers.map(async (w) => {
+          try {
+            await w.stop();
+          } catch (err) {
+            log.error({ err, worker: w.name }, 'worker did not stop cleanly');
+          }
+        }),
+      );
+      await serverClosed;
+      clearTimeout(requestsCut);
       await db.close();
     })());
 

@@ -11,11 +11,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/paths.js';
+import { freePort } from './helpers/process.js';
 import { call, configureTenant, initializeOrder, pay, publish, sandboxPayment, type AppLike } from './helpers/commands.js';
 
 const BUILD_DIR = join(projectRoot, '.tmp', 'crash-build');
@@ -26,17 +26,6 @@ const T = 'crash-tenant';
 let dataDir: string;
 let port: number;
 const children: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = net.createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as net.AddressInfo).port;
-      srv.close(() => res(p));
-    });
-  });
-}
 
 interface Proc {
   child: ChildProcess;

@@ -5,7 +5,6 @@
  * the app and RabbitMQ (the shared broker is never stopped).
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import amqp, { type Channel, type ChannelModel, type GetMessage } from 'amqplib';
 import pino from 'pino';
 import { v5 as uuidv5 } from 'uuid';
@@ -14,9 +13,11 @@ import { RabbitMqCommandConsumer } from '../src/messaging/consumers/rabbitmq.js'
 import { storeCommand } from '../src/messaging/command-inbox.js';
 import { enqueue, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { ATTRIBUTE_NAMES } from '../src/messaging/transports/attributes.js';
+import { reconnectDelayMs } from '../src/messaging/transports/rabbitmq.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { AMQP_TEST_URL, rabbitAvailable } from './helpers/services.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const silent = pino({ level: 'silent' });
 const rabbitOk = await rabbitAvailable();
@@ -29,50 +30,6 @@ async function waitFor<T>(fn: () => Promise<T | undefined | false | null>, what:
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** A TCP proxy in front of RabbitMQ that can be cut (all connections dropped, port closed) and restored. */
-class TcpProxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.target);
-      this.sockets.add(client);
-      this.sockets.add(upstream);
-      const end = (): void => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('error', end).on('close', end);
-      upstream.on('error', end).on('close', end);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.server = server;
-  }
-
-  get connections(): number {
-    return this.sockets.size / 2;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 }
 
@@ -105,6 +62,16 @@ const event = (tenant: string, name: string, eventKey: string, orderingKey: stri
   orderingKey,
   payload,
   correlationId: 'corr-amqp-1',
+});
+
+describe('RabbitMQ reconnect backoff (issue 10 item 8)', () => {
+  it('starts at 250 ms and doubles up to 5 s, so a broker that is back is used within seconds', () => {
+    const mid = () => 0.5; // no jitter
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map((a) => reconnectDelayMs(a, undefined, undefined, mid))).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+    // jitter never exceeds the cap
+    expect(reconnectDelayMs(30, undefined, undefined, () => 1)).toBe(5000);
+    expect(reconnectDelayMs(1, undefined, undefined, () => 0)).toBe(200);
+  });
 });
 
 describe.skipIf(!rabbitOk)('rabbitmq transport and payment-commands consumer (messages.md 9.3)', () => {

@@ -15,7 +15,7 @@ export const COMMAND_LEASE_MS = 20_000;
 const BATCH = 20;
 
 /** Claims due rows (at most one per tenant+order) and processes them. Returns how many it took. */
-export async function runCommandBatch(deps: AppDeps): Promise<number> {
+export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): Promise<number> {
   const claimed = await deps.db.tx(async (tx) => {
     const r = await tx.query<{ id: string; created_at: Date }>(
       `UPDATE command_inbox SET next_attempt_at = $1
@@ -37,7 +37,14 @@ export async function runCommandBatch(deps: AppDeps): Promise<number> {
     return r.rows;
   });
   claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
-  for (const row of claimed) await processCommand(deps, row.id);
+  for (let i = 0; i < claimed.length; i++) {
+    if (stopping?.()) {
+      // shutting down: the rest of the batch is released for any instance at once instead of after the lease
+      await deps.db.query(`UPDATE command_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state IN ('received', 'retrying')`, [claimed.slice(i).map((r) => r.id)]);
+      break;
+    }
+    await processCommand(deps, claimed[i]!.id);
+  }
   return claimed.length;
 }
 
@@ -53,7 +60,7 @@ export function createCommandWorker(deps: AppDeps, opts: { pollMs?: number } = {
       let n: number;
       do {
         again = false;
-        n = await runCommandBatch(deps);
+        n = await runCommandBatch(deps, () => !running);
       } while (running && (n > 0 || again));
     } catch (err) {
       if (running) deps.log.error({ err }, 'command worker tick failed');

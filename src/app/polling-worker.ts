@@ -9,8 +9,8 @@ export interface PollingWorkerOptions {
   name: string;
   pollMs: number;
   log: Logger;
-  /** One pass; returns how many rows it took. */
-  pass: () => Promise<number>;
+  /** One pass; returns how many rows it took. `stopping` aborts on stop(): leave the rest of the batch, release its leases. */
+  pass: (stopping: AbortSignal) => Promise<number>;
   /** A pass that took this many rows runs again without waiting (default: never). */
   batchSize?: number;
 }
@@ -19,23 +19,29 @@ export function createPollingWorker(o: PollingWorkerOptions): Worker {
   let running = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> | undefined;
+  let stopping = new AbortController();
 
+  let failures = 0;
   const tick = async (): Promise<void> => {
     try {
-      let n = await o.pass();
-      while (running && o.batchSize !== undefined && n >= o.batchSize) n = await o.pass();
+      let n = await o.pass(stopping.signal);
+      while (running && o.batchSize !== undefined && n >= o.batchSize) n = await o.pass(stopping.signal);
+      failures = 0;
     } catch (err) {
-      if (running) o.log.error({ err, worker: o.name }, 'worker pass failed');
+      // e.g. the database is away: back off (pollMs doubling to 5 s) and keep going
+      failures++;
+      if (running && (failures === 1 || failures % 10 === 0)) o.log.error({ err, worker: o.name, failures }, 'worker pass failed; backing off');
     }
   };
   const schedule = (): void => {
     if (!running) return;
+    const delay = failures === 0 ? o.pollMs : Math.max(o.pollMs, Math.min(5_000, o.pollMs * 2 ** Math.min(failures, 10)));
     timer = setTimeout(() => {
       current = tick().finally(() => {
         current = undefined;
         schedule();
       });
-    }, o.pollMs);
+    }, delay);
     timer.unref?.();
   };
   return {
@@ -43,10 +49,12 @@ export function createPollingWorker(o: PollingWorkerOptions): Worker {
     start() {
       if (running) return;
       running = true;
+      stopping = new AbortController();
       schedule();
     },
     async stop() {
       running = false;
+      stopping.abort();
       if (timer) clearTimeout(timer);
       await current;
     },

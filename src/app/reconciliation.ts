@@ -6,15 +6,17 @@
  * and its flow's failure message is sent. Rows are claimed with `FOR UPDATE SKIP LOCKED` and leased (next_attempt_at
  * moved forward), so several instances can run it.
  *
- * Not done here: querying the PSP for refunds that are `pending`/`processing` with a PSP id (flows.md 14 step 3) —
- * the connector port has no "get refund" call yet; those settle by webhook.
+ * Refunds that are `pending`/`processing` with a PSP id (flows.md 14 step 3; e.g. settled at the PSP while this app
+ * was down, its webhook lost) are asked at the PSP through the payment's own connector (`getRefund`, resolved per
+ * payment by the registry) 30 s after the PSP id was stored, then with backoff (1, 2, 5, 10, then every 30 min).
+ * A connector without `getRefund` leaves them to their webhook.
  */
 import type { Worker } from '../runtime.js';
 import { runCancel } from './cancel-payment.js';
 import { RECORD_LEASE_MS, runCapture } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { createPollingWorker } from './polling-worker.js';
-import { runRefund } from './refund-payment.js';
+import { checkRefundStatus, refundStatusCheckDelayMs, runRefund } from './refund-payment.js';
 import { reconcilePendingTransfers } from './transfers.js';
 
 const BATCH = 20;
@@ -23,7 +25,7 @@ const TRANSFER_PASS_EVERY_MS = 30_000;
 const lastTransferPass = new WeakMap<AppDeps, number>();
 
 /** One pass: claims due records and repeats their PSP calls. Returns how many records it took. */
-export async function runReconciliation(deps: AppDeps): Promise<number> {
+export async function runReconciliation(deps: AppDeps, stopping?: AbortSignal): Promise<number> {
   const lease = new Date(Date.now() + RECORD_LEASE_MS);
   const ops = await deps.db.tx(async (tx) => {
     const r = await tx.query<{ id: string; kind: 'capture' | 'cancel' }>(
@@ -45,6 +47,21 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
     );
     return r.rows;
   });
+  // Each claim moves next_attempt_at by the backoff of its check count (the lease is the backoff).
+  const refundChecks = await deps.db.tx(async (tx) => {
+    const r = await tx.query<{ id: string; attempts: number }>(
+      `SELECT id, attempts FROM refunds WHERE status IN ('pending', 'processing') AND psp_refund_id IS NOT NULL AND next_attempt_at <= now()
+       ORDER BY next_attempt_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
+    );
+    for (const row of r.rows) {
+      await tx.query(`UPDATE refunds SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = $1`, [row.id, new Date(Date.now() + refundStatusCheckDelayMs(row.attempts + 1))]);
+    }
+    return r.rows;
+  });
+  if (stopping?.aborted) {
+    await releaseClaims(deps, ops.map((o) => o.id), refunds.map((r) => r.id), refundChecks.map((r) => r.id));
+    return 0;
+  }
   for (const op of ops) {
     const source = { trigger: 'reconciliation' as const, ref: op.id };
     try {
@@ -61,6 +78,13 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
       deps.log.warn({ err, refundId: rf.id }, 'reconciliation of a refund failed; will retry');
     }
   }
+  for (const rf of refundChecks) {
+    try {
+      await checkRefundStatus(deps, rf.id, { trigger: 'reconciliation', ref: rf.id });
+    } catch (err) {
+      deps.log.warn({ err, refundId: rf.id }, 'refund status check at the PSP failed; will retry');
+    }
+  }
   let transfers = 0;
   const last = lastTransferPass.get(deps) ?? 0;
   if (Date.now() - last >= TRANSFER_PASS_EVERY_MS) {
@@ -71,9 +95,16 @@ export async function runReconciliation(deps: AppDeps): Promise<number> {
       deps.log.warn({ err }, 'reconciliation of pending transfers failed; will retry');
     }
   }
-  return ops.length + refunds.length + transfers;
+  return ops.length + refunds.length + refundChecks.length + transfers;
+}
+
+/** Shutting down between claim and work: the claimed records are due again at once (for any instance). */
+async function releaseClaims(deps: AppDeps, operationIds: string[], refundIds: string[], checkIds: string[]): Promise<void> {
+  if (operationIds.length > 0) await deps.db.query(`UPDATE payment_operations SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status = 'pending'`, [operationIds]);
+  const ids = [...refundIds, ...checkIds];
+  if (ids.length > 0) await deps.db.query(`UPDATE refunds SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status IN ('pending', 'processing')`, [ids]);
 }
 
 export function createReconciliationWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  return createPollingWorker({ name: 'reconciliation', pollMs: opts.pollMs ?? 1_000, log: deps.log, batchSize: BATCH, pass: () => runReconciliation(deps) });
+  return createPollingWorker({ name: 'reconciliation', pollMs: opts.pollMs ?? 1_000, log: deps.log, batchSize: BATCH, pass: (stopping) => runReconciliation(deps, stopping) });
 }

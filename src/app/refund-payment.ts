@@ -137,6 +137,36 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
   return answer.kind;
 }
 
+/** Delays between status checks at the PSP of a refund that has a PSP id but is still pending/processing (then 30 min). */
+export const REFUND_STATUS_CHECK_MS = [30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000];
+export const refundStatusCheckDelayMs = (checks: number): number => REFUND_STATUS_CHECK_MS[Math.min(Math.max(0, checks), REFUND_STATUS_CHECK_MS.length - 1)]!;
+
+/**
+ * Asks the PSP for the state of a refund that has a PSP id but is still pending/processing here (flows.md 14 step 3:
+ * its webhook may have been lost, e.g. sent while this app was down). The connector is the payment's own (registry).
+ * Returns what happened; a connector without `getRefund` leaves the refund to its webhook.
+ */
+export async function checkRefundStatus(deps: AppDeps, refundId: string, source: Source): Promise<'applied' | 'unchanged' | 'unsupported' | 'gone'> {
+  const refund = await getRefund(deps.db, refundId);
+  if (!refund || !refund.pspRefundId || (refund.status !== 'pending' && refund.status !== 'processing')) return 'gone';
+  const payment = await findPaymentById(deps.db, refund.paymentId);
+  if (!payment) return 'gone';
+  const psp = await pspContextOf(deps, payment);
+  if (!psp) return 'gone';
+  if (!psp.connector.getRefund) return 'unsupported';
+  const r = await psp.connector.getRefund(psp.settings, payment.transactionId, { pspRefundId: refund.pspRefundId, refundId: refund.id }, AbortSignal.timeout(PSP_TIMEOUT_MS));
+  if (!r.ok) throw new Error(`refund status check failed: ${r.failure.kind === 'timeout' ? 'timeout' : r.failure.message}`);
+  if (!r.value || r.value.status === refund.status) return 'unchanged';
+  const to = r.value.status;
+  let applied = false;
+  await deps.db.tx(async (tx) => {
+    const locked = await lockPayment(tx, refund.paymentId);
+    const rec = await getRefund(tx, refund.id, { forUpdate: true });
+    if (rec) applied = (await applyRefundStatus(deps, tx, locked, rec, to, source, null)).kind === 'applied';
+  });
+  return applied ? 'applied' : 'unchanged';
+}
+
 /** Applies the PSP's answer to the refund call. Returns the PSP refund id newly stored, if any. */
 async function settleRefundAnswer(deps: AppDeps, tx: Tx, payment: PaymentRow, rec: RefundRow, answer: RefundAnswer, source: Source): Promise<string | null> {
   if (answer.kind === 'unknown') {
@@ -155,7 +185,8 @@ async function settleRefundAnswer(deps: AppDeps, tx: Tx, payment: PaymentRow, re
   }
   let stored: string | null = null;
   if (!rec.pspRefundId) {
-    await updateRefund(tx, rec.id, { pspRefundId: answer.pspRefundId, attempts: rec.attempts + 1, nextAttemptAt: new Date(Date.now() + 60 * 60_000) });
+    // Not settled yet: reconciliation asks the PSP from REFUND_STATUS_CHECK_MS[0] on, in case its webhook never comes.
+    await updateRefund(tx, rec.id, { pspRefundId: answer.pspRefundId, attempts: 0, nextAttemptAt: new Date(Date.now() + REFUND_STATUS_CHECK_MS[0]!) });
     await recordPspObject(tx, payment.connector, answer.pspRefundId, payment.tenantIdentifier, 'refund');
     rec = { ...rec, pspRefundId: answer.pspRefundId };
     stored = answer.pspRefundId;

@@ -24,7 +24,7 @@ import type { WebhookContext, WebhookOutcome } from '../connectors/types.js';
 import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/processing-status.js';
 import { webhookDeadTotal } from '../metrics.js';
 import type { Worker } from '../runtime.js';
-import type { Queryable, Tx } from '../store/db.js';
+import { isDatabaseUnavailable, type Queryable, type Tx } from '../store/db.js';
 import { findPaymentByTransaction } from '../store/payments.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { applyOperationWebhook } from './process-command.js';
@@ -39,7 +39,8 @@ const UNFINISHED_STATES: readonly WebhookInboxStatus[] = [...ACTIVE_STATES, 'wai
 export const DEAD_AFTER_MS = 24 * 60 * 60_000;
 export const HELD_EXPIRE_AFTER_MS = 7 * 24 * 60 * 60_000;
 /** How long a claimed or freshly stored row is reserved for its processor before another may take it. */
-export const LEASE_MS = 2 * 60_000;
+/** (More than one PSP call's 15 s budget; short so a crashed instance's webhooks are taken over within half a minute.) */
+export const LEASE_MS = 30_000;
 const RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 120_000, 600_000];
 const RETRY_DELAY_AFTER_MS = 30 * 60_000;
 const WAITING_MAX_DELAY_MS = 10 * 60_000;
@@ -315,7 +316,17 @@ export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId:
 const BATCH = 50;
 
 /** Claims due rows (lease) and processes them in arrival order. Returns how many rows it took. */
-export async function runWebhookRetries(deps: AppDeps): Promise<number> {
+/** Rows a pass claimed but could not process because the database went away: released as soon as it is back. */
+const unreleasedRows = new WeakMap<AppDeps, Set<string>>();
+
+export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): Promise<number> {
+  const unreleased = unreleasedRows.get(deps) ?? new Set<string>();
+  unreleasedRows.set(deps, unreleased);
+  if (unreleased.size > 0) {
+    const ids = [...unreleased];
+    await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [ids, ACTIVE_STATES]);
+    for (const id of ids) unreleased.delete(id);
+  }
   // Held rows older than 7 days expire.
   const expired = await deps.db.query<{ id: string; event_id: string; tenant_identifier: string }>(
     `UPDATE webhook_inbox SET state = 'expired', reason = 'no order linked within 7 days', processed_at = now()
@@ -337,10 +348,23 @@ export async function runWebhookRetries(deps: AppDeps): Promise<number> {
     return r.rows;
   });
   claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
-  for (const row of claimed) await processInboxRow(deps, row.id);
+  for (let i = 0; i < claimed.length; i++) {
+    if (stopping?.aborted) {
+      // shutting down: the rest of the batch is released for any instance at once instead of after the lease
+      await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [claimed.slice(i).map((r) => r.id), ACTIVE_STATES]);
+      break;
+    }
+    try {
+      await processInboxRow(deps, claimed[i]!.id);
+    } catch (err) {
+      // the database went away mid-batch: the rest of the batch is not held for the whole lease
+      if (isDatabaseUnavailable(err)) for (const r of claimed.slice(i)) unreleased.add(r.id);
+      throw err;
+    }
+  }
   return claimed.length;
 }
 
 export function createWebhookWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  return createPollingWorker({ name: 'webhook-inbox', pollMs: opts.pollMs ?? 500, log: deps.log, batchSize: BATCH, pass: () => runWebhookRetries(deps) });
+  return createPollingWorker({ name: 'webhook-inbox', pollMs: opts.pollMs ?? 500, log: deps.log, batchSize: BATCH, pass: (stopping) => runWebhookRetries(deps, stopping) });
 }

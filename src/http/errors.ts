@@ -3,6 +3,15 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorEntry } from '../domain/errors.js';
+import { isDatabaseUnavailable } from '../store/db.js';
+import { SecretsUndecryptableError } from '../store/secret-errors.js';
+
+/** Seconds a client should wait before retrying while the database is away. */
+export const DATABASE_RETRY_AFTER_S = 5;
+
+/** The 503 of a database outage: the client retries after `Retry-After` seconds; nothing of the cause is shown. */
+export const databaseUnavailable = (): AppError =>
+  new AppError('DATABASE_UNAVAILABLE', 'The database is temporarily unavailable. Retry later.', { status: 503, headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_S) } });
 
 export function errorBody(entries: ErrorEntry[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -54,6 +63,20 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return sendAppError(reply, new AppError('INVALID_REQUEST', 'The request is not valid.', { status: err.statusCode }));
+    }
+    if (err instanceof SecretsUndecryptableError) {
+      req.log.error({ tenantIdentifier: err.tenantIdentifier, keyId: err.keyId, reason: err.reason }, err.message);
+      return sendAppError(
+        reply,
+        new AppError('TENANT_SECRETS_UNDECRYPTABLE', "The tenant's stored secrets cannot be decrypted with the configured encryption keys. The operator must restore the key.", {
+          status: 503,
+          headers: { 'Retry-After': '60' },
+        }),
+      );
+    }
+    if (isDatabaseUnavailable(err)) {
+      req.log.warn({ err: (err as Error).message, code: (err as { code?: unknown }).code }, 'database unavailable: answering 503');
+      return sendAppError(reply, databaseUnavailable());
     }
     req.log.error({ err }, 'unhandled error');
     return sendAppError(reply, new AppError('INTERNAL_ERROR', `Internal error. Reference: ${req.id}`));

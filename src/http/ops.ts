@@ -102,6 +102,11 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
         checks.database = 'unreachable';
         reasons.push(`database: unreachable (${(err as Error).message.split('\n')[0]})`);
       }
+      if (deps.secrets.undecryptable.size > 0) {
+        const list = [...deps.secrets.undecryptable].map(([t, k]) => `"${t}" (key id "${k}")`).join(', ');
+        checks.secrets = `undecryptable: ${list}`;
+        reasons.push(`secrets: tenant secrets cannot be decrypted: ${list}`);
+      }
       const extra = readinessChecks.get(deps) ?? new Map<string, ReadinessCheck>();
       if (!extra.has('transport')) checks.transport = config.messageTransport === 'local' ? 'ok' : 'unknown';
       for (const [name, check] of extra) {

@@ -59,6 +59,9 @@ const ROW_COLUMNS = `id, seq, tenant_identifier, channel, message_name, ordering
 /** Messages a repeated command may re-publish; housekeeping keeps their delivered rows. */
 export const REPUBLISHABLE_MESSAGES = ['PaymentCaptured', 'PaymentCanceled', 'PaymentRefunded'];
 
+/** Longest pause between rounds while rounds keep failing (database away). */
+const RELAY_MAX_BACKOFF_MS = 5_000;
+
 export class OutboxRelay implements Worker {
   readonly name: string;
   private readonly opts: Required<Omit<RelayOptions, 'name'>>;
@@ -68,6 +71,8 @@ export class OutboxRelay implements Worker {
   private woken = false;
   private lastHousekeeping = 0;
   private readonly onWritten = (): void => this.wake();
+  /** Rows this relay leased but could not record (database away): their leases are released as soon as it can. */
+  private readonly unreleased = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -107,6 +112,7 @@ export class OutboxRelay implements Worker {
     this.wake();
     await this.loopPromise;
     this.loopPromise = undefined;
+    await this.releaseUnrecorded().catch(() => undefined); // best effort: else the leases run out
     await this.transport.close?.().catch((err: unknown) => this.log.warn({ err, worker: this.name }, 'transport did not close cleanly'));
   }
 
@@ -119,15 +125,23 @@ export class OutboxRelay implements Worker {
   }
 
   private async loop(): Promise<void> {
+    let failures = 0;
     while (this.running) {
       let claimed = 0;
       try {
         claimed = (await this.runOnce()).claimed;
         await this.maybeHousekeeping();
+        failures = 0;
       } catch (err) {
-        this.log.error({ err, worker: this.name }, 'outbox relay round failed');
+        // e.g. the database is away: back off (poll interval doubling to 5 s) and keep going
+        failures++;
+        if (failures === 1 || failures % 10 === 0) this.log.error({ err, worker: this.name, failures }, 'outbox relay round failed; backing off');
       }
       if (!this.running) break;
+      if (failures > 0) {
+        await this.sleep(Math.max(this.opts.pollIntervalMs, Math.min(RELAY_MAX_BACKOFF_MS, this.opts.pollIntervalMs * 2 ** Math.min(failures, 10))));
+        continue;
+      }
       if (claimed > 0) continue; // more may be due at once (e.g. the next row of an ordering key)
       await this.sleep(this.opts.pollIntervalMs);
     }
@@ -170,8 +184,20 @@ export class OutboxRelay implements Worker {
     return r.rows.sort((a, b) => a.seq - b.seq);
   }
 
+  /**
+   * Releases the leases of rows this relay claimed but could not record, so they are retried at once (by any instance)
+   * instead of after the lease; a row published but not recorded is then sent again (at least once, same id).
+   */
+  private async releaseUnrecorded(): Promise<void> {
+    if (this.unreleased.size === 0) return;
+    const ids = [...this.unreleased];
+    await this.db.query(`UPDATE outbox SET lease_until = NULL WHERE id = ANY($1::text[]) AND state = 'pending'`, [ids]);
+    for (const id of ids) this.unreleased.delete(id);
+  }
+
   /** One round: claim, publish (outside any transaction), record. */
   async runOnce(): Promise<RoundResult> {
+    await this.releaseUnrecorded();
     const rows = await this.claim();
     const result: RoundResult = { claimed: rows.length, delivered: 0, failed: 0, dead: 0 };
     if (rows.length === 0) return result;
@@ -218,6 +244,7 @@ export class OutboxRelay implements Worker {
         out.push(await this.recordFailure(row, o.error));
       } catch (dbErr) {
         this.log.error({ err: dbErr, messageId: row.id, worker: this.name }, 'could not record outbox delivery failure');
+        this.unreleased.add(row.id);
         out.push('failed');
       }
     }
@@ -233,6 +260,7 @@ export class OutboxRelay implements Worker {
     } catch (err) {
       // Published but not recorded: the leases run out and the rows are sent again (at least once).
       this.log.error({ err, messageIds: okRows.map((r) => r.id), worker: this.name }, 'could not record outbox delivery');
+      for (const r of okRows) this.unreleased.add(r.id);
       for (let i = 0; i < okRows.length; i++) out.push('failed');
       return out;
     }
@@ -255,6 +283,7 @@ export class OutboxRelay implements Worker {
       } catch (dbErr) {
         // Not recorded: the lease runs out and the row is tried again.
         this.log.error({ err: dbErr, messageId: row.id, worker: this.name }, 'could not record outbox delivery failure');
+        this.unreleased.add(row.id);
         return 'failed';
       }
     }
@@ -268,6 +297,7 @@ export class OutboxRelay implements Worker {
     } catch (err) {
       // Published but not recorded: the lease runs out and the row is sent again (at least once).
       this.log.error({ err, messageId: row.id, worker: this.name }, 'could not record outbox delivery');
+      this.unreleased.add(row.id);
       return 'failed';
     }
     outboxDelivered.inc({ channel: row.channel });

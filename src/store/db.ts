@@ -24,7 +24,7 @@ export interface Queryable {
 }
 
 export interface Tx extends Queryable {
-  /** Runs after a successful COMMIT (not on rollback). Errors thrown by callbacks are swallowed. */
+  /** Runs after a successful COMMIT (not on rollback). An error thrown by a callback is logged with its cause, never rethrown. */
   afterCommit(cb: () => void): void;
 }
 
@@ -46,14 +46,81 @@ const INT8_OID = 20;
 export const PGLITE_SHARED_BUFFERS = '16MB';
 const toNumber = (v: string): number => Number(v);
 
+/** Where after-commit callback errors go (the runtime sets the app's logger); stderr JSON by default. */
+export type AfterCommitErrorSink = (err: unknown) => void;
+let afterCommitErrorSink: AfterCommitErrorSink = (err) => {
+  const e = err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
+  process.stderr.write(`${JSON.stringify({ level: 50, msg: 'after-commit callback failed (the transaction is committed)', err: e })}\n`);
+};
+export function setAfterCommitErrorSink(sink: AfterCommitErrorSink): void {
+  afterCommitErrorSink = sink;
+}
+
 function runAfterCommit(cbs: Array<() => void>): void {
   for (const cb of cbs) {
     try {
       cb();
-    } catch {
-      /* ignored by contract */
+    } catch (err) {
+      // the transaction is committed: the error cannot undo it, but it is not swallowed silently
+      try {
+        afterCommitErrorSink(err);
+      } catch {
+        /* a failing logger must not break the caller */
+      }
     }
   }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006',
+]);
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|not queryable|Cannot use a pool after calling end|connection timeout|terminating connection/i;
+
+/** True when an error means "the database cannot be reached right now" (retry later), not a bad statement. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (err instanceof DatabaseUnavailableError) return true;
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  if (Array.isArray(e.errors) && e.errors.some(isDatabaseUnavailable)) return true; // AggregateError of a dual-stack connect
+  return e.cause !== undefined && e.cause !== err && isDatabaseUnavailable(e.cause);
+}
+
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** PostgreSQL time limits: a stalled connect or a black-holed connection fails instead of hanging a request or a worker. */
+export const PG_CONNECT_TIMEOUT_MS = 5_000;
+export const PG_QUERY_TIMEOUT_MS = 60_000;
+export const PG_STATEMENT_TIMEOUT_MS = 55_000;
+
+/**
+ * A checked-out pg client has no 'error' listener of the pool: a connection drop while it is in use would be an
+ * unhandled 'error' event (the process dies). Listen while checked out; the query in progress fails on its own.
+ */
+async function checkout(pool: pg.Pool): Promise<{ client: pg.PoolClient; release: (destroy?: boolean) => void }> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken = err;
+  };
+  client.on('error', onError);
+  let released = false;
+  return {
+    client,
+    release: (destroy = false) => {
+      if (released) return;
+      released = true;
+      client.off('error', onError);
+      client.release(destroy || broken !== undefined ? (broken ?? true) : undefined);
+    },
+  };
 }
 
 class PgDb implements Db {
@@ -70,7 +137,7 @@ class PgDb implements Db {
   }
 
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const { client, release } = await checkout(this.pool);
     const cbs: Array<() => void> = [];
     const handle: Tx = {
       query: async <R = Row>(sql: string, params?: unknown[]) => {
@@ -83,22 +150,23 @@ class PgDb implements Db {
       await client.query('BEGIN');
       const result = await fn(handle);
       await client.query('COMMIT');
-      client.release();
+      release();
       runAfterCommit(cbs);
       return result;
     } catch (err) {
       try {
         await client.query('ROLLBACK');
-        client.release();
+        release();
       } catch {
-        client.release(true);
+        release(true);
       }
       throw err;
     }
   }
 
   async session<T>(fn: (s: Session) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const { client, release } = await checkout(this.pool);
+    let failed = false;
     try {
       return await fn({
         query: async <R = Row>(sql: string, params?: unknown[]) => {
@@ -109,8 +177,12 @@ class PgDb implements Db {
           await client.query(sql);
         },
       });
+    } catch (err) {
+      failed = isDatabaseUnavailable(err);
+      throw err;
     } finally {
-      client.release();
+      // a session may hold session-level state (advisory locks): a broken one is destroyed, not reused
+      release(failed);
     }
   }
 
@@ -174,13 +246,17 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
       connectionString: cfg.url,
       max: 10,
       idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+      query_timeout: PG_QUERY_TIMEOUT_MS,
+      statement_timeout: PG_STATEMENT_TIMEOUT_MS,
+      keepAlive: true,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === INT8_OID ? toNumber : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
     pool.on('error', () => {
-      /* idle client errors are reported on the next query */
+      /* an idle client lost its connection: the pool drops it and the next query opens a new one */
     });
     const db = new PgDb(pool, cfg.url);
     await db.query('SELECT 1');
@@ -257,11 +333,18 @@ export async function migrate(db: Db, extraDirs: readonly string[] = []): Promis
   return applied;
 }
 
+/**
+ * How many migrations are not applied. Only a missing `schema_migrations` table (nothing migrated yet) counts every
+ * migration as pending; any other error (database unreachable, permissions) is thrown for the caller to report.
+ */
 export async function pendingMigrations(db: Queryable, extraDirs: readonly string[] = []): Promise<number> {
+  let versions: Array<{ version: string }>;
   try {
-    const done = new Set((await db.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    return listMigrations(extraDirs).filter((m) => !done.has(m.version)).length;
-  } catch {
-    return listMigrations(extraDirs).length;
+    versions = (await db.query<{ version: string }>('SELECT version FROM schema_migrations')).rows;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '42P01') return listMigrations(extraDirs).length; // undefined_table
+    throw err;
   }
+  const done = new Set(versions.map((r) => r.version));
+  return listMigrations(extraDirs).filter((m) => !done.has(m.version)).length;
 }

@@ -4,8 +4,12 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { EncryptionKey } from '../config.js';
+import { SecretsUndecryptableError } from './secret-errors.js';
 
 export class SecretBox {
+  /** Tenants whose stored secrets failed to decrypt since start-up (tenant → key id), reported by /ready. */
+  readonly undecryptable = new Map<string, string>();
+
   constructor(readonly keys: EncryptionKey[]) {
     if (keys.length === 0) throw new Error('key ring is empty');
   }
@@ -26,11 +30,28 @@ export class SecretBox {
   decrypt(sealed: string): string {
     const [id, iv, tag, ct] = sealed.split(':');
     const k = this.keys.find((x) => x.id === id);
-    if (!k || iv === undefined || tag === undefined || ct === undefined) throw new Error(`cannot decrypt: unknown key id "${id}"`);
-    const decipher = createDecipheriv('aes-256-gcm', k.key, Buffer.from(iv, 'base64'));
-    decipher.setAAD(Buffer.from(id!));
-    decipher.setAuthTag(Buffer.from(tag, 'base64'));
-    return Buffer.concat([decipher.update(Buffer.from(ct, 'base64')), decipher.final()]).toString('utf8');
+    if (!k || iv === undefined || tag === undefined || ct === undefined) throw new SecretsUndecryptableError(id ?? '', 'unknown key id');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', k.key, Buffer.from(iv, 'base64'));
+      decipher.setAAD(Buffer.from(id!));
+      decipher.setAuthTag(Buffer.from(tag, 'base64'));
+      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64')), decipher.final()]).toString('utf8');
+    } catch {
+      throw new SecretsUndecryptableError(id!, 'wrong key');
+    }
+  }
+
+  /** Decrypts one tenant's secret; a failure names the tenant and is remembered for /ready. */
+  decryptFor(tenantIdentifier: string | undefined, sealed: string): string {
+    try {
+      const plain = this.decrypt(sealed);
+      if (tenantIdentifier !== undefined) this.undecryptable.delete(tenantIdentifier);
+      return plain;
+    } catch (err) {
+      if (!(err instanceof SecretsUndecryptableError) || tenantIdentifier === undefined) throw err;
+      this.undecryptable.set(tenantIdentifier, err.keyId);
+      throw err.forTenant(tenantIdentifier);
+    }
   }
 
   keyIdOf(sealed: string): string {

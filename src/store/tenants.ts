@@ -111,8 +111,15 @@ export function encryptSecrets(box: SecretBox, plain: Record<string, string>): R
 /** Decrypts every stored secret of the row (throws if a key id is not in the ring). */
 export function decryptSecrets(box: SecretBox, row: Pick<TenantRecord, 'secrets'>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [field, sealed] of Object.entries(row.secrets ?? {})) out[field] = box.decrypt(sealed);
+  for (const [field, sealed] of Object.entries(row.secrets ?? {})) out[field] = box.decryptFor(tenantOf(row), sealed);
   return out;
+}
+
+/** The tenant a row belongs to, when the row says (names the tenant in decryption failures and /ready). */
+function tenantOf(row: object): string | undefined {
+  const r = row as { tenant_identifier?: unknown; tenantIdentifier?: unknown };
+  const t = r.tenant_identifier ?? r.tenantIdentifier;
+  return typeof t === 'string' ? t : undefined;
 }
 
 /** The tenant's settings as the connector sees them: non-secret values merged with the decrypted secrets. */
@@ -133,10 +140,10 @@ export function webhookSecrets(
   const out: string[] = [];
   for (const field of fields) {
     const current = row.secrets?.[field];
-    if (current) out.push(box.decrypt(current));
+    if (current) out.push(box.decryptFor(tenantOf(row), current));
     const prev = row.previous_secrets?.[field];
     if (prev && Date.parse(prev.until) > now.getTime()) {
-      const value = box.decrypt(prev.value);
+      const value = box.decryptFor(tenantOf(row), prev.value);
       if (!out.includes(value)) out.push(value);
     }
   }

@@ -148,6 +148,10 @@ export class RabbitMqCommandConsumer implements Worker {
     if (ch && tag) await ch.cancel(tag).catch(() => undefined);
     await Promise.allSettled([...this.inflight]);
     this.channel = undefined;
+    // Close the channel first and wait for close-ok: amqplib multiplexes channel frames, so a connection close could
+    // reach the broker before the last acks of this channel, and the broker would requeue those messages (already
+    // stored, or already copied to .retry/.dlq) as if never handled. Channel close travels after them on the channel.
+    if (ch) await ch.close().catch(() => undefined);
     await this.conn.close();
   }
 

@@ -82,9 +82,19 @@ export interface ConnectionManagerOptions {
   reconnectMaxDelayMs?: number;
 }
 
+/** Reconnect backoff: small at first so a broker that is back is used within a second, capped so it stays prompt. */
+export const RECONNECT_MIN_DELAY_MS = 250;
+export const RECONNECT_MAX_DELAY_MS = 5_000;
+
+/** Delay before reconnect attempt `attempt` (1-based): min·2^(attempt−1), at most max, ±20 % jitter within [0, max]. */
+export function reconnectDelayMs(attempt: number, min = RECONNECT_MIN_DELAY_MS, max = RECONNECT_MAX_DELAY_MS, random: () => number = Math.random): number {
+  const raw = Math.min(max, min * 2 ** Math.min(Math.max(0, attempt - 1), 20));
+  return Math.min(max, Math.round(raw * (1 + 0.2 * (2 * random() - 1))));
+}
+
 /**
  * Keeps one AMQP connection up: connects, runs `setup`, and on loss (or a failed attempt) reconnects
- * after 0.5 s doubling to 30 s (±20 % jitter), until close().
+ * after 250 ms doubling to 5 s (±20 % jitter), until close().
  */
 export class AmqpConnectionManager {
   private model: ChannelModel | undefined;
@@ -97,8 +107,8 @@ export class AmqpConnectionManager {
   private readonly maxDelay: number;
 
   constructor(private readonly opts: ConnectionManagerOptions) {
-    this.minDelay = opts.reconnectMinDelayMs ?? 500;
-    this.maxDelay = opts.reconnectMaxDelayMs ?? 30_000;
+    this.minDelay = opts.reconnectMinDelayMs ?? RECONNECT_MIN_DELAY_MS;
+    this.maxDelay = opts.reconnectMaxDelayMs ?? RECONNECT_MAX_DELAY_MS;
   }
 
   start(): void {
@@ -143,8 +153,7 @@ export class AmqpConnectionManager {
   private scheduleReconnect(): void {
     if (!this.running || this.timer) return;
     this.attempt++;
-    const raw = Math.min(this.maxDelay / 1.2, this.minDelay * 2 ** Math.min(this.attempt - 1, 20));
-    const delay = Math.round(raw * (1 + 0.2 * (2 * Math.random() - 1)));
+    const delay = reconnectDelayMs(this.attempt, this.minDelay, this.maxDelay);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.connecting = this.connect();
