@@ -11,7 +11,7 @@ main{max-width:28rem;margin:0 auto;background:#fff;border-radius:.5rem;padding:1
 h1{font-size:1.25rem;margin:0 0 .75rem}.amount{font-size:1.5rem;font-weight:600;margin:.25rem 0 1rem}
 label{display:block;margin:.6rem 0 .2rem;font-size:.9rem}input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #b8bcc4;border-radius:.35rem}
 .row{display:flex;gap:.5rem}.row>div{flex:1}button{width:100%;margin-top:1rem;padding:.75rem;font-size:1rem;border:0;border-radius:.35rem;background:#2451d6;color:#fff}
-button.secondary{background:#6b7280}.error{background:#fdecec;color:#8a1c1c;padding:.6rem;border-radius:.35rem}.note{font-size:.85rem;color:#555}`;
+button.secondary{background:#5b6270}.links{margin-top:1rem;text-align:center}a{color:#2451d6}.error{background:#fdecec;color:#8a1c1c;padding:.6rem;border-radius:.35rem}.note{font-size:.85rem;color:#555}`;
 
 export function formatAmount(amount: number, currency: string): string {
   try {
@@ -72,15 +72,17 @@ export function checkoutPage(reply: FastifyReply, base: string, p: Payment, erro
   return sendPage(reply, 200, 'Checkout', head + body, originOf(p.returnUrl));
 }
 
-export function challengePage(reply: FastifyReply, base: string, p: Payment): FastifyReply {
+/** The simulated 3-D Secure page. `cancelUrl`: the shop's cancel URL the payment form carried (a way back without paying). */
+export function challengePage(reply: FastifyReply, base: string, p: Payment, cancelUrl: string | null = null): FastifyReply {
+  const cancel = cancelUrl ? `<p class="links"><a class="cancel" href="${e(cancelUrl)}">Cancel and return to the shop</a></p>` : '';
   const body =
     p.status === 'requires_action'
       ? `<h1>Authenticate this payment</h1><p class="amount">${e(formatAmount(p.amount, p.currency))}</p>
 <p>Your bank asks you to confirm this payment (simulated 3-D Secure).</p>
 <form method="post" action="${e(`${base}/checkout/${p.id}/challenge`)}">
 <button type="submit" name="outcome" value="complete">Complete</button>
-<button type="submit" name="outcome" value="fail" class="secondary">Fail</button></form>`
-      : `<h1>Authentication</h1><p>There is nothing to authenticate: this payment is <b>${e(p.status.replace(/_/g, ' '))}</b>.</p>`;
+<button type="submit" name="outcome" value="fail" class="secondary">Fail</button></form>${cancel}`
+      : `<h1>Authentication</h1><p>There is nothing to authenticate: this payment is <b>${e(p.status.replace(/_/g, ' '))}</b>.</p>${cancel}`;
   return sendPage(reply, 200, 'Authentication', body, originOf(p.returnUrl));
 }
 
