@@ -36,6 +36,8 @@ button.pay,.card-form button{width:100%;margin:.25rem 0 0;padding:.8rem;font-siz
 button.pay:focus-visible,a:focus-visible,input:focus-visible{outline:3px solid #f0b400;outline-offset:2px}
 .sandbox-hint,.note{font-size:.85rem;color:#4b5260;margin:.75rem 0 0}
 .links{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.75rem;margin-top:1.25rem;font-size:.95rem}a{color:#2451d6}
+.notice h1{font-size:1.2rem}.notice .links{flex-direction:column;align-items:stretch}
+a.retry{display:block;text-align:center;padding:.75rem;border-radius:.35rem;background:#2451d6;color:#fff;font-weight:600;text-decoration:none}
 @media (min-width:48rem){body{padding:2rem}main.pay{max-width:58rem;display:grid;grid-template-columns:1fr 1fr;column-gap:2.5rem;padding:2rem}
 main.pay>header,main.pay>.links{grid-column:1/-1}}`;
 
@@ -108,5 +110,5 @@ export function renderErrorPage(o: Extract<PageOutcome, { kind: 'error-page' }>)
   ].join('');
   const message = t(L, o.message);
   const body = `<h1>${e(message)}</h1>${o.help ? `<p class="note">${e(t(L, o.help))}</p>` : ''}${links ? `<nav class="links" aria-label="${e(t(L, 'page_back_to_shop'))}">${links}</nav>` : ''}`;
-  return pageDocument(L, message, body);
+  return pageDocument(L, message, body, 'notice');
 }
