@@ -173,6 +173,7 @@ describe('GET /app-payment', () => {
       ['card_declined', 'cardNumber', 'Your card was declined.'],
       ['invalid_cvc', 'cvc', 'The security code is not valid.'],
       ['expired_card', 'expMonth', 'Your card has expired.'],
+      ['decline_insufficient_funds', 'cardNumber', 'Your card has insufficient funds.'],
     ] as const) {
       const u = new URL(p.redirectUrl);
       u.searchParams.set('error', code);
@@ -193,7 +194,7 @@ describe('GET /app-payment', () => {
 
   it('only catalog text: unknown codes, catalog keys that are not declines and text all show the generic decline message', async () => {
     const p = await initialize(app, A);
-    for (const value of ['Call +49 555 to verify your card', 'disconnect_open_orders', 'generic', 'page_title', 'unknown_code', '__proto__']) {
+    for (const value of ['Call +49 555 to verify your card', 'disconnect_open_orders', 'generic', 'decline_generic', 'decline_page_title', 'page_title', 'unknown_code', '__proto__', 'constructor']) {
       const u = new URL(p.redirectUrl);
       u.searchParams.set('error', value);
       const r = await get(u.pathname + u.search);

@@ -85,11 +85,13 @@ export const ERROR_MESSAGE_ID = 'payment-error';
 
 /**
  * The `error` query parameter → what the page shows. Only codes with a `decline_<code>` catalog entry show their own
- * text; anything else shows the generic decline text. The code is never displayed.
+ * text (a connector's `declineMessageKey` may answer the code or the key itself); anything else shows the generic
+ * decline text. Nothing of the parameter is ever displayed.
  */
-export function declineNotice(code: string): DeclineNotice {
-  const key = /^[a-z0-9_]{1,60}$/.test(code) ? `decline_${code}` : '';
-  const known = key !== 'decline_generic' && isMessageKey(key);
+export function declineNotice(error: string): DeclineNotice {
+  const code = /^[a-z0-9_]{1,60}$/.test(error) ? error.replace(/^decline_/, '') : '';
+  const key = `decline_${code}`;
+  const known = code !== '' && code !== 'generic' && isMessageKey(key);
   return { key: known ? key : 'decline_generic', field: known ? DECLINE_FIELDS[code] ?? null : null };
 }
 
