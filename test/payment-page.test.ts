@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMoney } from '../src/http/payment-page.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { SHOP, browse, configureTenant, initialize, messageNames, parseForm, payOnPage } from './helpers/hosted-flow.js';
+import { CARD_YEAR, SHOP, browse, configureTenant, initialize, messageNames, parseForm, payOnPage } from './helpers/hosted-flow.js';
 
 let app: TestApp;
 const A = 'page-tenant-a';
@@ -257,6 +257,21 @@ describe('GET /app-payment', () => {
     const evil = await get(`${new URL(r.finalUrl).pathname}?cancelUrl=${encodeURIComponent('javascript:alert(1)')}`);
     expect(evil.status).toBe(200);
     expect(evil.text).not.toContain('class="cancel"');
+  });
+
+  it("the sandbox's own checkout page keeps the typed number after a decline and ties the message to the field", async () => {
+    const p = await initialize(app, A);
+    const page = await browse(app, `/sandbox/checkout/${p.transactionId}`);
+    const { action, hidden } = parseForm(page.final.html);
+    const r = await browse(app, action, { ...hidden, cardNumber: '4000 0000 0000 0002', expMonth: '12', expYear: CARD_YEAR, cvc: '123' });
+    expect(r.final.status).toBe(200);
+    const input = (name: string) => new RegExp(`<input[^>]*name="${name}"[^>]*>`).exec(r.final.html)![0];
+    expect(input('cardNumber')).toContain('value="4000 0000 0000 0002"');
+    expect(input('cardNumber')).toContain('aria-invalid="true"');
+    expect(input('cardNumber')).toContain('aria-describedby="sbx-error"');
+    expect(input('expYear')).toContain(`value="${CARD_YEAR}"`);
+    expect(input('cvc')).not.toContain('value=');
+    expect(r.final.html).toContain('<p id="sbx-error" class="error" role="alert">Your card was declined.</p>');
   });
 
   it('PSP unavailable: 502 page with a retry link', async () => {

@@ -291,7 +291,9 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
           return reply.code(303).header('Location', `${svc.base}/checkout/${p0.id}/challenge${q}`).send();
         }
         const retry = o.kind === 'rejected' || (o.kind === 'declined' && !o.final);
-        if (retry && field(req, 'origin') === 'checkout') return checkoutPage(reply, svc.base, o.payment, o.message);
+        if (retry && field(req, 'origin') === 'checkout') {
+          return checkoutPage(reply, svc.base, o.payment, o.message, { number: field(req, 'cardNumber').slice(0, 30), expMonth: field(req, 'expMonth').slice(0, 4), expYear: field(req, 'expYear').slice(0, 4) });
+        }
         return back(reply, o.payment, o.kind === 'authorized' ? null : o.message);
       });
 
