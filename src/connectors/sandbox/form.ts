@@ -17,6 +17,8 @@ const LABELS: Record<string, Record<string, string>> = {
     expMonth: 'Exp. month',
     expYear: 'Exp. year',
     cvc: 'CVC',
+    mm: 'MM',
+    yyyy: 'YYYY',
     pay: 'Pay {amount}',
     hint: 'Test card 4242 4242 4242 4242, any future date, any CVC.',
   },
@@ -26,6 +28,8 @@ const LABELS: Record<string, Record<string, string>> = {
     expMonth: 'Ablaufmonat',
     expYear: 'Ablaufjahr',
     cvc: 'Prüfnummer',
+    mm: 'MM',
+    yyyy: 'JJJJ',
     pay: '{amount} bezahlen',
     hint: 'Testkarte 4242 4242 4242 4242, beliebiges zukünftiges Datum, beliebige Prüfnummer.',
   },
@@ -63,8 +67,8 @@ export function renderPaymentForm(payment: PspPayment, publicBaseUrl: string, ct
 <div class="field"><label for="sbx-name">${esc(l.name)}</label><input id="sbx-name" name="cardholderName" autocomplete="cc-name" maxlength="100"></div>
 <div class="field"><label for="sbx-cardNumber">${esc(l.cardNumber)}</label><input id="sbx-cardNumber" name="cardNumber" inputmode="numeric" autocomplete="cc-number" maxlength="23" placeholder="1234 1234 1234 1234" required${invalid('number')}></div>
 <div class="row">
-<div class="field"><label for="sbx-expMonth">${esc(l.expMonth)}</label><input id="sbx-expMonth" name="expMonth" inputmode="numeric" autocomplete="cc-exp-month" placeholder="MM" maxlength="2" required${month}${invalid('expiry')}></div>
-<div class="field"><label for="sbx-expYear">${esc(l.expYear)}</label><input id="sbx-expYear" name="expYear" inputmode="numeric" autocomplete="cc-exp-year" placeholder="YYYY" maxlength="4" required${year}${invalid('expiry')}></div>
+<div class="field"><label for="sbx-expMonth">${esc(l.expMonth)}</label><input id="sbx-expMonth" name="expMonth" inputmode="numeric" autocomplete="cc-exp-month" placeholder="${esc(l.mm)}" maxlength="2" required${month}${invalid('expiry')}></div>
+<div class="field"><label for="sbx-expYear">${esc(l.expYear)}</label><input id="sbx-expYear" name="expYear" inputmode="numeric" autocomplete="cc-exp-year" placeholder="${esc(l.yyyy)}" maxlength="4" required${year}${invalid('expiry')}></div>
 <div class="field"><label for="sbx-cvc">${esc(l.cvc)}</label><input id="sbx-cvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" maxlength="4" required${invalid('cvc')}></div>
 </div>
 <button type="submit" class="pay">${esc(l.pay!.replace('{amount}', ctx.amountLabel))}</button>
