@@ -133,6 +133,13 @@ describe('GET /app-payment', () => {
     ]);
     expect(r.text).toContain('<p class="shop">DE</p>');
     expect(r.text).toMatch(/<button type="submit" class="pay">Pay €104\.90<\/button>/);
+    expect(r.text).not.toContain('class="tax"');
+    // net prices: the tax is a line of its own; gross prices already contain it
+    const net = await initialize(app, A, { amount: 11900, items: [{ idSalesOrderItem: 1, name: 'Shoe', quantity: 1, unitPrice: 10000 }], orderData: { priceMode: 'NET_MODE', taxTotal: 1900 } });
+    const n = await get(new URL(net.redirectUrl).pathname + new URL(net.redirectUrl).search);
+    expect(n.text).toContain('<tr class="tax"><th scope="row">Tax</th><td>€19.00</td></tr>');
+    const gross = await initialize(app, A, { orderData: { priceMode: 'GROSS_MODE', taxTotal: 1900 } });
+    expect((await get(new URL(gross.redirectUrl).pathname + new URL(gross.redirectUrl).search)).text).not.toContain('class="tax"');
   });
 
   it('German: amounts, labels and the pay button in German ("104,90 € bezahlen")', async () => {

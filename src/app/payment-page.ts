@@ -16,7 +16,7 @@ import { findPaymentByTransaction, findPaymentsByTransactionAnyTenant, type Paym
 import { decryptedSettings, loadTenant } from '../store/tenants.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { returnUrlFor } from './initialize-payment.js';
-import { formatAmount } from '../domain/money.js';
+import { formatAmount, parseMinorUnits } from '../domain/money.js';
 import type { AppDeps } from './context.js';
 import { isMessageKey, type Locale, type MessageKey } from '../i18n/messages.js';
 
@@ -137,13 +137,9 @@ export function pageLocale(locale: string | undefined | null): Locale {
   return locale && locale.toLowerCase().startsWith('de') ? 'de_DE' : 'en_US';
 }
 
-const int = (v: unknown): number | null => {
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-  if (typeof v === 'string' && /^-?\d{1,15}$/.test(v)) return Number(v);
-  return null;
-};
+const int = parseMinorUnits;
 
-/** Items or expenses of `orderData`: line total = `sumPrice`, else unit price (gross if given) × quantity. */
+/** Items or expenses of `orderData`: line total = `sumPrice`, else `unitPrice` (or `unitGrossPrice`) × `quantity`. */
 function linesOf(p: PaymentRow, key: 'items' | 'expenses'): PageLine[] {
   const lines = Array.isArray(p.orderData[key]) ? (p.orderData[key] as unknown[]) : [];
   const out: PageLine[] = [];
@@ -151,8 +147,8 @@ function linesOf(p: PaymentRow, key: 'items' | 'expenses'): PageLine[] {
     if (!it || typeof it !== 'object') continue;
     const o = it as Record<string, unknown>;
     const quantity = int(o.quantity);
-    const unit = int(o.unitGrossPrice) ?? int(o.unitPrice);
-    const sum = int(o.sumPrice) ?? int(o.sumGrossPrice);
+    const unit = int(o.unitPrice) ?? int(o.unitGrossPrice);
+    const sum = int(o.sumPrice);
     out.push({ name: str(o.name) ?? str(o.sku) ?? null, quantity, total: sum ?? (unit === null ? null : unit * (quantity ?? 1)) });
   }
   return out;
