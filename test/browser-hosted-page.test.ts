@@ -1,6 +1,8 @@
 /**
  * The hosted payment page in a real browser (Debian Chromium through playwright-core, no JavaScript needed):
- * pay with 4242 and land on the shop's success URL, pay with a declined card and see the decline, and cancel.
+ * pay with 4242 and land on the shop's success URL (also with JavaScript switched off), pay with a declined card and see
+ * the decline tied to the card number field, cancel from the page and from the challenge page, and leave the error pages
+ * for the shop. (Every state's axe-core check and screenshots: test/page-a11y.test.ts.)
  * The "shop" is a tiny local HTTP server on another origin that records the URLs it is sent to.
  */
 import { createServer, type Server } from 'node:http';
@@ -59,7 +61,8 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
       const res = await page.goto(p.redirectUrl);
       expect(res?.status()).toBe(200);
       expect(await page.textContent('body')).toContain('123.45');
-      await page.setViewportSize({ width: 375, height: 740 });
+      expect(await page.textContent('button.pay')).toBe('Pay €123.45');
+      await page.setViewportSize({ width: 390, height: 844 });
       await fillCard(page, '4242424242424242');
       await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-success**`), page.click('button[type="submit"]')]);
       expect(await page.textContent('#shop')).toContain('/en/payment/order-success');
@@ -80,7 +83,68 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
       const alert = await page.textContent('[role="alert"]');
       expect(alert).toContain('declined');
       expect(await page.locator('input[name="cardNumber"]').count()).toBe(1);
+      // the message is the card number field's description, and the field is marked invalid
+      const number = page.locator('input[name="cardNumber"]');
+      expect(await number.getAttribute('aria-invalid')).toBe('true');
+      expect(await number.getAttribute('aria-describedby')).toBe('payment-error');
+      expect(await page.getAttribute('#payment-error', 'role')).toBe('alert');
+      // the declined card's expiry is filled in again; the number is typed anew (it never comes back from the PSP)
+      expect(await page.inputValue('input[name="expMonth"]')).toBe('12');
+      expect(await page.inputValue('input[name="expYear"]')).toBe(CARD_YEAR);
+      await page.fill('input[name="cardNumber"]', '4242424242424242');
+      await page.fill('input[name="cvc"]', '123');
+      await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-success**`), page.click('button.pay')]);
+      expect((await messageNames(app, p.paymentId)).filter((n) => n === 'PaymentAuthorized')).toHaveLength(1);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('works with JavaScript switched off (the sandbox form needs none): pays and lands on the shop success URL', async () => {
+    const p = await initialize(app, T, urls());
+    const page = await context.newPage();
+    try {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Emulation.setScriptExecutionDisabled', { value: true });
+      const res = await page.goto(p.redirectUrl);
+      expect(res?.headers()['content-security-policy']).not.toContain('script-src');
+      expect(await page.locator('script').count()).toBe(0);
+      await fillCard(page, '4242424242424242');
+      await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-success**`), page.click('button.pay')]);
+      expect((await messageNames(app, p.paymentId)).filter((n) => n === 'PaymentAuthorized')).toHaveLength(1);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('the challenge page\'s cancel link lands on the shop cancel URL without paying', async () => {
+    const p = await initialize(app, T, urls());
+    const page = await context.newPage();
+    try {
+      await page.goto(p.redirectUrl);
+      await fillCard(page, '4000002500003155');
+      await Promise.all([page.waitForURL(/\/sandbox\/checkout\/[^/]+\/challenge/), page.click('button.pay')]);
+      await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-cancel**`), page.click('a.cancel')]);
+      expect(await page.textContent('#shop')).toContain('/en/payment/order-cancel');
       expect((await messageNames(app, p.paymentId)).filter((n) => n !== 'PaymentCreated')).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('error pages: an unknown payment explains what to do; a known one offers the ways back to the shop', async () => {
+    const page = await context.newPage();
+    try {
+      const res = await page.goto(`${app.url}/app-payment?transactionId=sbx_pay_unknown&tenantIdentifier=${T}`);
+      expect(res?.status()).toBe(404);
+      expect(await page.textContent('main')).toContain('Please return to the shop');
+      expect(await page.locator('a').count()).toBe(0);
+      // a payment that can no longer be paid and has no cancel URL: back to the order summary
+      const p = await initialize(app, T, urls());
+      await app.deps.db.query("UPDATE payments SET status = 'canceled', redirect_cancel_url = NULL WHERE id = $1", [p.paymentId]);
+      await page.goto(p.redirectUrl);
+      await Promise.all([page.waitForURL(`${shopUrl}/en/checkout/summary**`), page.click('a.back')]);
+      expect(await page.textContent('#shop')).toContain('/en/checkout/summary');
     } finally {
       await page.close();
     }

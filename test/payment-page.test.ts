@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMoney } from '../src/http/payment-page.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { SHOP, browse, configureTenant, initialize, messageNames, parseForm, payOnPage } from './helpers/hosted-flow.js';
+import { CARD_YEAR, SHOP, browse, configureTenant, initialize, messageNames, parseForm, payOnPage } from './helpers/hosted-flow.js';
 
 let app: TestApp;
 const A = 'page-tenant-a';
@@ -42,7 +42,11 @@ describe('GET /app-payment', () => {
       expect(r.status).toBe(400);
       expectHtmlHeaders(r.headers);
       expect(r.text).toContain('The payment link is incomplete.');
+      expect(r.text).toContain('Please return to the shop');
+      expect(r.text).not.toMatch(/<a\s/);
     }
+    const de = await fetch(`${app.url}/app-payment`, { headers: { 'accept-language': 'de-DE,de;q=0.9' } });
+    expect(await de.text()).toContain('Der Zahlungslink ist unvollständig.');
   });
 
   it('unknown transaction: 404 page "Payment not found."', async () => {
@@ -50,6 +54,7 @@ describe('GET /app-payment', () => {
     expect(r.status).toBe(404);
     expectHtmlHeaders(r.headers);
     expect(r.text).toContain('Payment not found.');
+    expect(r.text).not.toMatch(/<a\s/);
   });
 
   it('status new: the page with amount, currency, items, the PSP form, cancel and back links; strict headers', async () => {
@@ -66,7 +71,6 @@ describe('GET /app-payment', () => {
     expect(r.text).not.toMatch(/<script/i);
     expect(r.text).toContain(formatMoney(12345, 'EUR', 'en_US'));
     expect(r.text).toContain('123.45');
-    expect(r.text).toContain('EUR');
     expect(r.text).toContain('Blue shirt');
     expect(r.text).toContain('Socks');
     expect(r.text).toContain('name="viewport"');
@@ -112,6 +116,102 @@ describe('GET /app-payment', () => {
     expect(parseForm(r.text).action).toContain('/confirm');
   });
 
+  it('the summary shows the shop, items, shipping, discount and a total consistent with the order; the button names the amount', async () => {
+    const p = await initialize(app, A, {
+      amount: 10490,
+      items: [{ idSalesOrderItem: 1, name: 'Shoe', quantity: 1, unitPrice: 10500 }],
+      orderData: { storeName: 'DE', expenses: [{ type: 'SHIPMENT_EXPENSE_TYPE', name: 'Standard shipping', quantity: 1, unitPrice: 490 }], discountTotal: 500 },
+    });
+    const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    expect(r.status).toBe(200);
+    const rows = [...r.text.matchAll(/<tr class="(\w+)"><th scope="row">(.*?)<\/th><td[^>]*>(.*?)<\/td><\/tr>/g)].map((m) => [m[1], m[2]!.replace(/<[^>]+>/g, ''), m[3]]);
+    expect(rows).toEqual([
+      ['item', 'Shoe', '€105.00'],
+      ['expense', 'Standard shipping', '€4.90'],
+      ['discount', 'Discount', '−€5.00'],
+      ['total', 'Total', '€104.90'],
+    ]);
+    expect(r.text).toContain('<p class="shop">DE</p>');
+    expect(r.text).toMatch(/<button type="submit" class="pay">Pay €104\.90<\/button>/);
+    expect(r.text).not.toContain('class="tax"');
+    // net prices: the tax is a line of its own; gross prices already contain it
+    const net = await initialize(app, A, { amount: 11900, items: [{ idSalesOrderItem: 1, name: 'Shoe', quantity: 1, unitPrice: 10000 }], orderData: { priceMode: 'NET_MODE', taxTotal: 1900 } });
+    const n = await get(new URL(net.redirectUrl).pathname + new URL(net.redirectUrl).search);
+    expect(n.text).toContain('<tr class="tax"><th scope="row">Tax</th><td>€19.00</td></tr>');
+    const gross = await initialize(app, A, { orderData: { priceMode: 'GROSS_MODE', taxTotal: 1900 } });
+    expect((await get(new URL(gross.redirectUrl).pathname + new URL(gross.redirectUrl).search)).text).not.toContain('class="tax"');
+  });
+
+  it('German: amounts, labels and the pay button in German ("104,90 € bezahlen")', async () => {
+    const p = await initialize(app, A, {
+      amount: 10490,
+      localeName: 'de_DE',
+      items: [{ idSalesOrderItem: 1, name: 'Schuh', quantity: 1, unitPrice: 10500 }],
+      orderData: { expenses: [{ type: 'SHIPMENT_EXPENSE_TYPE', quantity: 1, unitPrice: 490 }], discountTotal: 500 },
+    });
+    const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    expect(r.text).toContain('104,90\u00a0€ bezahlen');
+    expect(r.text).toContain('<th scope="row">Versand</th><td>4,90\u00a0€</td>');
+    expect(r.text).toContain('<th scope="row">Rabatt</th><td>−5,00\u00a0€</td>');
+    expect(r.text).toContain('Gesamtsumme');
+    expect(r.text).toContain('Kartennummer');
+  });
+
+  it('the card form: autocomplete tokens, numeric keyboards, month/year/CVC on one row', async () => {
+    const p = await initialize(app, A);
+    const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+    const input = (name: string) => new RegExp(`<input[^>]*name="${name}"[^>]*>`).exec(r.text)?.[0] ?? '';
+    expect(input('cardholderName')).toContain('autocomplete="cc-name"');
+    for (const [name, token] of [['cardNumber', 'cc-number'], ['expMonth', 'cc-exp-month'], ['expYear', 'cc-exp-year'], ['cvc', 'cc-csc']]) {
+      expect(input(name!)).toContain(`autocomplete="${token}"`);
+      expect(input(name!)).toContain('inputmode="numeric"');
+      expect(input(name!)).not.toContain('aria-invalid');
+    }
+    const row = /<div class="row">([\s\S]*?)<\/div>\n<\/div>/.exec(r.text)?.[1] ?? '';
+    expect(row).toContain('name="expMonth"');
+    expect(row).toContain('name="expYear"');
+    expect(row).toContain('name="cvc"');
+    expect(row).not.toContain('name="cardNumber"');
+  });
+
+  it('a decline code ties its message to the field it concerns (aria-invalid, aria-describedby)', async () => {
+    const p = await initialize(app, A);
+    for (const [code, field, text] of [
+      ['card_declined', 'cardNumber', 'Your card was declined.'],
+      ['invalid_cvc', 'cvc', 'The security code is not valid.'],
+      ['expired_card', 'expMonth', 'Your card has expired.'],
+      ['decline_insufficient_funds', 'cardNumber', 'Your card has insufficient funds.'],
+    ] as const) {
+      const u = new URL(p.redirectUrl);
+      u.searchParams.set('error', code);
+      const r = await get(u.pathname + u.search);
+      expect(r.text).toContain(`<p id="payment-error" class="error" role="alert">${text}`);
+      const input = new RegExp(`<input[^>]*name="${field}"[^>]*>`).exec(r.text)![0];
+      expect(input).toContain('aria-invalid="true"');
+      expect(input).toContain('aria-describedby="payment-error"');
+      expect(r.text.match(/<input[^>]*aria-invalid/g)!.length).toBe(field === 'expMonth' ? 2 : 1);
+    }
+    // a status check that could not be made concerns no field
+    const u = new URL(p.redirectUrl);
+    u.searchParams.set('error', 'status_unavailable');
+    const r = await get(u.pathname + u.search);
+    expect(r.text).toContain('We could not confirm the payment status yet.');
+    expect(r.text).not.toMatch(/<input[^>]*aria-invalid/);
+  });
+
+  it('only catalog text: unknown codes, catalog keys that are not declines and text all show the generic decline message', async () => {
+    const p = await initialize(app, A);
+    for (const value of ['Call +49 555 to verify your card', 'disconnect_open_orders', 'generic', 'decline_generic', 'decline_page_title', 'page_title', 'unknown_code', '__proto__', 'constructor']) {
+      const u = new URL(p.redirectUrl);
+      u.searchParams.set('error', value);
+      const r = await get(u.pathname + u.search);
+      expect(r.status).toBe(200);
+      const alert = /<p id="payment-error" class="error" role="alert">([^<]*)<\/p>/.exec(r.text)?.[1];
+      expect([value, alert]).toEqual([value, 'The payment was not completed. Please try again or use another card.']);
+      expect(r.text).not.toContain(value);
+    }
+  });
+
   it('German locale renders German labels', async () => {
     const p = await initialize(app, A, { localeName: 'de_DE' });
     const r = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
@@ -141,6 +241,46 @@ describe('GET /app-payment', () => {
     }
   });
 
+  it('a payment that cannot be paid any more and has no URL to send the shopper to: a status page with the way back it has', async () => {
+    const p = await initialize(app, A);
+    const path = new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search;
+    await app.deps.db.query("UPDATE payments SET status = 'canceled', redirect_cancel_url = NULL WHERE id = $1", [p.paymentId]);
+    const r = await get(path);
+    expect(r.status).toBe(200);
+    expectHtmlHeaders(r.headers);
+    expect(r.text).toContain('This payment can no longer be paid.');
+    expect(r.text).toContain(`class="back" href="${SHOP}/en/checkout/summary"`);
+    await app.deps.db.query("UPDATE payments SET status = 'authorized', redirect_success_url = NULL WHERE id = $1", [p.paymentId]);
+    const paid = await get(path);
+    expect(paid.text).toContain('This payment has been completed.');
+  });
+
+  it('the sandbox challenge page offers a cancel link back to the shop\'s cancel URL', async () => {
+    const p = await initialize(app, A);
+    const r = await payOnPage(app, p.redirectUrl, '4000002500003155');
+    expect(r.final.status).toBe(200);
+    expect(r.final.html).toContain(`<a class="cancel" href="${SHOP}/en/payment/order-cancel?orderReference=${p.orderReference}">`);
+    // the link is only ever an http(s) URL
+    const evil = await get(`${new URL(r.finalUrl).pathname}?cancelUrl=${encodeURIComponent('javascript:alert(1)')}`);
+    expect(evil.status).toBe(200);
+    expect(evil.text).not.toContain('class="cancel"');
+  });
+
+  it("the sandbox's own checkout page keeps the typed number after a decline and ties the message to the field", async () => {
+    const p = await initialize(app, A);
+    const page = await browse(app, `/sandbox/checkout/${p.transactionId}`);
+    const { action, hidden } = parseForm(page.final.html);
+    const r = await browse(app, action, { ...hidden, cardNumber: '4000 0000 0000 0002', expMonth: '12', expYear: CARD_YEAR, cvc: '123' });
+    expect(r.final.status).toBe(200);
+    const input = (name: string) => new RegExp(`<input[^>]*name="${name}"[^>]*>`).exec(r.final.html)![0];
+    expect(input('cardNumber')).toContain('value="4000 0000 0000 0002"');
+    expect(input('cardNumber')).toContain('aria-invalid="true"');
+    expect(input('cardNumber')).toContain('aria-describedby="sbx-error"');
+    expect(input('expYear')).toContain(`value="${CARD_YEAR}"`);
+    expect(input('cvc')).not.toContain('value=');
+    expect(r.final.html).toContain('<p id="sbx-error" class="error" role="alert">Your card was declined.</p>');
+  });
+
   it('PSP unavailable: 502 page with a retry link', async () => {
     const p = await initialize(app, B);
     const path = new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search;
@@ -153,6 +293,8 @@ describe('GET /app-payment', () => {
       expectHtmlHeaders(r.headers);
       expect(r.text).toContain('class="retry"');
       expect(r.text).toContain(`transactionId=${p.transactionId}`);
+      expect(r.text).toContain(`class="cancel" href="${SHOP}/en/payment/order-cancel?orderReference=${p.orderReference}"`);
+      expect(r.text).toContain(`class="back" href="${SHOP}/en/checkout/summary"`);
       // the return handler sends the shopper back to the page with error=status_unavailable
       const back = await get(`/app-payment/redirect?${q({ transactionId: p.transactionId, tenantIdentifier: B })}`);
       expect(back.status).toBe(302);

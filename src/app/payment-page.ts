@@ -16,19 +16,28 @@ import { findPaymentByTransaction, findPaymentsByTransactionAnyTenant, type Paym
 import { decryptedSettings, loadTenant } from '../store/tenants.js';
 import { applyPaymentOutcome, enforceDeclineCap } from './apply-payment-outcome.js';
 import { returnUrlFor } from './initialize-payment.js';
-import { formatAmount } from '../domain/money.js';
+import { formatAmount, parseMinorUnits } from '../domain/money.js';
 import type { AppDeps } from './context.js';
+import { isMessageKey, type Locale, type MessageKey } from '../i18n/messages.js';
 
 export const PSP_CALL_TIMEOUT_MS = 15_000;
 
 const SUCCESS_STATUSES = new Set(['authorized', 'capture_requested', 'partially_captured', 'captured', 'capture_failed']);
 const CANCEL_STATUSES = new Set(['canceled', 'authorization_failed', 'cancellation_failed']);
 
-export interface PageItem {
-  name: string;
+/** One line of the order summary: an item or an expense (shipping), as sent in `orderData`. */
+export interface PageLine {
+  /** null: the line had no name (the page uses its generic label). */
+  name: string | null;
   quantity: number | null;
-  /** Line total (unit price × quantity) in minor units, when known. */
+  /** Line total in minor units, when known. */
   total: number | null;
+}
+
+/** A decline notice: the catalog key of its text and the card field it concerns (null: the whole payment). */
+export interface DeclineNotice {
+  key: MessageKey;
+  field: 'number' | 'expiry' | 'cvc' | null;
 }
 
 export interface PaymentPageView {
@@ -37,24 +46,68 @@ export interface PaymentPageView {
   amount: number;
   currency: string;
   orderReference: string | null;
-  items: PageItem[];
-  locale: string;
+  /** `orderData.storeName` when sent. */
+  storeName: string | null;
+  items: PageLine[];
+  expenses: PageLine[];
+  /** `orderData.discountTotal` (minor units, > 0) when sent. */
+  discountTotal: number | null;
+  /** `orderData.taxTotal` when the order is in net mode (gross prices already include it). */
+  taxTotal: number | null;
+  locale: Locale;
   /** The connector's form HTML (already escaped by the connector). */
   formHtml: string;
   /** The connector's inline script (tagged with the response's CSP nonce) and external scripts, when it needs JavaScript. */
   script: { inline: string; external: string[] } | null;
-  /** A message key of the app's catalog from the `error` query parameter (never text from the URL). */
-  error: string | null;
+  /** What the `error` query parameter names (a code mapped to the catalog; never text from the URL). */
+  error: DeclineNotice | null;
   cancelUrl: string | null;
   backUrl: string | null;
+}
+
+/** Links back to the shop an error or status page offers (only for a known payment). */
+export interface ShopLinks {
+  retryUrl?: string;
+  backUrl?: string | null;
+  cancelUrl?: string | null;
+  /** A neutral "back to the shop" target when neither of the others applies (e.g. the success URL of a paid payment). */
+  shopUrl?: string | null;
 }
 
 export type PageOutcome =
   | { kind: 'page'; view: PaymentPageView; csp: CspSources; frameOrigin: string | null; navigationOrigins: string[] }
   | { kind: 'redirect'; location: string }
-  | { kind: 'error-page'; status: number; message: string; retryUrl?: string; frameOrigin: string | null; locale: string }
-  | { kind: 'status-page'; status: number; message: string; frameOrigin: string | null; locale: string }
+  | { kind: 'error-page'; status: number; message: MessageKey; help?: MessageKey; links: ShopLinks; frameOrigin: string | null; locale: Locale }
   | { kind: 'text'; status: number; text: string };
+
+/** The element id of the page's decline message (fields point their `aria-describedby` at it). */
+export const ERROR_MESSAGE_ID = 'payment-error';
+
+/**
+ * The `error` query parameter → what the page shows. Only codes with a `decline_<code>` catalog entry show their own
+ * text (a connector's `declineMessageKey` may answer the code or the key itself); anything else shows the generic
+ * decline text. Nothing of the parameter is ever displayed.
+ */
+export function declineNotice(error: string): DeclineNotice {
+  const code = /^[a-z0-9_]{1,60}$/.test(error) ? error.replace(/^decline_/, '') : '';
+  const key = `decline_${code}`;
+  const known = code !== '' && code !== 'generic' && isMessageKey(key);
+  return { key: known ? key : 'decline_generic', field: known ? DECLINE_FIELDS[code] ?? null : null };
+}
+
+const DECLINE_FIELDS: Record<string, DeclineNotice['field']> = {
+  card_declined: 'number',
+  insufficient_funds: 'number',
+  card_blocked: 'number',
+  authentication_failed: 'number',
+  invalid_number: 'number',
+  incorrect_number: 'number',
+  processing_error: 'number',
+  expired_card: 'expiry',
+  invalid_expiry: 'expiry',
+  incorrect_cvc: 'cvc',
+  invalid_cvc: 'cvc',
+};
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 
@@ -75,38 +128,71 @@ export function paymentPageUrl(appBaseUrl: string, transactionId: string, tenant
   return `${appBaseUrl.replace(/\/+$/, '')}/app-payment?${q.toString()}`;
 }
 
-function localeOf(p: PaymentRow): string {
-  return str(p.orderData.localeName) ?? str(p.localeName) ?? 'en_US';
+function localeOf(p: PaymentRow): Locale {
+  return pageLocale(str(p.orderData.localeName) ?? str(p.localeName));
 }
 
-function itemsOf(p: PaymentRow): PageItem[] {
-  const items = Array.isArray(p.orderData.items) ? (p.orderData.items as unknown[]) : [];
-  const out: PageItem[] = [];
-  for (const it of items.slice(0, 200)) {
+/** `de…` → de_DE, anything else en_US (the catalog's two locales). */
+export function pageLocale(locale: string | undefined | null): Locale {
+  return locale && locale.toLowerCase().startsWith('de') ? 'de_DE' : 'en_US';
+}
+
+const int = parseMinorUnits;
+
+/** Items or expenses of `orderData`: line total = `sumPrice`, else `unitPrice` (or `unitGrossPrice`) × `quantity`. */
+function linesOf(p: PaymentRow, key: 'items' | 'expenses'): PageLine[] {
+  const lines = Array.isArray(p.orderData[key]) ? (p.orderData[key] as unknown[]) : [];
+  const out: PageLine[] = [];
+  for (const it of lines.slice(0, 200)) {
     if (!it || typeof it !== 'object') continue;
     const o = it as Record<string, unknown>;
-    const int = (v: unknown): number | null => {
-      if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-      if (typeof v === 'string' && /^-?\d{1,15}$/.test(v)) return Number(v);
-      return null;
-    };
     const quantity = int(o.quantity);
-    const unit = int(o.unitPrice);
-    out.push({ name: str(o.name) ?? str(o.sku) ?? 'Item', quantity, total: unit === null ? null : unit * (quantity ?? 1) });
+    const unit = int(o.unitPrice) ?? int(o.unitGrossPrice);
+    const sum = int(o.sumPrice);
+    out.push({ name: str(o.name) ?? str(o.sku) ?? null, quantity, total: sum ?? (unit === null ? null : unit * (quantity ?? 1)) });
   }
   return out;
 }
 
+const positive = (v: unknown): number | null => {
+  const n = int(v);
+  return n !== null && n > 0 ? n : null;
+};
+
 function statusPage(p: PaymentRow, status: string): PageOutcome {
   const paid = SUCCESS_STATUSES.has(status);
   return {
-    kind: 'status-page',
+    kind: 'error-page',
     status: 200,
-    message: paid ? 'This payment has been completed.' : 'This payment can no longer be paid.',
+    message: paid ? 'page_payment_completed' : 'page_payment_closed',
+    links: paid ? { shopUrl: p.redirectSuccessUrl } : { backUrl: p.checkoutSummaryPageUrl, shopUrl: p.redirectCancelUrl },
     frameOrigin: originOf(p.redirectSuccessUrl),
     locale: localeOf(p),
   };
 }
+
+/** The 502 page for a known payment: retry, and the ways back to the shop. */
+function unavailablePage(p: PaymentRow, selfUrl: string): PageOutcome {
+  return {
+    kind: 'error-page',
+    status: 502,
+    message: 'page_psp_unavailable',
+    links: { retryUrl: selfUrl, backUrl: p.checkoutSummaryPageUrl, cancelUrl: p.redirectCancelUrl },
+    frameOrigin: originOf(p.redirectSuccessUrl),
+    locale: localeOf(p),
+  };
+}
+
+/** 400/404 pages: nothing is known of the payment, so no link to any shop (a link built from the request would be attacker-chosen). */
+const unknownPaymentPage = (status: 400 | 404, locale: Locale): PageOutcome => ({
+  kind: 'error-page',
+  status,
+  message: status === 400 ? 'page_link_incomplete' : 'page_not_found',
+  help: 'page_unknown_payment_help',
+  links: {},
+  frameOrigin: null,
+  locale,
+});
 
 /** Where a payment that is no longer payable sends the shopper (null: keep the page). */
 function afterPaymentTarget(p: PaymentRow, status: string): PageOutcome | null {
@@ -175,13 +261,13 @@ function redirectFor(deps: AppDeps, connector: Connector, p: PaymentRow, psp: Ps
   }
 }
 
-/** `GET /app-payment` (sync-api.md 4.11). */
-export async function showPaymentPage(deps: AppDeps, query: Record<string, unknown>, requestId: string): Promise<PageOutcome> {
+/** `GET /app-payment` (sync-api.md 4.11). `requestLocale`: the browser's language, for pages of an unknown payment. */
+export async function showPaymentPage(deps: AppDeps, query: Record<string, unknown>, requestId: string, requestLocale: Locale = 'en_US'): Promise<PageOutcome> {
   const transactionId = str(query.transactionId);
   const tenant = str(query.tenantIdentifier);
-  if (!transactionId || !tenant) return { kind: 'error-page', status: 400, message: 'The payment link is incomplete.', frameOrigin: null, locale: 'en_US' };
+  if (!transactionId || !tenant) return unknownPaymentPage(400, requestLocale);
   const p = await findPaymentByTransaction(deps.db, tenant.slice(0, 255), transactionId.slice(0, 255));
-  if (!p) return { kind: 'error-page', status: 404, message: 'Payment not found.', frameOrigin: null, locale: 'en_US' };
+  if (!p) return unknownPaymentPage(404, requestLocale);
 
   const done = afterPaymentTarget(p, p.status);
   if (done) return done;
@@ -189,15 +275,15 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
 
   const selfUrl = paymentPageUrl(deps.config.appBaseUrl, p.transactionId, p.tenantIdentifier);
   const asked = await askPsp(deps, p);
-  if (!asked || !asked.result.ok) {
-    return { kind: 'error-page', status: 502, message: 'The payment provider is not available right now. Please try again.', retryUrl: selfUrl, frameOrigin: originOf(p.redirectSuccessUrl), locale: localeOf(p) };
-  }
+  if (!asked || !asked.result.ok) return unavailablePage(p, selfUrl);
   const psp = asked.result.value;
   if (psp.state !== 'pending' && psp.state !== 'requires_action') {
     // The shopper already finished at the PSP (e.g. reload before the return): settle it like the return handler.
     await applyPspState(deps, p, psp, requestId);
     return redirectFor(deps, asked.connector, p, psp);
   }
+  const errorCode = str(query.error);
+  const error = errorCode ? declineNotice(errorCode) : null;
   let form: CheckoutView;
   try {
     form = asked.connector.checkout(asked.settings, psp, {
@@ -207,13 +293,13 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
       cancelUrl: p.redirectCancelUrl,
       amountLabel: formatAmount(p.amount, p.currency, localeOf(p)),
       pspData: p.pspData,
+      ...(error?.field ? { fieldError: { field: error.field, messageId: ERROR_MESSAGE_ID } } : {}),
     });
   } catch (err) {
     deps.log.error({ err, transactionId: p.transactionId }, 'payment page: connector could not render its form');
-    return { kind: 'error-page', status: 502, message: 'The payment provider is not available right now. Please try again.', retryUrl: selfUrl, frameOrigin: originOf(p.redirectSuccessUrl), locale: localeOf(p) };
+    return unavailablePage(p, selfUrl);
   }
   if (form.kind === 'redirect') return { kind: 'redirect', location: form.url }; // a PSP-hosted page
-  const error = str(query.error);
   const navigationOrigins = [originOf(p.redirectSuccessUrl), originOf(p.redirectCancelUrl), originOf(psp.actionUrl)].filter((o): o is string => o !== null);
   return {
     kind: 'page',
@@ -223,11 +309,15 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
       amount: p.amount,
       currency: p.currency,
       orderReference: p.orderReference,
-      items: itemsOf(p),
+      storeName: str(p.orderData.storeName) ?? null,
+      items: linesOf(p, 'items'),
+      expenses: linesOf(p, 'expenses'),
+      discountTotal: positive(p.orderData.discountTotal),
+      taxTotal: str(p.orderData.priceMode) === 'NET_MODE' ? positive(p.orderData.taxTotal) : null,
       locale: localeOf(p),
       formHtml: form.html,
       script: form.kind === 'sdk' ? { inline: form.script, external: form.externalScripts } : null,
-      error: error ? error.slice(0, 100) : null,
+      error,
       cancelUrl: p.redirectCancelUrl,
       backUrl: p.checkoutSummaryPageUrl,
     },
@@ -241,7 +331,7 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
  * `GET /app-payment/redirect` (sync-api.md 4.12). The PSP's own return parameters name the transaction (e.g.
  * `payment_intent`); each enabled connector reads the query, the app's `transactionId` is the fallback.
  */
-export async function handlePaymentReturn(deps: AppDeps, query: Record<string, unknown>, requestId: string): Promise<PageOutcome> {
+export async function handlePaymentReturn(deps: AppDeps, query: Record<string, unknown>, requestId: string, requestLocale: Locale = 'en_US'): Promise<PageOutcome> {
   let transactionId: string | undefined;
   for (const c of deps.connectors.all()) {
     const id = c.returnTransactionId(query);
@@ -259,7 +349,7 @@ export async function handlePaymentReturn(deps: AppDeps, query: Record<string, u
     const all = await findPaymentsByTransactionAnyTenant(deps.db, transactionId.slice(0, 255));
     p = all.length === 1 ? all[0]! : null;
   }
-  if (!p) return { kind: 'error-page', status: 404, message: 'Payment not found.', frameOrigin: null, locale: 'en_US' };
+  if (!p) return unknownPaymentPage(404, requestLocale);
 
   const asked = await askPsp(deps, p);
   if (!asked || !asked.result.ok) {

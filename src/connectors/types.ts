@@ -260,6 +260,11 @@ export interface CheckoutContext {
   cancelUrl: string | null;
   amountLabel: string;
   pspData: Record<string, unknown>;
+  /**
+   * The page shows a decline message (element `messageId`) that concerns one of the card fields: a form the connector
+   * renders marks that field `aria-invalid` and points its `aria-describedby` at the message. Absent: no field error.
+   */
+  fieldError?: { field: 'number' | 'expiry' | 'cvc'; messageId: string };
 }
 
 export interface PaymentOperations {

@@ -284,13 +284,23 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
         if (p0.status !== 'requires_payment_method' && p0.status !== 'requires_action') return back(reply, p0);
         const card = normaliseCard({ number: field(req, 'cardNumber'), expMonth: field(req, 'expMonth'), expYear: field(req, 'expYear'), cvc: field(req, 'cvc') });
         const o = await opts.db.tx(async (tx) => svc.confirm(tx, await svc.mustLoad(tx, p0.id), card));
-        if (o.kind === 'requires_action') return reply.code(303).header('Location', `${svc.base}/checkout/${p0.id}/challenge`).send();
+        if (o.kind === 'requires_action') {
+          // the shop's cancel URL the payment form carries, so the challenge page offers a way back (never stored)
+          const cancelUrl = field(req, 'cancelUrl');
+          const q = isHttpUrl(cancelUrl) ? `?cancelUrl=${encodeURIComponent(cancelUrl)}` : '';
+          return reply.code(303).header('Location', `${svc.base}/checkout/${p0.id}/challenge${q}`).send();
+        }
         const retry = o.kind === 'rejected' || (o.kind === 'declined' && !o.final);
-        if (retry && field(req, 'origin') === 'checkout') return checkoutPage(reply, svc.base, o.payment, o.message);
+        if (retry && field(req, 'origin') === 'checkout') {
+          return checkoutPage(reply, svc.base, o.payment, o.message, { number: field(req, 'cardNumber').slice(0, 30), expMonth: field(req, 'expMonth').slice(0, 4), expYear: field(req, 'expYear').slice(0, 4) });
+        }
         return back(reply, o.payment, o.kind === 'authorized' ? null : o.message);
       });
 
-      s.get<P>('/checkout/:id/challenge', page, async (req, reply) => challengePage(reply, svc.base, await pageLoad(req.params.id)));
+      s.get<P>('/checkout/:id/challenge', page, async (req, reply) => {
+        const cancelUrl = (req.query as Record<string, unknown>).cancelUrl;
+        return challengePage(reply, svc.base, await pageLoad(req.params.id), typeof cancelUrl === 'string' && isHttpUrl(cancelUrl) ? cancelUrl : null);
+      });
 
       s.post<P>('/checkout/:id/challenge', form, async (req, reply) => {
         const p0 = await pageLoad(req.params.id);

@@ -29,6 +29,8 @@ export interface InitOptions {
   cancelUrl?: string;
   summaryUrl?: string | null;
   localeName?: string;
+  /** More `orderData` fields (expenses, discountTotal, storeName, ...). */
+  orderData?: Record<string, unknown>;
 }
 
 export interface Initialized {
@@ -51,6 +53,7 @@ export async function initialize(app: TestApp, tenant: string, o: InitOptions = 
         { idSalesOrderItem: 2, name: 'Socks', sku: 'SKU-2', quantity: 1, unitPrice: 2345 },
       ],
       ...(o.localeName ? { localeName: o.localeName } : {}),
+      ...(o.orderData ?? {}),
     },
     redirectSuccessUrl: o.successUrl ?? `${SHOP}/en/payment/order-success`,
     redirectCancelUrl: o.cancelUrl ?? `${SHOP}/en/payment/order-cancel?orderReference=${orderReference}`,

@@ -20,7 +20,7 @@ export interface SandboxConnectorEnv {
 export const SANDBOX_SECRET_FIELDS = ['secretKey', 'webhookSecret', 'clientSecret', 'card'] as const;
 
 /** Decline codes the sandbox reports that the app's message catalog knows. */
-const KNOWN_DECLINES = new Set(['card_declined', 'insufficient_funds', 'authentication_failed', 'expired_card', 'incorrect_cvc', 'invalid_number']);
+const KNOWN_DECLINES = new Set(['card_declined', 'insufficient_funds', 'card_blocked', 'authentication_failed', 'expired_card', 'invalid_expiry', 'invalid_cvc', 'invalid_number']);
 
 export const SANDBOX_CAPABILITIES: ConnectorCapabilities = {
   preOrder: true,
@@ -179,7 +179,7 @@ export function createSandboxConnector(env: SandboxConnectorEnv): Connector {
     webhookOutcome: (payload) => webhookOutcome(payload),
     webhookAck: () => ({ status: 200, contentType: 'application/json; charset=utf-8', body: '{"isSuccessful":true}' }),
     returnTransactionId: (query) => (typeof query.transactionId === 'string' && query.transactionId.trim() !== '' ? query.transactionId.trim() : null),
-    checkout: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx.locale),
+    checkout: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx),
     declineMessageKey: (code) => (KNOWN_DECLINES.has(code) ? code : 'card_declined'),
 
     // ---- optional capabilities ----
