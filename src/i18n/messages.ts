@@ -39,6 +39,40 @@ export const MESSAGES = {
     en_US: 'The webhook signing secret must start with "whsec_" followed by at least 16 letters or digits.',
     de_DE: 'Der Webhook-Signaturschlüssel muss mit "whsec_" beginnen, gefolgt von mindestens 16 Buchstaben oder Ziffern.',
   },
+  // connector format and credential keys (the Stripe connector's, connectors/stripe.md 1.1)
+  stripe_invalid_secret_key_format: {
+    en_US: 'The secret key must start with "sk_test_", "sk_live_", "rk_test_" or "rk_live_" followed by at least 10 letters or digits.',
+    de_DE: 'Der geheime Schlüssel muss mit "sk_test_", "sk_live_", "rk_test_" oder "rk_live_" beginnen, gefolgt von mindestens 10 Buchstaben oder Ziffern.',
+  },
+  stripe_invalid_publishable_key_format: {
+    en_US: 'The publishable key must start with "pk_test_" or "pk_live_" followed by at least 10 letters or digits.',
+    de_DE: 'Der veröffentlichbare Schlüssel muss mit "pk_test_" oder "pk_live_" beginnen, gefolgt von mindestens 10 Buchstaben oder Ziffern.',
+  },
+  stripe_key_mode_mismatch: {
+    en_US: 'The publishable key and the secret key must both be test keys or both be live keys.',
+    de_DE: 'Der veröffentlichbare und der geheime Schlüssel müssen beide Test- oder beide Live-Schlüssel sein.',
+  },
+  stripe_invalid_webhook_secret_format: {
+    en_US: 'The webhook signing secret must start with "whsec_" followed by at least 16 letters or digits.',
+    de_DE: 'Der Webhook-Signaturschlüssel muss mit "whsec_" beginnen, gefolgt von mindestens 16 Buchstaben oder Ziffern.',
+  },
+  stripe_invalid_pay_button_color: { en_US: 'The colour must look like #RRGGBB.', de_DE: 'Die Farbe muss die Form #RRGGBB haben.' },
+  stripe_invalid_onboarding_country: { en_US: 'The country must be a two-letter code such as DE.', de_DE: 'Das Land muss ein zweistelliger Code wie DE sein.' },
+  stripe_onboarding_country_required: { en_US: 'A marketplace needs the country of its merchants.', de_DE: 'Ein Marktplatz benötigt das Land seiner Händler.' },
+  stripe_invalid_statement_descriptor_suffix: {
+    en_US: 'The suffix may have up to 22 characters and no < > \\ \' " *.',
+    de_DE: 'Der Zusatz darf bis zu 22 Zeichen haben und keine < > \\ \' " * enthalten.',
+  },
+  stripe_invalid_favicon_url: { en_US: 'The favicon must be an https URL.', de_DE: 'Das Favicon muss eine https-URL sein.' },
+  stripe_key_refused: { en_US: 'Stripe refused this key.', de_DE: 'Stripe hat diesen Schlüssel abgelehnt.' },
+  stripe_key_lacks_permission: {
+    en_US: 'This key lacks PaymentIntent permission. Give the restricted key write access to PaymentIntents, Refunds and Webhook Endpoints.',
+    de_DE: 'Diesem Schlüssel fehlt die Berechtigung für PaymentIntents. Geben Sie dem eingeschränkten Schlüssel Schreibzugriff auf PaymentIntents, Refunds und Webhook Endpoints.',
+  },
+  stripe_connect_not_enabled: {
+    en_US: 'Stripe Connect is not available for this key. Enable Connect in the Stripe Dashboard or choose the direct business model.',
+    de_DE: 'Stripe Connect ist für diesen Schlüssel nicht verfügbar. Aktivieren Sie Connect im Stripe-Dashboard oder wählen Sie das direkte Geschäftsmodell.',
+  },
   // disconnect (sync-api.md 4.2)
   disconnect_tenant_missing: { en_US: 'Tenant identifier is missing.', de_DE: 'Die Mandantenkennung fehlt.' },
   disconnect_open_orders: {
