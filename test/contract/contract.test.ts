@@ -10,11 +10,12 @@ import type { TestApp } from '../helpers/app.js';
 import type { ConnectorDriver } from './driver.js';
 import { FLOWS } from './flows.js';
 import { sandboxDriver } from './sandbox-driver.js';
+import { stripeDriver } from './stripe-driver.js';
 
 /** Connector id → flow key → the bug that makes this flow fail for the connector (fixed by whoever owns the bug). */
 export const KNOWN_GAPS: Record<string, Record<string, string>> = {};
 
-const DRIVERS: Array<() => Promise<ConnectorDriver | { unavailable: string }>> = [async () => sandboxDriver()];
+const DRIVERS: Array<() => Promise<ConnectorDriver | { unavailable: string }>> = [async () => sandboxDriver(), async () => stripeDriver()];
 
 for (const load of DRIVERS) {
   const loaded = await load();

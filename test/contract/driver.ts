@@ -5,7 +5,9 @@
  * (re)deliver webhooks). Everything the suite asserts goes through HTTP, published messages and rows; a driver only
  * plays the actors outside the app.
  */
-import type { ConnectorCapabilities } from '../../src/connectors/types.js';
+import { loadConfig } from '../../src/config.js';
+import type { ConnectorCapabilities, ConnectorModule } from '../../src/connectors/types.js';
+import { createLogger } from '../../src/runtime.js';
 import type { TestApp } from '../helpers/app.js';
 import type { Hop } from '../helpers/hosted-flow.js';
 
@@ -89,4 +91,10 @@ export interface ConnectorDriver {
 
   /** The merchant finishes (or fails) the PSP's onboarding at `url`. */
   completeOnboarding(app: TestApp, tenant: string, url: string, outcome: 'complete' | 'fail'): Promise<void>;
+}
+
+/** A module's declared capabilities, read without starting an app (the suite decides its skips before any app runs). */
+export function moduleCapabilities(module: ConnectorModule): ConnectorCapabilities {
+  const config = loadConfig({ DATABASE_URL: 'memory://', ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, LOG_LEVEL: 'silent', CONNECTOR: module.id });
+  return module.create({ config, listenUrl: () => 'http://127.0.0.1:0', log: createLogger(config) }).capabilities;
 }

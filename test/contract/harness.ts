@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { publish } from '../helpers/commands.js';
-import type { ConnectorDriver } from './driver.js';
+import type { browse } from '../helpers/hosted-flow.js';
+import type { ConnectorDriver, ShopperResult } from './driver.js';
 
 export const SHOP = 'https://shop.example';
 export const SUCCESS_URL = `${SHOP}/en/payment/order-success`;
@@ -21,6 +22,9 @@ export async function postWebhook(app: TestApp, path: string, body: string, head
   await res.arrayBuffer();
   return res.status;
 }
+
+/** Where a browse() ended, as a driver reports it. */
+export const shopperResult = (r: Awaited<ReturnType<typeof browse>>): ShopperResult => ({ hops: r.hops, finalUrl: r.finalUrl, html: r.final.html });
 
 export const newOrderReference = (): string => `DE--${randomBytes(5).toString('hex')}`;
 

@@ -5,14 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { sandboxModule } from '../../src/connectors/sandbox/index.js';
-import { createLogger } from '../../src/runtime.js';
 import { signatureHeader } from '../../src/sandbox/util.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { CARD_YEAR, answerChallenge, browse, payOnPage } from '../helpers/hosted-flow.js';
-import type { ConnectorDriver, PayOutcome, ShopperResult } from './driver.js';
-import { postWebhook, until } from './harness.js';
+import { moduleCapabilities, type ConnectorDriver, type PayOutcome } from './driver.js';
+import { postWebhook, shopperResult, until } from './harness.js';
 
 const WEBHOOK_SECRET = 'whsec_contract0123456789';
 const CARDS: Record<PayOutcome, string> = {
@@ -28,8 +26,6 @@ const NOWHERE = 'http://127.0.0.1:9/webhooks/test';
 
 /** One sandbox account (secret key) per tenant, so holding one tenant's webhooks touches no other tenant. */
 const secretKeyOf = (tenant: string): string => `sk_sandbox_${createHash('sha256').update(tenant).digest('hex').slice(0, 16)}`;
-
-const shopperResult = (r: Awaited<ReturnType<typeof browse>>): ShopperResult => ({ hops: r.hops, finalUrl: r.finalUrl, html: r.final.html });
 
 export function sandboxDriver(): ConnectorDriver {
   let app: TestApp | undefined;
@@ -64,10 +60,7 @@ export function sandboxDriver(): ConnectorDriver {
     async stop() {
       await app?.close();
     },
-    capabilities() {
-      const config = loadConfig({ DATABASE_URL: 'memory://', ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, LOG_LEVEL: 'silent' });
-      return sandboxModule.create({ config, listenUrl: () => 'http://127.0.0.1:0', log: createLogger(config) }).capabilities;
-    },
+    capabilities: () => moduleCapabilities(sandboxModule),
 
     configuration(tenant, o = {}) {
       return {
