@@ -94,6 +94,9 @@ async function send(ctx: FlowContext, o: HostedOrder, name: string, payload: Rec
   return after(ctx, o.paymentId, n, ok);
 }
 
+const refundStates = async (ctx: FlowContext, o: HostedOrder): Promise<string[]> =>
+  (await ctx.app.deps.db.query<{ status: string }>('SELECT status FROM refunds WHERE payment_id = $1 ORDER BY created_at', [o.paymentId])).rows.map((r) => r.status);
+
 async function settled(ctx: FlowContext, o: HostedOrder) {
   await ctx.driver.settle(ctx.app, ctx.tenant, o.transactionId);
   return paymentMessages(ctx.app, o.paymentId);
@@ -587,7 +590,11 @@ export const FLOWS: Flow[] = [
       const o = await ready(ctx, 'refund-fails');
       await captureAll(ctx, o);
       const n = (await paymentMessages(app, o.paymentId)).length;
-      await send(ctx, o, 'RefundPayment', refundCmd(o, [1]), (m) => countOf(m, 'PaymentRefundFailed') === 1);
+      await command(app, tenant, 'RefundPayment', refundCmd(o, [1]));
+      // The PSP settles the refund in its own time (the driver lets that time pass in settle()).
+      await until(() => refundStates(ctx, o), (x) => x.length === 1);
+      await settled(ctx, o);
+      await messagesUntil(app, o.paymentId, (m) => countOf(m.slice(n), 'PaymentRefundFailed') === 1);
       await settled(ctx, o);
       const all = (await paymentMessages(app, o.paymentId)).slice(n);
       // A PSP whose refunds fail after they succeeded (stripe.md 3.7) reports the success first.
@@ -596,11 +603,12 @@ export const FLOWS: Flow[] = [
         ['PaymentRefundFailed', status(o, [1], 6000)],
       ]);
       expect(await paymentRow(app, tenant, o.transactionId)).toMatchObject({ status: 'captured', refunded_amount: 0, pending_refund_amount: 0 });
-      const rec = await app.deps.db.query<{ status: string }>('SELECT status FROM refunds WHERE payment_id = $1', [o.paymentId]);
-      expect(rec.rows.map((r) => r.status)).toEqual(['failed']);
+      expect(await refundStates(ctx, o)).toEqual(['failed']);
       // The items can be refunded again (a new attempt after a failure).
       const m = (await paymentMessages(app, o.paymentId)).length;
       await command(app, tenant, 'RefundPayment', refundCmd(o, [1]));
+      await until(() => refundStates(ctx, o), (x) => x.length === 2);
+      await settled(ctx, o);
       const retried = await after(ctx, o.paymentId, m, (x) => countOf(x, 'PaymentRefundFailed') === 1);
       expect(withoutUpdates(retried)).toEqual([['PaymentRefundFailed', status(o, [1], 6000)]]);
     },
