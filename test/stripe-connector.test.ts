@@ -335,3 +335,432 @@ describe('Stripe connector: the payment page', () => {
     expect(v.kind === 'sdk' && v.csp).toEqual({ script: ['https://js.stripe.com'], frame: ['https://js.stripe.com', 'https://hooks.stripe.com'], connect: ['https://api.stripe.com'], img: ['https://*.stripe.com'] });
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Every operation through the real SDK against the Stripe fake
+// ---------------------------------------------------------------------------------------------
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { startStripeFake, type StripeFake } from './fakes/stripe/index.js';
+import type { CallOptions, PspResult } from '../src/connectors/types.js';
+
+const budget = (): AbortSignal => AbortSignal.timeout(15_000);
+const opts = (idempotencyKey: string): CallOptions => ({ idempotencyKey, signal: budget() });
+const must = <T>(r: PspResult<T>): T => {
+  if (!r.ok) throw new Error(`expected success, got ${JSON.stringify(r.failure)}`);
+  return r.value;
+};
+let seq = 0;
+const uid = (p: string): string => `${p}-${Date.now().toString(36)}-${++seq}`;
+
+describe('Stripe connector against the Stripe fake (real SDK)', () => {
+  let fake: StripeFake;
+  let c: Connector;
+  let settings: Record<string, unknown>;
+  const tenant = 'shop-1';
+
+  beforeAll(async () => {
+    fake = await startStripeFake();
+    c = connectorFor(fake.url, `${fake.url}/v3/`);
+    settings = { secretKey: fake.account.secretKey, publishableKey: fake.account.publishableKey, captureMode: 'manual' };
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  const lastCalls = (method: string, path: RegExp) => fake.requests.filter((r) => r.method === method && path.test(r.path));
+
+  async function newPayment(s: Record<string, unknown> = settings, amount = 1000, currency = 'EUR', orderRef: string | null = uid('ORD')) {
+    const paymentId = uid('pay');
+    const ref = orderRef ?? undefined;
+    const p = must(
+      await c.createPayment(
+        s,
+        { tenantIdentifier: tenant, paymentId, amount, currency, orderReference: ref, captureMode: c.settings.captureMode(s), returnUrl: 'https://app.example/app-payment/redirect', metadata: { tenantIdentifier: tenant, paymentId, appIdentifier: 'open-acp-pay-test', ...(ref ? { orderReference: ref } : {}) } },
+        opts(paymentId),
+      ),
+    );
+    return { p, paymentId, ref };
+  }
+  async function authorized(s: Record<string, unknown> = settings, amount = 1000, pm = 'pm_card_visa') {
+    const x = await newPayment(s, amount);
+    fake.confirm(x.p.id, pm);
+    return x;
+  }
+
+  it('checks credentials live: good key, refused key, key without PaymentIntent permission, Connect missing, Stripe unreachable', async () => {
+    expect(await c.checkCredentials(settings, budget())).toEqual({ ok: true });
+    expect(await c.checkCredentials({ ...settings, secretKey: fake.account.restrictedKey }, budget())).toEqual({ ok: true });
+    expect(await c.checkCredentials({ ...settings, secretKey: 'sk_test_unknownunknown1234' }, budget())).toEqual({ ok: false, kind: 'refused', field: 'secretKey', message: 'stripe_key_refused' });
+    const noPi = fake.addKey({ kind: 'restricted', permissions: ['refunds'] });
+    expect(await c.checkCredentials({ ...settings, secretKey: noPi }, budget())).toEqual({ ok: false, kind: 'refused', field: 'secretKey', message: 'stripe_key_lacks_permission' });
+    const noAccounts = fake.addKey({ kind: 'restricted', permissions: ['payment_intents'] });
+    expect(await c.checkCredentials({ ...settings, secretKey: noAccounts, businessModel: 'marketplace' }, budget())).toEqual({ ok: false, kind: 'refused', field: 'businessModel', message: 'stripe_connect_not_enabled' });
+    const down = connectorFor('http://127.0.0.1:9', 'http://127.0.0.1:9/v3/');
+    expect(await down.checkCredentials(settings, budget())).toEqual({ ok: false, kind: 'unreachable' });
+    fake.injectFault({ path: '/v1/payment_intents', method: 'GET', kind: '500' });
+    expect(await c.checkCredentials(settings, budget())).toEqual({ ok: false, kind: 'unreachable' });
+  });
+
+  it('registers the tenant webhook endpoint (secret from Stripe, never a form field), updates it on reconfigure, adds the Connect endpoint for marketplaces, deletes them on disconnect', async () => {
+    const acct = fake.addAccount();
+    const s = { secretKey: acct.secretKey, publishableKey: acct.publishableKey };
+    const ctxC = { tenantIdentifier: 'shop-wh', appBaseUrl: 'https://app.example/', appIdentifier: 'open-acp-pay-test' };
+    const first = await c.afterConfigured(s, ctxC, budget());
+    const patch = first && first.settingsPatch;
+    expect(patch?.webhookEndpointId).toMatch(/^we_/);
+    expect(patch?.webhookSecret).toBe(fake.webhooks.secretOf(String(patch!.webhookEndpointId)));
+    const created = lastCalls('POST', /^\/v1\/webhook_endpoints$/).at(-1)!;
+    expect(created.params).toMatchObject({ url: 'https://app.example/webhooks/test?endpoint=shop-wh', api_version: STRIPE_API_VERSION, metadata: { openAcpTenant: 'shop-wh', appIdentifier: 'open-acp-pay-test' } });
+    expect(created.params.enabled_events).toContain('payment_intent.amount_capturable_updated');
+    expect(created.params.enabled_events).not.toContain('transfer.created');
+
+    // reconfigure with the stored secret: same endpoint updated, no new secret
+    const again = await c.afterConfigured({ ...s, webhookSecret: patch!.webhookSecret }, ctxC, budget());
+    expect(again && again.settingsPatch).toEqual({ webhookEndpointId: patch!.webhookEndpointId });
+
+    // marketplace: transfer events on the account endpoint, plus a Connect endpoint
+    const market = await c.afterConfigured({ ...s, webhookSecret: patch!.webhookSecret, businessModel: 'marketplace', onboardingCountry: 'DE' }, ctxC, budget());
+    const mp = market && market.settingsPatch;
+    expect(mp?.connectWebhookSecret).toMatch(/^whsec_/);
+    const connectCall = lastCalls('POST', /^\/v1\/webhook_endpoints$/).at(-1)!;
+    expect(connectCall.params).toMatchObject({ url: 'https://app.example/webhooks/test?endpoint=shop-wh&connect=1', connect: 'true', metadata: { connect: 'true' } });
+    const update = lastCalls('POST', /^\/v1\/webhook_endpoints\/we_/).at(-1)!;
+    expect(update.params.enabled_events).toContain('transfer.reversed');
+
+    // a typed secret and no endpoint of ours: the tenant registered it in the Dashboard; nothing is created
+    const other = fake.addAccount();
+    const before = lastCalls('POST', /^\/v1\/webhook_endpoints$/).length;
+    const typed = await c.afterConfigured({ secretKey: other.secretKey, publishableKey: other.publishableKey, webhookSecret: WHSEC }, { ...ctxC, tenantIdentifier: 'shop-typed' }, budget());
+    expect(typed && typed.settingsPatch).toEqual({});
+    expect(lastCalls('POST', /^\/v1\/webhook_endpoints$/).length).toBe(before);
+
+    // live keys register the live URL
+    const live = await c.afterConfigured({ secretKey: acct.liveSecretKey, publishableKey: acct.livePublishableKey }, { ...ctxC, tenantIdentifier: 'shop-live' }, budget());
+    expect(live && live.settingsPatch?.webhookSecret).toMatch(/^whsec_/);
+    expect(lastCalls('POST', /^\/v1\/webhook_endpoints$/).at(-1)!.params.url).toBe('https://app.example/webhooks?endpoint=shop-live');
+
+    await c.beforeDisconnect!(s, ctxC, budget());
+    const deleted = lastCalls('DELETE', /^\/v1\/webhook_endpoints\/we_/).map((r) => r.path);
+    expect(deleted).toContain(`/v1/webhook_endpoints/${String(patch!.webhookEndpointId)}`);
+    expect(deleted).toContain(`/v1/webhook_endpoints/${String(mp!.connectWebhookEndpointId)}`);
+  });
+
+  it('delivers webhooks the fake signs that verify with the registered secret and map to outcomes', async () => {
+    const bodies: Array<{ headers: Record<string, string | string[] | undefined>; raw: Buffer; url: string }> = [];
+    const server: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (ch: Buffer) => chunks.push(ch));
+      req.on('end', () => {
+        bodies.push({ headers: req.headers, raw: Buffer.concat(chunks), url: req.url ?? '' });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const acct = fake.addAccount();
+      const s = { secretKey: acct.secretKey, publishableKey: acct.publishableKey, captureMode: 'manual' };
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const reg = await c.afterConfigured(s, { tenantIdentifier: 'shop-hook', appBaseUrl: base }, budget());
+      const secret = String(reg && reg.settingsPatch?.webhookSecret);
+      const { p } = await authorized(s);
+      await fake.webhooks.flush();
+      const got = bodies.filter((b) => JSON.parse(b.raw.toString()).type === 'payment_intent.amount_capturable_updated');
+      expect(got).toHaveLength(1);
+      const req: WebhookRequest = { method: 'POST', headers: got[0]!.headers, query: Object.fromEntries(new URL(got[0]!.url, base).searchParams), rawBody: got[0]!.raw };
+      const parsed = c.parseWebhook(req)!;
+      expect(parsed.endpointTenant).toBe('shop-hook');
+      expect(parsed.events[0]!.objectIds).toEqual([p.id]);
+      expect(parsed.events[0]!.tenantHint).toBe(tenant);
+      expect(c.verifyWebhook(req, [secret], new Date())).toBe(true);
+      expect(c.verifyWebhook(req, [WHSEC], new Date())).toBe(false);
+      expect(c.webhookOutcome(parsed.events[0]!.payload, ctx('new'))).toMatchObject({ kind: 'payment', transactionId: p.id, state: 'authorized' });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('creates hosted PaymentIntents with the deterministic key, metadata and manual capture; a repeat replays the same PaymentIntent', async () => {
+    const ref = uid('ORD');
+    const a = await newPayment(settings, 1000, 'EUR', ref);
+    const call = lastCalls('POST', /^\/v1\/payment_intents$/).at(-1)!;
+    expect(call.idempotencyKey).toBe(keys.hostedPayment(tenant, ref));
+    expect(call.stripeVersion).toBe(STRIPE_API_VERSION);
+    expect(call.params).toMatchObject({ amount: '1000', currency: 'eur', capture_method: 'manual', automatic_payment_methods: { enabled: 'true' }, description: `Order ${ref}`, metadata: { tenantIdentifier: tenant, orderReference: ref, paymentId: a.paymentId } });
+    expect(call.params).not.toHaveProperty('payment_method_types');
+    expect(a.p).toMatchObject({ state: 'pending', amount: 1000, currency: 'EUR', preOrderPaymentData: { transactionId: a.p.id, publishableKey: fake.account.publishableKey } });
+    expect(String(a.p.preOrderPaymentData.clientSecret)).toMatch(new RegExp(`^${a.p.id}_secret_`));
+    const b = must(
+      await c.createPayment(settings, { tenantIdentifier: tenant, paymentId: a.paymentId, amount: 1000, currency: 'EUR', orderReference: ref, captureMode: 'manual', returnUrl: 'https://app.example/app-payment/redirect', metadata: { tenantIdentifier: tenant, paymentId: a.paymentId, appIdentifier: 'open-acp-pay-test', orderReference: ref } }, opts(a.paymentId)),
+    );
+    expect(b.id).toBe(a.p.id);
+    expect(lastCalls('POST', /^\/v1\/payment_intents$/).at(-1)!.replayed).toBe(true);
+  });
+
+  it('creates pre-order PaymentIntents keyed by the payment id, with preOrder metadata; converts ISK; refuses a three-decimal amount Stripe cannot take', async () => {
+    const pre = await newPayment(settings, 2500, 'EUR', null);
+    const call = lastCalls('POST', /^\/v1\/payment_intents$/).at(-1)!;
+    expect(call.idempotencyKey).toBe(`oacp_pi_${pre.paymentId}`);
+    expect(call.params.metadata).toMatchObject({ preOrder: 'true', paymentId: pre.paymentId });
+    const isk = await newPayment(settings, 5, 'ISK');
+    expect(lastCalls('POST', /^\/v1\/payment_intents$/).at(-1)!.params.amount).toBe('500');
+    expect(isk.p.amount).toBe(5);
+    const bad = await c.createPayment(settings, { tenantIdentifier: tenant, amount: 1234, currency: 'KWD', captureMode: 'manual', returnUrl: 'x', metadata: {} }, opts(uid('p')));
+    expect(bad).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined', code: 'invalid_amount' }) });
+  });
+
+  it('reads PaymentIntents per 1.4: authorized with card details, declined attempt, 3DS with an action URL', async () => {
+    const ok1 = await authorized();
+    const got = must(await c.getPayment(settings, ok1.p.id, budget()));
+    expect(got).toMatchObject({ state: 'authorized', amountCapturable: 1000, publicDetails: { cardBrand: 'visa', cardLast4: '4242' }, multipleCapturesAvailable: false });
+    const declined = await authorized(settings, 1000, 'pm_card_chargeDeclinedInsufficientFunds');
+    const d = must(await c.getPayment(settings, declined.p.id, budget()));
+    expect(d.state).toBe('pending');
+    expect(d.lastDecline).toMatchObject({ code: 'insufficient_funds' });
+    expect(d.lastDecline?.attemptId).toMatch(/^(ch|py|pm)_/);
+    expect(c.declineMessageKey(d.lastDecline!.code)).toBe('insufficient_funds');
+    const tds = await newPayment();
+    fake.confirm(tds.p.id, 'pm_card_threeDSecure2Required', { returnUrl: 'https://app.example/app-payment/redirect' });
+    const t = must(await c.getPayment(settings, tds.p.id, budget()));
+    expect(t.state).toBe('requires_action');
+    expect(t.actionUrl).toMatch(/^http/);
+    const missing = await c.getPayment(settings, 'pi_doesnotexist', budget());
+    expect(missing.ok).toBe(false);
+  });
+
+  it('updates the amount before authorization and answers conflict after it', async () => {
+    const x = await newPayment(settings, 1000, 'EUR', null);
+    const u = must(await c.updatePaymentAmount(settings, x.p.id, 1500, { ...opts('k-1'), paymentId: x.paymentId }));
+    expect(u).toMatchObject({ id: x.p.id, amount: 1500 });
+    expect(lastCalls('POST', new RegExp(`^/v1/payment_intents/${x.p.id}$`)).at(-1)!.idempotencyKey).toBe(`oacp_piu_${x.paymentId}_k-1`);
+    fake.confirm(x.p.id, 'pm_card_visa');
+    const late = await c.updatePaymentAmount(settings, x.p.id, 2000, { ...opts('k-2'), paymentId: x.paymentId });
+    expect(late).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'conflict', code: 'payment_intent_unexpected_state' }) });
+  });
+
+  it('express: looks the payer up from the confirmation token, confirms server-side with the order total, a declined token is final', async () => {
+    const x = await newPayment(settings, 1000, 'EUR', null);
+    const token = fake.createConfirmationToken({
+      paymentMethod: 'pm_card_visa',
+      shipping: { name: 'Sonia Wagner', phone: '+49301234567', address: { line1: 'Julie-Wolfthorn-Str. 1', city: 'Berlin', postal_code: '10115', country: 'DE' } },
+      billingDetails: { name: 'Sonia Wagner', email: 'sonia@example.com', phone: '+49301234567', address: { line1: 'Julie-Wolfthorn-Str. 1', city: 'Berlin', postal_code: '10115', country: 'DE' } },
+    }) as { id: string };
+    const payer = must(await c.customer!.getPayer(settings, x.p.id, { transactionId: x.p.id, confirmationTokenId: token.id }, budget()));
+    expect(payer).toMatchObject({ firstName: 'Sonia', lastName: 'Wagner', email: 'sonia@example.com', shippingAddress: { address1: 'Julie-Wolfthorn-Str. 1', zipCode: '10115', city: 'Berlin', iso2Code: 'DE' }, billingAddress: { iso2Code: 'DE' } });
+    expect(must(await c.customer!.getPayer(settings, x.p.id, {}, budget()))).toBeNull(); // nothing yet → null (409)
+
+    const confirmed = must(await c.confirmPayment!(settings, x.p.id, { amount: 1490, clientData: { confirmationTokenId: token.id }, returnUrl: 'https://app.example/r' }, opts(x.paymentId)));
+    expect(confirmed).toMatchObject({ state: 'authorized', amount: 1490 });
+    expect(lastCalls('POST', /\/confirm$/).at(-1)!.idempotencyKey).toBe(`oacp_pic_${x.paymentId}`);
+    // a repeated confirmation is a status query
+    expect(must(await c.confirmPayment!(settings, x.p.id, { amount: 1490, clientData: { confirmationTokenId: token.id }, returnUrl: 'https://app.example/r' }, opts(x.paymentId))).state).toBe('authorized');
+
+    const y = await newPayment(settings, 1000, 'EUR', null);
+    const bad = fake.createConfirmationToken({ paymentMethod: 'pm_card_chargeDeclined' }) as { id: string };
+    const declined = await c.confirmPayment!(settings, y.p.id, { amount: 1000, clientData: { confirmationTokenId: bad.id }, returnUrl: 'https://app.example/r' }, opts(y.paymentId));
+    expect(declined).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined' }) });
+
+    // card flow (no token): the browser confirmed; confirmPayment is a status query
+    const z = await authorized();
+    expect(must(await c.confirmPayment!(settings, z.p.id, { amount: 1000, clientData: {}, returnUrl: 'https://app.example/r' }, opts(z.paymentId))).state).toBe('authorized');
+  });
+
+  it('captures single-final: a partial capture is final and releases the rest; over-capture is declined', async () => {
+    const x = await authorized();
+    const capId = uid('cap');
+    const r = must(await c.capture(settings, x.p.id, 600, { ...opts(capId), final: false, captureId: capId }));
+    expect(r).toMatchObject({ status: 'succeeded', amountCaptured: 600, finalCapture: true });
+    const call = lastCalls('POST', /\/capture$/).at(-1)!;
+    expect(call.idempotencyKey).toBe(`oacp_cap_${capId}`);
+    expect(call.params).toMatchObject({ amount_to_capture: '600', metadata: { captureId: capId, tenantIdentifier: tenant, paymentId: x.paymentId } });
+    expect(call.params).not.toHaveProperty('final_capture');
+    expect(must(await c.getPayment(settings, x.p.id, budget()))).toMatchObject({ state: 'captured', amountCaptured: 600 });
+    const more = await c.capture(settings, x.p.id, 100, opts(uid('cap')));
+    expect(more.ok).toBe(false);
+    const y = await authorized();
+    expect(await c.capture(settings, y.p.id, 5000, opts(uid('cap')))).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined', code: 'amount_too_large' }) });
+  });
+
+  it('captures with multicapture when available: non-final captures keep the rest, the last is final; releasing the rest cancels', async () => {
+    const s = { ...settings, multicapture: true };
+    const x = await authorized(s);
+    expect(lastCalls('POST', /^\/v1\/payment_intents$/).at(-1)!.params.payment_method_options).toEqual({ card: { request_multicapture: 'if_available' } });
+    expect(must(await c.getPayment(s, x.p.id, budget())).multipleCapturesAvailable).toBe(true);
+    const one = must(await c.capture(s, x.p.id, 300, { ...opts(uid('cap')), final: false }));
+    expect(one).toMatchObject({ amountCaptured: 300, finalCapture: false });
+    expect(lastCalls('POST', /\/capture$/).at(-1)!.params.final_capture).toBe('false');
+    const two = must(await c.capture(s, x.p.id, 200, { ...opts(uid('cap')), final: false }));
+    expect(two).toMatchObject({ amountCaptured: 500, finalCapture: false });
+    const released = must(await c.cancel(s, x.p.id, { ...opts(uid('cancel')), reason: 'requested_by_customer' }));
+    expect(released).toEqual({ status: 'canceled', amountCaptured: 500 });
+    fake.setMulticaptureCancelStatus('succeeded'); // [unconfirmed] end status: both are a release
+    const y = await authorized(s);
+    must(await c.capture(s, y.p.id, 300, { ...opts(uid('cap')), final: false }));
+    expect(must(await c.cancel(s, y.p.id, opts(uid('cancel'))))).toEqual({ status: 'canceled', amountCaptured: 300 });
+    fake.setMulticaptureCancelStatus('canceled');
+    // marketplace mode never asks for multicapture
+    await newPayment({ ...s, businessModel: 'marketplace' });
+    expect(lastCalls('POST', /^\/v1\/payment_intents$/).at(-1)!.params).not.toHaveProperty('payment_method_options');
+  });
+
+  it('retries a capture after a reset after the write, and after a timeout, with the same key: captured once', async () => {
+    const x = await authorized();
+    const capId = uid('cap');
+    fake.injectFault({ path: `/v1/payment_intents/${x.p.id}/capture`, kind: 'reset-after-write' });
+    const first = await c.capture(settings, x.p.id, 400, opts(capId));
+    expect(first.ok).toBe(false);
+    const second = must(await c.capture(settings, x.p.id, 400, opts(capId)));
+    expect(second.amountCaptured).toBe(400);
+    const executed = lastCalls('POST', new RegExp(`^/v1/payment_intents/${x.p.id}/capture$`)).filter((r) => !r.replayed && r.fault !== 'timeout');
+    expect(executed).toHaveLength(1);
+    expect((fake.get(x.p.id) as { amount_received: number }).amount_received).toBe(400);
+    fake.expireIdempotencyKeys(); // a re-drive after Stripe forgot the key: read back, recognised by the capture id
+    expect(must(await c.capture(settings, x.p.id, 400, opts(capId))).amountCaptured).toBe(400);
+    expect((fake.get(x.p.id) as { amount_received: number }).amount_received).toBe(400);
+
+    const y = await authorized();
+    const capY = uid('cap');
+    fake.injectFault({ path: `/v1/payment_intents/${y.p.id}/capture`, kind: 'timeout' });
+    const timedOut = await c.capture(settings, y.p.id, 1000, { idempotencyKey: capY, signal: AbortSignal.timeout(500) });
+    expect(timedOut).toEqual({ ok: false, failure: { kind: 'timeout' } });
+    fake.abortHungRequests();
+    expect(must(await c.capture(settings, y.p.id, 1000, opts(capY))).amountCaptured).toBe(1000);
+    expect((fake.get(y.p.id) as { amount_received: number }).amount_received).toBe(1000);
+  });
+
+  it('reads the state back when Stripe replays a stored 5xx for the key (stripe.md 8)', async () => {
+    const x = await authorized();
+    const capId = uid('cap');
+    fake.injectFault({ path: `/v1/payment_intents/${x.p.id}/capture`, kind: '500' });
+    const first = await c.capture(settings, x.p.id, 400, opts(capId));
+    expect(first).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'error' }) });
+    const again = await c.capture(settings, x.p.id, 400, opts(capId)); // replayed 500; the PI was never captured
+    expect(again.ok).toBe(false);
+    expect((fake.get(x.p.id) as { amount_received: number }).amount_received).toBe(0);
+    expect(lastCalls('POST', new RegExp(`^/v1/payment_intents/${x.p.id}/capture$`)).at(-1)!.replayed).toBe(true);
+  });
+
+  it('cancels: authorized → canceled, already canceled = success, captured → conflict; pre-order cancel uses its own key', async () => {
+    const x = await authorized();
+    const cancelId = uid('cancel');
+    expect(must(await c.cancel(settings, x.p.id, { ...opts(cancelId), reason: 'requested_by_customer' }))).toEqual({ status: 'canceled', amountCaptured: 0 });
+    const call = lastCalls('POST', /\/cancel$/).at(-1)!;
+    expect(call).toMatchObject({ idempotencyKey: `oacp_cancel_${cancelId}`, params: { cancellation_reason: 'requested_by_customer' } });
+    expect(must(await c.cancel(settings, x.p.id, opts(uid('cancel'))))).toEqual({ status: 'canceled', amountCaptured: 0 });
+    const y = await authorized();
+    must(await c.capture(settings, y.p.id, 1000, opts(uid('cap'))));
+    expect(await c.cancel(settings, y.p.id, opts(uid('cancel')))).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'conflict', code: 'payment_intent_unexpected_state' }) });
+    const pre = await newPayment(settings, 1000, 'EUR', null);
+    must(await c.cancel(settings, pre.p.id, { ...opts('pre-key'), reason: 'abandoned' }));
+    expect(lastCalls('POST', /\/cancel$/).at(-1)).toMatchObject({ idempotencyKey: 'oacp_pi_cancel_pre-key', params: { cancellation_reason: 'abandoned' } });
+  });
+
+  it('refunds partially and repeatedly, refuses over-refunds, survives a reset after the write and a forgotten key without refunding twice', async () => {
+    const x = await authorized();
+    must(await c.capture(settings, x.p.id, 1000, opts(uid('cap'))));
+    const r1 = uid('ref');
+    const a = must(await c.refund(settings, x.p.id, 300, { ...opts(r1), refundId: r1, orderReference: x.ref }));
+    expect(a).toMatchObject({ status: 'succeeded' });
+    expect(a.pspRefundId).toMatch(/^re_/);
+    const call = lastCalls('POST', /^\/v1\/refunds$/).at(-1)!;
+    expect(call).toMatchObject({ idempotencyKey: `oacp_ref_${r1}`, params: { payment_intent: x.p.id, amount: '300', reason: 'requested_by_customer', metadata: { refundId: r1, tenantIdentifier: tenant, orderReference: x.ref } } });
+    const r2 = uid('ref');
+    fake.injectFault({ path: '/v1/refunds', method: 'POST', kind: 'reset-after-write' });
+    expect((await c.refund(settings, x.p.id, 200, { ...opts(r2), refundId: r2 })).ok).toBe(false);
+    const b = must(await c.refund(settings, x.p.id, 200, { ...opts(r2), refundId: r2 }));
+    fake.expireIdempotencyKeys(); // Stripe forgot the key (24 h): the lookup by metadata finds the refund
+    const b2 = must(await c.refund(settings, x.p.id, 200, { ...opts(r2), refundId: r2 }));
+    expect(b2.pspRefundId).toBe(b.pspRefundId);
+    const refunds = (await new Stripe(fake.account.secretKey, fake.sdkOptions as Stripe.StripeConfig).refunds.list({ payment_intent: x.p.id })).data;
+    expect(refunds.map((r) => r.amount).sort()).toEqual([200, 300]);
+    expect(await c.refund(settings, x.p.id, 600, opts(uid('ref')))).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined' }) });
+    expect(must(await c.getRefund!(settings, x.p.id, { pspRefundId: b.pspRefundId, refundId: r2 }, budget()))).toEqual({ pspRefundId: b.pspRefundId, status: 'succeeded' });
+    expect(must(await c.getRefund!(settings, x.p.id, { refundId: r1 }, budget()))).toEqual({ pspRefundId: a.pspRefundId, status: 'succeeded' });
+    expect(must(await c.getRefund!(settings, x.p.id, { refundId: 'unknown' }, budget()))).toBeNull();
+  });
+
+  it('reports a late refund failure (succeeded → failed) and pending refunds', async () => {
+    const x = await authorized();
+    must(await c.capture(settings, x.p.id, 1000, opts(uid('cap'))));
+    const rid = uid('ref');
+    const a = must(await c.refund(settings, x.p.id, 1000, { ...opts(rid), refundId: rid }));
+    fake.failRefund(a.pspRefundId, 'expired_or_canceled_card');
+    const ev = fake.events('refund.failed').at(-1)!;
+    expect(c.webhookOutcome(Buffer.from(JSON.stringify(ev)), ctx('captured'))).toMatchObject({ kind: 'refund', pspRefundId: a.pspRefundId, status: 'failed', refundId: rid, amount: 1000 });
+    expect(must(await c.getRefund!(settings, x.p.id, { pspRefundId: a.pspRefundId, refundId: rid }, budget()))?.status).toBe('failed');
+    fake.setRefundsPending(true);
+    const y = await authorized();
+    must(await c.capture(settings, y.p.id, 1000, opts(uid('cap'))));
+    expect(must(await c.refund(settings, y.p.id, 100, opts(uid('ref')))).status).toBe('pending');
+    fake.setRefundsPending(false);
+  });
+
+  it('maps the events of Dashboard captures, refunds and cancels (flows 8.11, 9.9, 10.12)', async () => {
+    const x = await authorized();
+    fake.dashboard.capture(x.p.id, 700);
+    const succeeded = fake.events('payment_intent.succeeded').at(-1)!;
+    expect(c.webhookOutcome(Buffer.from(JSON.stringify(succeeded)), ctx('authorized'))).toEqual({ kind: 'capture', transactionId: x.p.id, amountCaptured: 700, succeeded: true, final: true });
+    const captured = fake.events('charge.captured').at(-1)!;
+    expect(c.webhookOutcome(Buffer.from(JSON.stringify(captured)), ctx('authorized'))).toMatchObject({ kind: 'capture', transactionId: x.p.id, amountCaptured: 700 });
+    fake.dashboard.refund(x.p.id, 200);
+    const refund = fake.events('refund.created').at(-1)!;
+    const out = c.webhookOutcome(Buffer.from(JSON.stringify(refund)), ctx('captured'));
+    expect(out).toMatchObject({ kind: 'refund', transactionId: x.p.id, amount: 200 });
+    expect(out).not.toHaveProperty('refundId');
+    const y = await authorized();
+    fake.dashboard.cancel(y.p.id);
+    const canceled = fake.events('payment_intent.canceled').at(-1)!;
+    expect(c.webhookOutcome(Buffer.from(JSON.stringify(canceled)), ctx('authorized'))).toMatchObject({ kind: 'payment', transactionId: y.p.id, state: 'canceled' });
+  });
+
+  it('marketplace: creates Express accounts with the deterministic key, onboarding links, transfers with source_transaction and reversals, never twice', async () => {
+    const s = { ...settings, businessModel: 'marketplace', onboardingCountry: 'DE' };
+    const acct = must(await c.onboarding!.createAccount(s, { merchantReference: 'M-1', name: 'Merchant One', tenantIdentifier: tenant }, opts('ignored')));
+    expect(acct.accountId).toMatch(/^acct_/);
+    expect(acct.status).toBe('pending');
+    const call = lastCalls('POST', /^\/v1\/accounts$/).at(-1)!;
+    expect(call.idempotencyKey).toBe(keys.account(tenant, 'M-1'));
+    expect(call.params).toMatchObject({ country: 'DE', controller: { stripe_dashboard: { type: 'express' }, fees: { payer: 'application' }, losses: { payments: 'application' }, requirement_collection: 'stripe' }, capabilities: { transfers: { requested: 'true' } }, metadata: { tenantIdentifier: tenant, merchantReference: 'M-1' } });
+    const again = must(await c.onboarding!.createAccount(s, { merchantReference: 'M-1', name: 'Merchant One', tenantIdentifier: tenant }, opts('ignored')));
+    expect(again.accountId).toBe(acct.accountId);
+    const link = must(await c.onboarding!.onboardingLink(s, acct.accountId, { successUrl: 'https://mp.example/ok', refreshUrl: 'https://mp.example/refresh' }, budget()));
+    expect(link.url).toMatch(/^http/);
+    expect(lastCalls('POST', /^\/v1\/account_links$/).at(-1)!.params).toMatchObject({ account: acct.accountId, type: 'account_onboarding', return_url: 'https://mp.example/ok', refresh_url: 'https://mp.example/refresh', collection_options: { fields: 'eventually_due' } });
+    fake.setAccountState(acct.accountId, 'enabled');
+    const updated = fake.events('account.updated').at(-1)!;
+    expect(c.webhookOutcome(Buffer.from(JSON.stringify(updated)), ctx(null))).toEqual({ kind: 'account', accountId: acct.accountId, merchantStatus: 'enabled' });
+    for (const st of ['restricted_soon', 'rejected'] as const) {
+      fake.setAccountState(acct.accountId, st);
+      expect(c.webhookOutcome(Buffer.from(JSON.stringify(fake.events('account.updated').at(-1)!)), ctx(null))).toMatchObject({ merchantStatus: st === 'restricted_soon' ? 'restricted soon' : 'rejected' });
+    }
+
+    const dest = fake.addConnectedAccount({ state: 'enabled' });
+    const x = await authorized(s);
+    must(await c.capture(s, x.p.id, 1000, opts(uid('cap'))));
+    const payoutId = uid('payout');
+    const req = { amount: 600, currency: 'EUR', destinationAccountId: dest, transferGroup: x.ref, sourceTransactionId: x.p.id, payoutId, tenantIdentifier: tenant, merchantReference: 'M-2' };
+    fake.injectFault({ path: '/v1/transfers', method: 'POST', kind: 'reset-after-write' });
+    expect((await c.transfers!.createTransfer(s, req, opts(payoutId))).ok).toBe(false);
+    const tr = must(await c.transfers!.createTransfer(s, req, opts(payoutId)));
+    fake.expireIdempotencyKeys();
+    expect(must(await c.transfers!.createTransfer(s, req, opts(payoutId))).pspTransferId).toBe(tr.pspTransferId);
+    const trCalls = lastCalls('POST', /^\/v1\/transfers$/);
+    expect(trCalls.at(-1)).toBeDefined();
+    expect(trCalls.filter((r) => !r.replayed)).toHaveLength(1);
+    expect(trCalls[0]!).toMatchObject({ idempotencyKey: `oacp_tr_${payoutId}`, params: { amount: '600', currency: 'eur', destination: dest, transfer_group: x.ref, metadata: { payoutId, tenantIdentifier: tenant, merchantReference: 'M-2' } } });
+    expect(String(trCalls[0]!.params.source_transaction)).toMatch(/^(ch|py)_/);
+    const reversalId = uid('rev');
+    const rv = must(await c.transfers!.reverseTransfer(s, tr.pspTransferId, 200, { ...opts(reversalId), reversalId, tenantIdentifier: tenant }));
+    expect(rv.pspReversalId).toMatch(/^trr_/);
+    fake.expireIdempotencyKeys();
+    expect(must(await c.transfers!.reverseTransfer(s, tr.pspTransferId, 200, { ...opts(reversalId), reversalId, tenantIdentifier: tenant })).pspReversalId).toBe(rv.pspReversalId);
+    expect(lastCalls('POST', /\/reversals$/).filter((r) => !r.replayed)).toHaveLength(1);
+    expect(lastCalls('POST', /\/reversals$/)[0]).toMatchObject({ idempotencyKey: `oacp_trr_${reversalId}`, params: { amount: '200', metadata: { reversalId, tenantIdentifier: tenant } } });
+    const reversed = fake.events('transfer.reversed').at(-1)!;
+    expect(c.webhookOutcome(Buffer.from(JSON.stringify(reversed)), ctx(null))).toEqual({ kind: 'transfer', pspTransferId: tr.pspTransferId, status: 'succeeded', reversalId: rv.pspReversalId });
+    // direct tenants do not transfer
+    expect(await c.transfers!.createTransfer(settings, req, opts(uid('p')))).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined', code: 'transfers_unsupported' }) });
+  });
+});

@@ -304,7 +304,9 @@ export function createStripeConnector(env: StripeConnectorEnv): Connector & { re
       // Read back (stripe.md 8): a replayed 5xx, or a key Stripe forgot after 24 h that meets the capture already made.
       if (failure.kind === 'conflict' || (failure.kind === 'error' && isStripeError(r.error) && isReplayed(r.error))) {
         const after = await retrievePi(settings, transactionId, opts.signal);
-        if (after.ok && (after.value.status === 'succeeded' || (after.value.status === 'canceled' && after.value.amount_received > 0))) return ok(outcome(after.value));
+        // Ours only when the PaymentIntent carries this capture's id (the capture call writes it into the metadata).
+        const captured = after.ok && (after.value.status === 'succeeded' || after.value.amount_received > 0);
+        if (after.ok && captured && after.value.metadata?.captureId === captureId) return ok(outcome(after.value));
       }
       return fail(failure);
     },
