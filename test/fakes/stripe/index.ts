@@ -92,7 +92,7 @@ export interface StripeFake {
   webhooks: {
     pause(): void;
     resume(): void;
-    flush(): Promise<Delivery[]>;
+    flush(opts?: { retries?: boolean }): Promise<Delivery[]>;
     setMode(mode: WebhookMode): void;
     delivered(): Delivery[];
     pending(): Json[];
@@ -235,7 +235,7 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
     webhooks: {
       pause: () => webhooks.pause(),
       resume: () => webhooks.resume(),
-      flush: () => webhooks.flush(),
+      flush: (o) => webhooks.flush(o),
       setMode: (m) => webhooks.setMode(m),
       delivered: () => webhooks.delivered(),
       pending: () => webhooks.pending(),

@@ -315,6 +315,14 @@ export class FakeServer {
           return;
         }
         log.replayed = true;
+        if (fault?.kind === 'reset-after-write') {
+          res.socket?.destroy();
+          return;
+        }
+        if (fault?.kind === 'timeout' || fault?.kind === '500') {
+          this.applyFault(fault.kind, res, scope, false, sendError);
+          return;
+        }
         log.status = stored.status;
         res.writeHead(stored.status, { ...baseHeaders, 'idempotent-replayed': 'true', 'original-request': stored.requestId });
         res.end(stored.body);
@@ -329,20 +337,8 @@ export class FakeServer {
       if (useKey) this.idem.set(scope, { fingerprint, status, body: JSON.stringify(json, null, 2), requestId });
     };
 
-    if (fault?.kind === 'timeout') {
-      // held open, never executed; the client's own timeout (or abortHungRequests) ends it
-      if (useKey) this.inFlight.add(scope);
-      this.hung.add(res);
-      res.on('close', () => {
-        this.hung.delete(res);
-        this.inFlight.delete(scope);
-      });
-      return;
-    }
-    if (fault?.kind === '500') {
-      const json = { error: { type: 'api_error', message: 'An unknown error occurred while processing your request.' } };
-      store(500, json);
-      send(500, json);
+    if (fault?.kind === 'timeout' || fault?.kind === '500') {
+      this.applyFault(fault.kind, res, scope, useKey, sendError, store);
       return;
     }
 
@@ -375,6 +371,22 @@ export class FakeServer {
       return;
     }
     send(status, json);
+  }
+
+  /** `timeout`: hold the request open, never executed; `500`: answer (and store) an api_error without executing. */
+  private applyFault(kind: 'timeout' | '500', res: http.ServerResponse, scope: string, useKey: boolean, sendError: (e: StripeError) => void, store?: (status: number, json: Json) => void): void {
+    if (kind === '500') {
+      const e = err(500, 'api_error', 'An unknown error occurred while processing your request.');
+      store?.(500, { error: e.body });
+      sendError(e);
+      return;
+    }
+    if (useKey) this.inFlight.add(scope);
+    this.hung.add(res);
+    res.on('close', () => {
+      this.hung.delete(res);
+      if (useKey) this.inFlight.delete(scope);
+    });
   }
 
   private match(method: string, path: string): { handler: Handler; m: RegExpExecArray; permission?: string } | null {

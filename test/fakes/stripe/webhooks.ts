@@ -52,6 +52,8 @@ export class Webhooks {
   private mode: Required<WebhookMode> = { duplicate: false, outOfOrder: false, delayMs: 0 };
   private pumping: Promise<void> | null = null;
   private closed = false;
+  /** Ends the delay of a batch waiting for `delayMs` (flush, close). */
+  private wake: (() => void) | null = null;
 
   constructor(
     private state: State,
@@ -130,7 +132,15 @@ export class Webhooks {
   private schedule(): void {
     if (this.paused || this.pumping || this.closed) return;
     this.pumping = (async () => {
-      if (this.mode.delayMs > 0) await new Promise((r) => setTimeout(r, this.mode.delayMs));
+      if (this.mode.delayMs > 0)
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, this.mode.delayMs);
+          this.wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      this.wake = null;
       while (this.queue.length && !this.paused && !this.closed) await this.deliverBatch();
     })().finally(() => {
       this.pumping = null;
@@ -225,15 +235,18 @@ export class Webhooks {
   }
 
   /**
-   * Delivers everything queued now (even when paused, without the delay), including scheduled retries (one more attempt
-   * each), and resolves with this flush's deliveries once done. Failures are scheduled for retry again.
+   * Delivers everything queued now (even when paused, without the delay) and resolves with this flush's deliveries once
+   * done, including a delivery already under way. Failures are scheduled for retry. With `{retries: true}` the retries
+   * scheduled when the flush starts get one more attempt now as well.
    */
-  async flush(): Promise<Delivery[]> {
+  async flush(opts: { retries?: boolean } = {}): Promise<Delivery[]> {
+    this.wake?.();
     if (this.pumping) await this.pumping;
-    for (const r of this.retries.splice(0)) {
-      clearTimeout(r.timer);
-      this.queue.push(r.item);
-    }
+    if (opts.retries)
+      for (const r of this.retries.splice(0)) {
+        clearTimeout(r.timer);
+        this.queue.push(r.item);
+      }
     const out: Delivery[] = [];
     while (this.queue.length) out.push(...(await this.deliverBatch()));
     return out;
@@ -257,6 +270,7 @@ export class Webhooks {
   async close(): Promise<void> {
     this.closed = true;
     for (const r of this.retries.splice(0)) clearTimeout(r.timer);
+    this.wake?.();
     if (this.pumping) await this.pumping.catch(() => {});
   }
 }
