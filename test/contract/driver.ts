@@ -19,6 +19,8 @@ export type PayOutcome =
   | 'decline'
   /** challenge shown, then completed */
   | 'challenge-complete'
+  /** challenge shown, then failed (a retryable decline) */
+  | 'challenge-fail'
   /** authorized, but refunds fail later at the PSP */
   | 'refund-fails'
   /** authorized, but every capture fails at the PSP */

@@ -96,6 +96,9 @@ async function send(ctx: FlowContext, o: HostedOrder, name: string, payload: Rec
 
 const refundStates = async (ctx: FlowContext, o: HostedOrder): Promise<string[]> =>
   (await ctx.app.deps.db.query<{ status: string }>('SELECT status FROM refunds WHERE payment_id = $1 ORDER BY created_at', [o.paymentId])).rows.map((r) => r.status);
+/** Refund records the PSP has answered (it knows their ids). */
+const answeredRefunds = async (ctx: FlowContext, o: HostedOrder): Promise<number> =>
+  (await ctx.app.deps.db.query('SELECT 1 FROM refunds WHERE payment_id = $1 AND psp_refund_id IS NOT NULL', [o.paymentId])).rows.length;
 
 async function settled(ctx: FlowContext, o: HostedOrder) {
   await ctx.driver.settle(ctx.app, ctx.tenant, o.transactionId);
@@ -141,6 +144,27 @@ const merchantStatus = async (ctx: FlowContext, ref: string): Promise<string | u
   (await ctx.app.deps.db.query<{ status: string }>('SELECT status FROM merchants WHERE tenant_identifier = $1 AND merchant_reference = $2', [ctx.tenant, ref])).rows[0]?.status;
 const merchantMessages = async (ctx: FlowContext, ref: string) =>
   (await outbox(ctx.app, ctx.tenant)).filter((m) => m.message_name === 'MerchantAppOnboardingStatusChanged' && m.payload.merchantReference === ref).map((m) => m.payload.status);
+
+/** A retryable decline on the hosted page (flow 4 steps 10 and 13), then a successful attempt on the page shown. */
+async function declineThenSuccess(ctx: FlowContext, outcome: 'decline' | 'challenge-fail'): Promise<void> {
+  const { app, driver, tenant } = ctx;
+  await configureOk(app, tenant, driver.configuration(tenant));
+  const o = await initializeOrder(app, driver, tenant);
+  const r = await driver.payOnPage(app, o.redirectUrl, outcome);
+  expect(r.hops.some((h) => h.url.includes('/app-payment/redirect'))).toBe(true);
+  const back = r.hops.find((h) => /\/app-payment\?/.test(h.url) && new URL(h.url).searchParams.get('error'));
+  expect(back, JSON.stringify(r.hops.map((h) => [h.status, h.url, h.location]))).toBeDefined();
+  expect(new URL(back!.url).searchParams.get('transactionId')).toBe(o.transactionId);
+  expect(r.hops.at(-1)!.status).toBe(200);
+  expect(r.html).toContain('role="alert"');
+  expect(names(await settled(ctx, o))).toEqual(['PaymentCreated']);
+  expect((await paymentRow(app, tenant, o.transactionId)).status).toBe('new');
+
+  const again = await driver.payOnPage(app, back!.url, 'success');
+  expect(again.finalUrl).toBe(SUCCESS_URL);
+  const msgs = await settled(ctx, o);
+  expect(names(msgs)).toEqual(['PaymentCreated', 'PaymentUpdated', 'PaymentAuthorized']);
+}
 
 export const FLOWS: Flow[] = [
   {
@@ -226,24 +250,14 @@ export const FLOWS: Flow[] = [
     key: 'hosted-decline-then-success',
     title: 'flow 4 step 13: a declined attempt returns to the page with an error and sends nothing; then a good card pays',
     needs: [],
-    async run(ctx) {
-      const { app, driver, tenant } = ctx;
-      await configureOk(app, tenant, driver.configuration(tenant));
-      const o = await initializeOrder(app, driver, tenant);
-      const r = await driver.payOnPage(app, o.redirectUrl, 'decline');
-      const back = r.hops.find((h) => /\/app-payment\?/.test(h.url) && new URL(h.url).searchParams.get('error'));
-      expect(back, JSON.stringify(r.hops.map((h) => [h.status, h.url, h.location]))).toBeDefined();
-      expect(new URL(back!.url).searchParams.get('transactionId')).toBe(o.transactionId);
-      expect(r.hops.at(-1)!.status).toBe(200);
-      expect(r.html).toContain('role="alert"');
-      expect(names(await settled(ctx, o))).toEqual(['PaymentCreated']);
-      expect((await paymentRow(app, tenant, o.transactionId)).status).toBe('new');
+    run: (ctx) => declineThenSuccess(ctx, 'decline'),
+  },
 
-      const again = await driver.payOnPage(app, back!.url, 'success');
-      expect(again.finalUrl).toBe(SUCCESS_URL);
-      const msgs = await settled(ctx, o);
-      expect(names(msgs)).toEqual(['PaymentCreated', 'PaymentUpdated', 'PaymentAuthorized']);
-    },
+  {
+    key: 'hosted-challenge-failed',
+    title: 'flow 4 step 10/13: a failed challenge (3DS) is a retryable decline: back on the page with an error; then a good card pays',
+    needs: [],
+    run: (ctx) => declineThenSuccess(ctx, 'challenge-fail'),
   },
 
   {
@@ -592,7 +606,7 @@ export const FLOWS: Flow[] = [
       const n = (await paymentMessages(app, o.paymentId)).length;
       await command(app, tenant, 'RefundPayment', refundCmd(o, [1]));
       // The PSP settles the refund in its own time (the driver lets that time pass in settle()).
-      await until(() => refundStates(ctx, o), (x) => x.length === 1);
+      await until(() => answeredRefunds(ctx, o), (x) => x === 1);
       await settled(ctx, o);
       await messagesUntil(app, o.paymentId, (m) => countOf(m.slice(n), 'PaymentRefundFailed') === 1);
       await settled(ctx, o);
@@ -607,7 +621,7 @@ export const FLOWS: Flow[] = [
       // The items can be refunded again (a new attempt after a failure).
       const m = (await paymentMessages(app, o.paymentId)).length;
       await command(app, tenant, 'RefundPayment', refundCmd(o, [1]));
-      await until(() => refundStates(ctx, o), (x) => x.length === 2);
+      await until(() => answeredRefunds(ctx, o), (x) => x === 2);
       await settled(ctx, o);
       const retried = await after(ctx, o.paymentId, m, (x) => countOf(x, 'PaymentRefundFailed') === 1);
       expect(withoutUpdates(retried)).toEqual([['PaymentRefundFailed', status(o, [1], 6000)]]);

@@ -17,6 +17,7 @@ const CARDS: Record<PayOutcome, string> = {
   success: '4242424242424242',
   decline: '4000000000000002',
   'challenge-complete': '4000002500003155',
+  'challenge-fail': '4000002500003155',
   'refund-fails': '4000000000005126',
   'capture-fails': '4000000000000341',
 };
@@ -77,9 +78,10 @@ export function sandboxDriver(): ConnectorDriver {
 
     async payOnPage(a, pageUrl, outcome) {
       const r = await payOnPage(a, pageUrl, CARDS[outcome]);
-      if (outcome !== 'challenge-complete') return shopperResult(r);
+      if (outcome !== 'challenge-complete' && outcome !== 'challenge-fail') return shopperResult(r);
       expect(r.finalUrl).toMatch(/\/sandbox\/checkout\/[^/]+\/challenge$/);
-      return shopperResult(await answerChallenge(a, r.final.html, 'complete'));
+      const answered = await answerChallenge(a, r.final.html, outcome === 'challenge-complete' ? 'complete' : 'fail');
+      return { hops: [...r.hops, ...answered.hops], finalUrl: answered.finalUrl, html: answered.final.html };
     },
     async failForGood(a, pageUrl) {
       return shopperResult(await payOnPage(a, pageUrl, BLOCKED));

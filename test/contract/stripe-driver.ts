@@ -18,6 +18,7 @@ const PMS: Partial<Record<PayOutcome, string>> = {
   success: 'pm_card_visa',
   decline: 'pm_card_chargeDeclined',
   'challenge-complete': 'pm_card_threeDSecure2Required',
+  'challenge-fail': 'pm_card_threeDSecure2Required',
   'refund-fails': 'pm_card_refundFail',
 };
 
@@ -44,7 +45,7 @@ export function stripeDriver(): ConnectorDriver {
   const ofTenant = (tenant: string) => (d: { url: string }) => new URL(d.url).searchParams.get('endpoint') === tenant;
 
   /** Opens the page, confirms like the page's script with `pm`, and follows the browser from there. */
-  async function pay(a: TestApp, pageUrl: string, pm: string) {
+  async function pay(a: TestApp, pageUrl: string, pm: string, challengeAnswer: 'complete' | 'fail' = 'complete') {
     const page = await browse(a, pageUrl);
     expect(page.final.status, page.final.html.slice(0, 300)).toBe(200);
     const returnUrl = attr(page.final.html, 'data-return-url');
@@ -58,7 +59,7 @@ export function stripeDriver(): ConnectorDriver {
       expect(shown.final.status).toBe(200);
       const { hidden } = parseForm(shown.final.html);
       expect(hidden.action).toBe('complete');
-      const done = await browse(a, challenge, hidden);
+      const done = await browse(a, challenge, { ...hidden, action: challengeAnswer });
       return { hops: [...page.hops, ...shown.hops, ...done.hops], finalUrl: done.finalUrl, final: done.final };
     }
     // Stripe.js navigates to the return URL with its parameters on success; the page script goes back plainly otherwise.
@@ -107,7 +108,7 @@ export function stripeDriver(): ConnectorDriver {
     },
 
     async payOnPage(a, pageUrl, outcome) {
-      const r = await pay(a, pageUrl, PMS[outcome]!);
+      const r = await pay(a, pageUrl, PMS[outcome]!, outcome === 'challenge-fail' ? 'fail' : 'complete');
       return shopperResult(r);
     },
     async failForGood(a, pageUrl) {
