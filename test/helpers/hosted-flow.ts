@@ -29,6 +29,8 @@ export interface InitOptions {
   cancelUrl?: string;
   summaryUrl?: string | null;
   localeName?: string;
+  /** Default `Credit Card` (the sandbox's method). */
+  paymentMethod?: string;
 }
 
 export interface Initialized {
@@ -45,7 +47,7 @@ export async function initialize(app: TestApp, tenant: string, o: InitOptions = 
       orderReference,
       grandTotal: o.amount ?? 12345,
       currencyCode: o.currency ?? 'EUR',
-      paymentMethod: 'Credit Card',
+      paymentMethod: o.paymentMethod ?? 'Credit Card',
       items: o.items ?? [
         { idSalesOrderItem: 1, name: 'Blue shirt', sku: 'SKU-1', quantity: 2, unitPrice: 5000 },
         { idSalesOrderItem: 2, name: 'Socks', sku: 'SKU-2', quantity: 1, unitPrice: 2345 },
