@@ -91,6 +91,9 @@ export interface ConnectorDriver {
   /** Delivers again (signed, as the PSP would) one event the PSP already delivered about `objectId`; answers the status. */
   redeliver(app: TestApp, tenant: string, objectId: string): Promise<number>;
 
+  /** Staff act in the PSP's dashboard on a payment (capabilities.dashboardOperations): full amount. */
+  dashboard(app: TestApp, tenant: string, transactionId: string, op: 'capture' | 'cancel' | 'refund'): Promise<void>;
+
   /** The merchant finishes (or fails) the PSP's onboarding at `url`. */
   completeOnboarding(app: TestApp, tenant: string, url: string, outcome: 'complete' | 'fail'): Promise<void>;
 }

@@ -70,6 +70,7 @@ const needsReleaseByCancel = cap('releaseRemainder', (v) => v === 'cancel', '"ca
 const needsTransfers = cap('transfers', (v) => v !== false, 'transfers');
 const needsOnboarding = cap('onboarding', (v) => v !== false, 'onboarding');
 const needsAutomaticCapture = cap('automaticCapture', (v) => v.supported, 'automaticCapture.supported');
+const needsDashboard = (op: 'capture' | 'cancel' | 'refund'): Need => cap('dashboardOperations', (v) => v.includes(op), `"${op}" among the dashboard operations`);
 const needsAmountUpdate = cap('amountUpdate', (v) => v !== 'none', 'amount updates before authorization');
 
 const jsonOf = (v: unknown): any => (typeof v === 'string' ? JSON.parse(v) : v);
@@ -625,6 +626,58 @@ export const FLOWS: Flow[] = [
       await settled(ctx, o);
       const retried = await after(ctx, o.paymentId, m, (x) => countOf(x, 'PaymentRefundFailed') === 1);
       expect(withoutUpdates(retried)).toEqual([['PaymentRefundFailed', status(o, [1], 6000)]]);
+    },
+  },
+
+  {
+    key: 'dashboard-capture',
+    title: 'flow 8 step 11: a capture made in the PSP dashboard is reflected (captured, PaymentCaptured for all items)',
+    needs: [needsDashboard('capture')],
+    async run(ctx) {
+      const { app, driver, tenant } = ctx;
+      const o = await ready(ctx);
+      const n = (await paymentMessages(app, o.paymentId)).length;
+      await driver.dashboard(app, tenant, o.transactionId, 'capture');
+      await driver.settle(app, tenant, o.transactionId);
+      const got = await after(ctx, o.paymentId, n, (m) => countOf(m, 'PaymentCaptured') === 1);
+      expect(withoutUpdates(got)).toEqual([['PaymentCaptured', status(o, [1, 2, 3], o.total)]]);
+      expect(await paymentRow(app, tenant, o.transactionId)).toMatchObject({ status: 'captured', captured_amount: o.total });
+      const captures = await app.deps.db.query<{ status: string }>(`SELECT status FROM payment_operations WHERE payment_id = $1 AND kind = 'capture'`, [o.paymentId]);
+      expect(captures.rows.map((r) => r.status)).toEqual(['succeeded']);
+    },
+  },
+
+  {
+    key: 'dashboard-cancel',
+    title: 'flow 9 step 9: a cancel made at the PSP is reflected (canceled, PaymentCanceled for all items)',
+    needs: [needsDashboard('cancel')],
+    async run(ctx) {
+      const { app, driver, tenant } = ctx;
+      const o = await ready(ctx);
+      const n = (await paymentMessages(app, o.paymentId)).length;
+      await driver.dashboard(app, tenant, o.transactionId, 'cancel');
+      await driver.settle(app, tenant, o.transactionId);
+      const got = await after(ctx, o.paymentId, n, (m) => countOf(m, 'PaymentCanceled') === 1);
+      expect(withoutUpdates(got)).toEqual([['PaymentCanceled', status(o, [1, 2, 3], o.total)]]);
+      expect((await paymentRow(app, tenant, o.transactionId)).status).toBe('canceled');
+    },
+  },
+
+  {
+    key: 'dashboard-refund',
+    title: 'flow 10 step 12: a refund made in the PSP dashboard is recorded (PaymentRefunded for all captured items)',
+    needs: [needsDashboard('refund')],
+    async run(ctx) {
+      const { app, driver, tenant } = ctx;
+      const o = await ready(ctx);
+      await captureAll(ctx, o);
+      const n = (await paymentMessages(app, o.paymentId)).length;
+      await driver.dashboard(app, tenant, o.transactionId, 'refund');
+      await driver.settle(app, tenant, o.transactionId);
+      const got = await after(ctx, o.paymentId, n, (m) => countOf(m, 'PaymentRefunded') === 1);
+      expect(withoutUpdates(got)).toEqual([['PaymentRefunded', status(o, [1, 2, 3], o.total)]]);
+      expect(await paymentRow(app, tenant, o.transactionId)).toMatchObject({ status: 'captured', refunded_amount: o.total });
+      expect(await refundStates(ctx, o)).toEqual(['succeeded']);
     },
   },
 

@@ -139,6 +139,10 @@ export function sandboxDriver(): ConnectorDriver {
       return postWebhook(a, '/webhooks/test', ev!.body, { 'sandbox-signature': signatureHeader(WEBHOOK_SECRET, ev!.body, Math.floor(Date.now() / 1000)) });
     },
 
+    async dashboard() {
+      throw new Error('the sandbox has no dashboard (capabilities.dashboardOperations = [])');
+    },
+
     async completeOnboarding(a, _tenant, url, outcome) {
       const r = await browse(a, new URL(url).pathname, { outcome });
       expect(r.final.status).toBeLessThan(400);

@@ -178,6 +178,10 @@ export function stripeDriver(): ConnectorDriver {
       return postWebhook(a, u.pathname + u.search, d!.payload, { 'stripe-signature': d!.signature });
     },
 
+    async dashboard(_a, _tenant, transactionId, op) {
+      f().dashboard[op](transactionId);
+    },
+
     async completeOnboarding(a, _tenant, url, outcome) {
       const r = await browse(a, url, { action: outcome === 'complete' ? 'enabled' : 'rejected' });
       expect(r.final.status).toBeLessThan(400);
