@@ -3,6 +3,7 @@
  * (`connector.capabilities`) or a shopper instrument of the driver. The suite runs them once per connector and skips a
  * flow a connector excludes with the capability named.
  */
+import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { ConnectorCapabilities } from '../../src/connectors/types.js';
 import type { TestApp } from '../helpers/app.js';
@@ -168,6 +169,30 @@ async function declineThenSuccess(ctx: FlowContext, outcome: 'decline' | 'challe
 }
 
 export const FLOWS: Flow[] = [
+  {
+    key: 'catalog',
+    title: 'flow 1: the catalog artifacts of the connector are served (manifest, configuration form, translations); the form carries every value a tenant saves',
+    needs: [],
+    async run(ctx) {
+      const { app, driver, tenant } = ctx;
+      const manifest = await app.request('/app/manifest/en_US');
+      expect(manifest.status).toBe(200);
+      const cfg = await app.request('/app/configuration');
+      expect(cfg.status).toBe(200);
+      expect(cfg.body).toEqual(JSON.parse(readFileSync(new URL(`../../config/app/connectors/${driver.id}/configuration.json`, import.meta.url), 'utf8')));
+      const properties = Object.keys(cfg.body.properties);
+      for (const o of [{}, { express: true, captureMode: 'automatic' as const }, { marketplace: true }]) {
+        for (const key of Object.keys(driver.configuration(tenant, o))) expect(properties, `form property ${key}`).toContain(key);
+      }
+      const tr = await app.request('/app/translation');
+      expect(tr.status).toBe(200);
+      for (const [id, p] of Object.entries<any>(cfg.body.properties)) {
+        for (const k of ['title', 'placeholder', 'description', 'content']) if (typeof p[k] === 'string') expect(tr.body, `translation of ${id}.${k}`).toHaveProperty([p[k]]);
+      }
+      expect((await app.request('/app/api')).body).toEqual({ configuration: '/private/configure', disconnection: '/private/disconnect' });
+    },
+  },
+
   {
     key: 'configure',
     title: 'flow 2: configure (credential check, payment methods announced, re-configure, dropped method)',
