@@ -76,6 +76,11 @@ export interface ConnectorDriver {
    * storefront sends on to `/private/customer` and confirm-pre-order.
    */
   approveExpress(app: TestApp, tenant: string, preOrderPaymentData: Record<string, unknown>, payer: Payer): Promise<Record<string, unknown>>;
+  /**
+   * The shopper's approval of an express payment is declined for good (sandbox: a blocked card; Stripe: a declined
+   * ConfirmationToken that the server-side confirmation uses); answers the `preOrderPaymentData` sent on.
+   */
+  declineExpress(app: TestApp, tenant: string, preOrderPaymentData: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** The PSP's own view of a payment's money. */
   pspAmounts(app: TestApp, tenant: string, transactionId: string): Promise<{ captured: number; refunded: number }>;
 

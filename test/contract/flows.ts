@@ -466,6 +466,33 @@ export const FLOWS: Flow[] = [
   },
 
   {
+    key: 'express-declined',
+    title: 'flow 5 step 11 / 6 step 9: a declined pre-order payment → confirm answers 422, PaymentAuthorizationFailed once, a repeat answers the same',
+    needs: [needsPreOrder],
+    async run(ctx) {
+      const { app, driver, tenant } = ctx;
+      await configureOk(app, tenant, driver.configuration(tenant, { express: true }));
+      const start = await app.request('/private/pre-order-payment', { tenant, body: { orderData: { grandTotal: 1200, currencyCode: 'EUR', paymentMethod: driver.methods.express }, preOrderPaymentData: {} } });
+      expect(start.status, start.text).toBe(200);
+      const pod = await driver.declineExpress(app, tenant, start.body.preOrderPaymentData);
+      const tx = String(pod.transactionId);
+      const order = newOrderReference();
+      const r = await app.request('/private/confirm-pre-order-payment', { tenant, body: confirmBody(tx, order, 1200, pod) });
+      expect(r.status, r.text).toBe(422);
+      expect(r.body).toMatchObject({ isSuccessful: false, errors: [{ code: 'PAYMENT_DECLINED', status: 422 }] });
+      const row = await paymentRow(app, tenant, tx);
+      expect(row).toMatchObject({ status: 'authorization_failed', order_reference: order });
+      await driver.settle(app, tenant, tx);
+      const msgs = await paymentMessages(app, row.id);
+      expect(msgs.filter((m) => m.name === 'PaymentAuthorizationFailed').map((m) => m.payload)).toEqual([{ orderReference: order, orderItemIds: [11, 12], amount: 1200, currencyIsoCode: 'EUR' }]);
+      expect(countOf(msgs, 'PaymentAuthorized')).toBe(0);
+      const again = await app.request('/private/confirm-pre-order-payment', { tenant, body: confirmBody(tx, order, 1200, pod) });
+      expect(again.status).toBe(422);
+      expect(await paymentMessages(app, row.id)).toHaveLength(msgs.length);
+    },
+  },
+
+  {
     key: 'capture-multiple',
     title: 'flow 8: partial and multiple captures up to the authorized amount; a repeat re-publishes; an over-capture fails',
     needs: [needsMultipleCaptures],

@@ -101,6 +101,11 @@ export function sandboxDriver(): ConnectorDriver {
       expect(r.status, r.text).toBe(200);
       return pod;
     },
+    async declineExpress(a, tenant, pod) {
+      const r = await confirmCard(a, tenant, String(pod.transactionId), BLOCKED);
+      expect(r.status, r.text).toBe(402);
+      return pod;
+    },
     async pspAmounts(a, tenant, transactionId) {
       const r = await api(a, tenant, `/payments/${encodeURIComponent(transactionId)}`);
       expect(r.status, r.text).toBe(200);

@@ -132,6 +132,10 @@ export function stripeDriver(): ConnectorDriver {
       });
       return { ...pod, confirmationTokenId: token.id };
     },
+    async declineExpress(_a, tenant, pod) {
+      const token = f().createConfirmationToken({ account: accountOf(tenant).id, paymentMethod: PMS.decline });
+      return { ...pod, confirmationTokenId: token.id };
+    },
     async pspAmounts(_a, _tenant, transactionId) {
       const pi = f().get(transactionId);
       const charge = pi?.latest_charge ? f().get(pi.latest_charge) : null;
