@@ -19,7 +19,7 @@ import { isMessageKey } from '../src/i18n/messages.js';
 
 const log = pino({ level: 'silent' });
 const connectorFor = (apiBase = 'https://api.stripe.com', jsUrl = 'https://js.stripe.com/v3/'): Connector =>
-  createStripeConnector({ apiBase: () => apiBase, jsUrl: () => jsUrl, appIdentifier: () => 'open-acp-pay-test', log });
+  createStripeConnector({ apiBase: () => apiBase, jsUrl: () => jsUrl, appIdentifier: () => 'open-acp-pay-test', maxDeclinedAttempts: () => 3, log });
 
 const SK = 'sk_test_abcdefghij1234';
 const PK = 'pk_test_abcdefghij1234';
@@ -62,6 +62,9 @@ describe('Stripe connector: module, capabilities, configuration', () => {
     const pw = cat.form.fields.filter((f) => f.password).map((f) => f.id);
     expect(pw.sort()).toEqual(['connectWebhookSecret', 'secretKey', 'webhookSecret']);
     expect(cat.form.fields.filter((f) => f.required).map((f) => f.id).sort()).toEqual(['publishableKey', 'secretKey']);
+    expect(cat.manifests.en_US!.name).toBe('Open ACP Pay for Stripe');
+    expect(cat.manifests.de_DE!.description).toContain('JavaScript');
+    expect(loadCatalog('sandbox').manifests.en_US!.name).toBe('Open ACP Pay'); // the app's manifest for connectors without their own
   });
 
   it('validates key formats, key modes and the other fields; every key is in the message catalog', () => {
@@ -278,6 +281,10 @@ describe('Stripe connector: webhooks', () => {
     expect(out('payment_intent.processing', pi({ status: 'processing' }))).toMatchObject({ kind: 'payment', state: 'pending' });
     expect(out('payment_intent.canceled', pi({ status: 'canceled', cancellation_reason: 'automatic' }))).toMatchObject({ kind: 'payment', state: 'canceled' });
     expect(out('payment_intent.canceled', pi({ status: 'canceled', amount_received: 700 }))).toMatchObject({ kind: 'payment', state: 'captured', amountCaptured: 700 });
+    const capCancel = pi({ status: 'canceled', cancellation_reason: 'abandoned', last_payment_error: { code: 'card_declined', decline_code: 'generic_decline', message: 'x' } });
+    expect(out('payment_intent.canceled', capCancel, ctx('new'))).toMatchObject({ kind: 'payment', state: 'failed', decline: { code: 'generic_decline' } });
+    expect(out('payment_intent.canceled', capCancel, ctx('authorization_failed'))).toMatchObject({ kind: 'ignored' });
+    expect(out('payment_intent.canceled', pi({ status: 'canceled', cancellation_reason: 'abandoned' }), ctx('new'))).toMatchObject({ kind: 'payment', state: 'canceled' });
     const refund = (o: Record<string, unknown>) => ({ id: 're_1', object: 'refund', payment_intent: 'pi_1', amount: 250, currency: 'eur', ...o });
     expect(out('refund.created', refund({ status: 'pending', metadata: { refundId: 'r-1' } }))).toEqual({ kind: 'refund', transactionId: 'pi_1', pspRefundId: 're_1', amount: 250, status: 'pending', refundId: 'r-1' });
     expect(out('refund.updated', refund({ status: 'requires_action' }))).toMatchObject({ status: 'processing' });
@@ -630,6 +637,25 @@ describe('Stripe connector against the Stripe fake (real SDK)', () => {
     expect((fake.get(y.p.id) as { amount_received: number }).amount_received).toBe(1000);
   });
 
+  it('retries PaymentIntent creation and server-side confirmation after a reset after the write: one PaymentIntent, one confirmation', async () => {
+    const ref = uid('ORD');
+    fake.injectFault({ path: '/v1/payment_intents', method: 'POST', kind: 'reset-after-write' });
+    const req = { tenantIdentifier: tenant, paymentId: 'p-retry', amount: 1000, currency: 'EUR', orderReference: ref, captureMode: 'manual' as const, returnUrl: 'https://app.example/r', metadata: { tenantIdentifier: tenant } };
+    const lost = await c.createPayment(settings, req, opts('p-retry'));
+    expect(lost).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'error' }) });
+    const created = must(await c.createPayment(settings, req, opts('p-retry')));
+    const creates = lastCalls('POST', /^\/v1\/payment_intents$/).filter((r) => r.idempotencyKey === keys.hostedPayment(tenant, ref));
+    expect(creates.map((r) => r.replayed)).toEqual([false, true]);
+    expect(creates.every((r) => r.status === 200 || r.fault === 'reset-after-write')).toBe(true);
+
+    const token = fake.createConfirmationToken({ paymentMethod: 'pm_card_visa' }) as { id: string };
+    fake.injectFault({ path: `/v1/payment_intents/${created.id}/confirm`, kind: 'reset-after-write' });
+    const first = await c.confirmPayment!(settings, created.id, { amount: 1000, clientData: { confirmationTokenId: token.id }, returnUrl: 'https://app.example/r' }, opts('p-retry'));
+    expect(first.ok).toBe(false);
+    expect(must(await c.confirmPayment!(settings, created.id, { amount: 1000, clientData: { confirmationTokenId: token.id }, returnUrl: 'https://app.example/r' }, opts('p-retry'))).state).toBe('authorized');
+    expect(lastCalls('POST', new RegExp(`^/v1/payment_intents/${created.id}/confirm$`)).filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
   it('reads the state back when Stripe replays a stored 5xx for the key (stripe.md 8)', async () => {
     const x = await authorized();
     const capId = uid('cap');
@@ -762,5 +788,92 @@ describe('Stripe connector against the Stripe fake (real SDK)', () => {
     expect(c.webhookOutcome(Buffer.from(JSON.stringify(reversed)), ctx(null))).toEqual({ kind: 'transfer', pspTransferId: tr.pspTransferId, status: 'succeeded', reversalId: rv.pspReversalId });
     // direct tenants do not transfer
     expect(await c.transfers!.createTransfer(settings, req, opts(uid('p')))).toEqual({ ok: false, failure: expect.objectContaining({ kind: 'declined', code: 'transfers_unsupported' }) });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Through the app (CONNECTOR=stripe): configure, hosted page, webhook, return, capture (a smoke test; the
+// cross-connector contract suite runs every flow)
+// ---------------------------------------------------------------------------------------------
+
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { publish, until } from './helpers/commands.js';
+
+describe('Stripe connector inside the app (CONNECTOR=stripe, the Stripe fake)', () => {
+  let fake: StripeFake;
+  let app: TestApp;
+  const T = 'stripe-shop';
+
+  beforeAll(async () => {
+    fake = await startStripeFake({ webhookRetryDelaysMs: [50, 200] });
+    app = await startTestApp({ CONNECTOR: 'stripe', STRIPE_API_BASE: fake.url, STRIPE_JS_URL: `${fake.url}/v3/` });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await fake?.close();
+  });
+
+  const configure = (values: Record<string, unknown>) =>
+    app.request('/private/configure', { tenant: T, body: { data: { type: 'configuration', attributes: { configuration: JSON.stringify(values) } } } });
+  const payment = async (tx: string): Promise<any> => (await app.deps.db.query<any>('SELECT * FROM payments WHERE tenant_identifier = $1 AND transaction_id = $2', [T, tx])).rows[0];
+
+  it('configures with a live credential check, registers the endpoint, pays on the Payment Element page, settles by webhook and captures', async () => {
+    const bad = await configure({ secretKey: 'sk_test_unknownunknown1234', publishableKey: fake.account.publishableKey });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors?.[0]?.code ?? bad.body.code).toBeDefined();
+    expect(bad.text).toContain('secretKey');
+    expect(bad.text).not.toContain('sk_test_unknownunknown1234');
+    expect((await configure({ secretKey: fake.account.secretKey, publishableKey: fake.account.livePublishableKey })).text).toContain('publishableKey');
+
+    const ok = await configure({ secretKey: fake.account.secretKey, publishableKey: fake.account.publishableKey });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.text).not.toContain(fake.account.secretKey);
+    expect(ok.text).not.toMatch(/whsec_[A-Za-z0-9]/);
+    const endpoints = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/webhook_endpoints');
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0]!.params.url).toBe(`${app.url}/webhooks/test?endpoint=${T}`);
+
+    const orderReference = uid('DE--');
+    const init = await app.request('/private/initialize-payment', {
+      tenant: T,
+      body: {
+        orderData: {
+          orderReference,
+          grandTotal: 10000,
+          currencyCode: 'EUR',
+          paymentMethod: 'Stripe',
+          items: [1, 2].map((id) => ({ idSalesOrderItem: id, name: `Item ${id}`, sku: `SKU-${id}`, quantity: 1, unitPrice: id === 1 ? 6000 : 4000 })),
+        },
+        redirectSuccessUrl: 'https://shop.example/en/payment/order-success',
+        redirectCancelUrl: 'https://shop.example/en/payment/order-cancel',
+      },
+    });
+    expect(init.status, init.text).toBe(200);
+    const order = { orderReference, transactionId: String(init.body.transactionId) };
+    expect(order.transactionId).toMatch(/^pi_/);
+    const page = await app.request(`/app-payment?transactionId=${order.transactionId}&tenantIdentifier=${T}`);
+    expect(page.status, page.text).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(new RegExp(`script-src[^;]*'nonce-[^']+'[^;]*${fake.url.replace(/[.:/]/g, '\\$&')}`));
+    expect(page.text).toContain(`src="${fake.url}/v3/"`);
+    expect(page.text).toContain(`data-client-secret="${order.transactionId}_secret_`);
+    expect(page.text).toContain('<noscript>');
+
+    fake.confirm(order.transactionId, 'pm_card_visa');
+    await fake.webhooks.flush();
+    const authorized = await until(() => payment(order.transactionId), (p) => p.status === 'authorized', 10_000);
+    expect(authorized.status).toBe('authorized');
+    const delivered = fake.webhooks.delivered().filter((d) => d.type === 'payment_intent.amount_capturable_updated');
+    expect(delivered.at(-1)).toMatchObject({ status: 200 });
+
+    const back = await app.request(`/app-payment/redirect?payment_intent=${order.transactionId}&payment_intent_client_secret=x&redirect_status=succeeded`);
+    expect(back.status).toBe(302);
+    expect(back.headers.get('location')).toContain('order-success');
+
+    await publish(app, T, 'CapturePayment', { orderReference: order.orderReference, orderItemIds: [1], amount: 6000, currencyIsoCode: 'EUR' });
+    const captured = await until(() => payment(order.transactionId), (p) => p.status === 'captured', 10_000);
+    expect([captured.status, Number(captured.captured_amount), Number(captured.released_amount)]).toEqual(['captured', 6000, 4000]);
+    const capCall = fake.requests.find((r) => r.path === `/v1/payment_intents/${order.transactionId}/capture`)!;
+    expect(capCall.idempotencyKey).toMatch(/^oacp_cap_[0-9a-f-]{36}$/);
   });
 });

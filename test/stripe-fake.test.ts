@@ -97,6 +97,10 @@ describe('wire format', () => {
     const noAccount = await stripeError(client(fake.account.restrictedKey).accounts.retrieveCurrent());
     expect(noAccount.statusCode).toBe(403);
     expect((await stripe.accounts.retrieveCurrent()).id).toBe(fake.account.id);
+    const pk = await stripeError(client(fake.account.publishableKey).paymentIntents.list({ limit: 1 }));
+    expect(pk.statusCode).toBe(401);
+    const fixed = fake.addKey({ key: 'sk_test_fixedKeyForFixtures0001', kind: 'secret' });
+    expect((await client(fixed).paymentIntents.list({ limit: 1 })).object).toBe('list');
     const missing = await stripeError(stripe.paymentIntents.retrieve('pi_doesnotexist'));
     expect(missing.statusCode).toBe(404);
     expect(missing.code).toBe('resource_missing');
@@ -121,6 +125,14 @@ describe('wire format', () => {
     expect(e.statusCode).toBe(400);
     expect(e.type).toBe('StripeIdempotencyError');
     expect(e.raw).toMatchObject({ type: 'idempotency_error' });
+    // keys are per account: the same key on a connected account is a new request
+    const acct = fake.addConnectedAccount();
+    const other = await createPi({ amount: 1300 }, { idempotencyKey: key, stripeAccount: acct });
+    expect(other.id).not.toBe(a.id);
+    expect(fake.requests.at(-1)?.account).toBe(acct);
+    // after Stripe pruned the key, the same request creates again
+    fake.expireIdempotencyKeys();
+    expect((await createPi({ amount: 1200 }, { idempotencyKey: key })).id).not.toBe(a.id);
   });
 
   it('expands latest_charge and payment_method', async () => {
@@ -232,12 +244,40 @@ describe('PaymentIntents', () => {
     expect((await stripe.charges.retrieve(ch.id)).amount_captured).toBe(600);
   });
 
+  it('releases the remainder of a partially captured multicapture PI by cancel (end status switchable)', async () => {
+    for (const end of ['canceled', 'succeeded'] as const) {
+      fake.setMulticaptureCancelStatus(end);
+      const pi = await createPi({ payment_method_options: { card: { request_multicapture: 'if_available' } } });
+      fake.confirm(pi.id, 'pm_card_visa');
+      await stripe.paymentIntents.capture(pi.id, { amount_to_capture: 250, final_capture: false });
+      const c = await stripe.paymentIntents.cancel(pi.id);
+      expect(c).toMatchObject({ status: end, amount_received: 250, amount_capturable: 0 });
+    }
+    fake.setMulticaptureCancelStatus('canceled');
+  });
+
   it('cancels, and refuses to cancel twice', async () => {
     const pi = await createPi();
     fake.confirm(pi.id, 'pm_card_visa');
     const c = await stripe.paymentIntents.cancel(pi.id, { cancellation_reason: 'requested_by_customer' });
     expect(c).toMatchObject({ status: 'canceled', cancellation_reason: 'requested_by_customer', amount_capturable: 0 });
     expect((await stripeError(stripe.paymentIntents.cancel(pi.id))).code).toBe('payment_intent_unexpected_state');
+  });
+
+  it('holds a confirmation in processing until settled, and expires an uncaptured authorization', async () => {
+    const pi = await createPi();
+    expect(fake.confirm(pi.id, 'pm_card_visa', { processing: true }).status).toBe('processing');
+    expect(fake.settleProcessing(pi.id, true).status).toBe('requires_capture');
+    const pi2 = await createPi();
+    fake.confirm(pi2.id, 'pm_card_visa', { processing: true });
+    const failed = fake.settleProcessing(pi2.id, false);
+    expect(failed.status).toBe('requires_payment_method');
+    expect(failed.last_payment_error.code).toBe('card_declined');
+    const expired = fake.expireAuthorization(pi.id);
+    expect(expired).toMatchObject({ status: 'canceled', cancellation_reason: 'automatic' });
+    const ev = fake.events('payment_intent.canceled').at(-1)!;
+    expect(ev.data.object).toMatchObject({ id: pi.id, cancellation_reason: 'automatic' });
+    expect(fake.events('payment_intent.processing').map((e) => e.data.object.id)).toEqual([pi.id, pi2.id]);
   });
 
   it('lists and searches PaymentIntents by metadata', async () => {
@@ -375,6 +415,42 @@ describe('dashboard actions and confirmation tokens', () => {
   });
 });
 
+describe('webhook endpoints of tenants sharing one Stripe account', () => {
+  it('updates an endpoint and sends every event to every endpoint, each signed with its own secret', async () => {
+    const a = await receiver();
+    const b = await receiver();
+    try {
+      const wa = await stripe.webhookEndpoints.create({ url: `${a.url}?endpoint=t-a`, enabled_events: ['payment_intent.succeeded'], metadata: { openAcpTenant: 't-a' } });
+      const wb = await stripe.webhookEndpoints.create({ url: 'https://old.example/hook', enabled_events: ['refund.created'], metadata: { openAcpTenant: 't-b' } });
+      const upd = await stripe.webhookEndpoints.update(wb.id, { url: `${b.url}?endpoint=t-b`, enabled_events: ['payment_intent.succeeded', 'refund.created'] });
+      expect(upd).toMatchObject({ url: `${b.url}?endpoint=t-b`, enabled_events: ['payment_intent.succeeded', 'refund.created'] });
+      expect(upd.secret).toBeUndefined();
+      expect(fake.webhooks.secretOf(wb.id)).toBe(wb.secret);
+      const pi = await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+      await fake.webhooks.flush();
+      const ea = stripe.webhooks.constructEvent(a.got[0].body, a.got[0].signature, wa.secret!, 300);
+      const eb = stripe.webhooks.constructEvent(b.got[0].body, b.got[0].signature, wb.secret!, 300);
+      expect(ea.id).toBe(eb.id);
+      expect((ea.data.object as Stripe.PaymentIntent).id).toBe(pi.id);
+      expect(() => stripe.webhooks.constructEvent(a.got[0].body, a.got[0].signature, wb.secret!, 300)).toThrow();
+      // a live-mode endpoint gets only live events
+      const live = client(fake.account.liveSecretKey);
+      const wl = await live.webhookEndpoints.create({ url: `${a.url}?endpoint=live`, enabled_events: ['*'] });
+      await createPi({ capture_method: 'automatic', payment_method: 'pm_card_visa', confirm: true });
+      await live.paymentIntents.create({ amount: 100, currency: 'eur' });
+      await fake.webhooks.flush();
+      const liveGot = fake.webhooks.delivered().filter((d) => d.endpointId === wl.id);
+      expect(liveGot.map((d) => [d.type, d.livemode])).toEqual([['payment_intent.created', true]]);
+      await live.webhookEndpoints.del(wl.id);
+      await stripe.webhookEndpoints.del(wa.id);
+      await stripe.webhookEndpoints.del(wb.id);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('webhook delivery controls', () => {
   let r: Awaited<ReturnType<typeof receiver>>;
   let secret: string;
@@ -484,7 +560,9 @@ describe('Connect: accounts, onboarding, transfers, reversals', () => {
       const foreign = fake.addAccount();
       expect((await stripeError(stripe.balance.retrieve({}, { stripeAccount: foreign.id }))).statusCode).toBe(403);
 
+      expect(await stripe.accounts.retrieveCapability(acct.id, 'transfers')).toMatchObject({ object: 'capability', status: 'active', account: acct.id });
       fake.setAccountState(acct.id, 'rejected');
+      expect(fake.events('capability.updated').at(-1)?.data.object).toMatchObject({ account: acct.id, status: 'inactive' });
       await fake.webhooks.flush();
       const evs = r.got.map((g) => stripe.webhooks.constructEvent(g.body, g.signature, we.secret!, 300));
       expect(evs.map((e) => [e.type, e.account, (e.data.object as Stripe.Account).requirements?.disabled_reason])).toEqual([
@@ -630,7 +708,7 @@ describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
   let context: import('playwright-core').BrowserContext;
 
   /** A shop page on its own origin under a nonce CSP (like /app-payment) that loads the double from the fake. */
-  const page = (pk: string, clientSecret: string, mode: 'payment' | 'express'): string => `<!doctype html><html><head><title>Pay</title>
+  const page = (pk: string, clientSecret: string, mode: 'payment' | 'express' | 'next-action'): string => `<!doctype html><html><head><title>Pay</title>
 <script nonce="n0nce" src="${fake.url}/v3/"></script></head><body>
 <form id="f"><div id="el"></div><button id="pay" type="submit">Pay</button></form><p id="out"></p>
 <script nonce="n0nce">
@@ -643,6 +721,11 @@ describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
       e.preventDefault();
       const r = await stripe.confirmPayment({ elements, confirmParams: { return_url: location.origin + '/return?order=1' } });
       if (r.error) out.textContent = 'error:' + r.error.code;
+    });
+  } else if (${JSON.stringify(mode)} === 'next-action') {
+    stripe.retrievePaymentIntent(${JSON.stringify(clientSecret)}).then((r) => {
+      out.textContent = 'status:' + r.paymentIntent.status;
+      if (r.paymentIntent.status === 'requires_action') stripe.handleNextAction({ clientSecret: ${JSON.stringify(clientSecret)} });
     });
   } else {
     const ex = elements.create('expressCheckout');
@@ -718,6 +801,21 @@ describe.skipIf(!chromium)('stripe.js double in Chromium', () => {
       expect(new URL(tab.url()).searchParams.get('redirect_status')).toBe('succeeded');
       expect((await stripe.paymentIntents.retrieve(pi3.id)).status).toBe('requires_capture');
       expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('finishes a server-side 3DS confirmation with handleNextAction and returns to the page', async () => {
+    const tab = await context.newPage();
+    try {
+      const pi = await createPi();
+      const c = await stripe.paymentIntents.confirm(pi.id, { payment_method: 'pm_card_threeDSecure2Required' });
+      expect(c.next_action?.type).toBe('use_stripe_sdk');
+      current = page(fake.account.publishableKey, pi.client_secret!, 'next-action');
+      await Promise.all([tab.waitForURL(/\/challenge\//), tab.goto(`${shopUrl}/app-payment`)]);
+      await Promise.all([tab.waitForURL(/\/app-payment\?.*redirect_status=succeeded/), tab.click('[data-testid="challenge-complete"]')]);
+      await tab.waitForSelector('#out:has-text("status:requires_capture")');
     } finally {
       await tab.close();
     }

@@ -4,7 +4,7 @@
  * transaction with the payment row locked, so concurrent outcomes are applied one after the other and each
  * transition writes its messages exactly once (states.md 8, messages.md 6).
  */
-import type { PspPaymentState } from '../connectors/types.js';
+import type { Connector, PspPaymentState } from '../connectors/types.js';
 import {
   amountInvariantViolations,
   illegalTransitionMessage,
@@ -21,13 +21,15 @@ import {
 } from '../domain/payment-status.js';
 import { enqueue, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Tx } from '../store/db.js';
-import { appendHistory, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { appendHistory, findPaymentById, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { PSP_TIMEOUT_MS, pspContextOf } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
 
 export interface PaymentOutcome {
   state: PspPaymentState;
-  decline?: { code: string; message: string };
+  /** `attemptId`: the PSP's id of the declined attempt (counted once per payment for the declined-attempts cap). */
+  decline?: { code: string; message: string; attemptId?: string };
   publicDetails?: Record<string, unknown>;
   /** Total captured at the PSP (automatic or PSP-side capture). */
   amountCaptured?: number;
@@ -43,6 +45,21 @@ export interface ApplyOutcomeResult {
   kind: 'applied' | 'noop' | 'ignored' | 'waiting_for_order';
   status: PaymentStatus;
   reason?: string;
+  /** The payment reached the declined-attempts cap (capability `finalDeclines: false`): `enforceDeclineCap` follows. */
+  declineCapReached?: boolean;
+}
+
+/** Default cap when a connector without final declines names none (stripe.md 3.4: 5, like the sandbox). */
+export const DEFAULT_DECLINED_ATTEMPTS_CAP = 5;
+
+/**
+ * The declined-attempts cap of a connector whose PSP never declares a payment finally failed (capability
+ * `finalDeclines: false`, stripe.md 3.4); null when the PSP reports final declines itself.
+ */
+export function declinedAttemptsCap(connector: Connector): number | null {
+  if (connector.capabilities.finalDeclines) return null;
+  const own = (connector as Connector & { maxDeclinedAttempts?: unknown }).maxDeclinedAttempts;
+  return typeof own === 'number' && Number.isSafeInteger(own) && own > 0 ? own : DEFAULT_DECLINED_ATTEMPTS_CAP;
 }
 
 /** The status a PSP state reports, before any transition rule (used to tell a stale report from a repeat). */
@@ -118,8 +135,28 @@ export async function applyPaymentOutcome(deps: AppDeps, tx: Tx, paymentId: stri
     if (outcome.state === 'pending' && outcome.decline) {
       const check = transition(from, from, 'retryable_decline');
       if (!check.ok) return { kind: 'ignored', status: from, reason: check.error.message };
-      await appendHistory(tx, payment.id, from, source.trigger, source.ref, { retryableDecline: { code: outcome.decline.code, message: outcome.decline.message } });
-      return { kind: 'noop', status: from, reason: 'retryable decline recorded' };
+      // One attempt counts once, whether the redirect check or a webhook reports it first (stripe.md 8).
+      const attempt = outcome.decline.attemptId;
+      const cap = declinedAttemptsCap(deps.connectors.require(payment.connector));
+      let attempts = payment.declinedAttempts;
+      if (cap !== null && attempt && !attempts.includes(attempt)) {
+        attempts = [...attempts, attempt];
+        await updatePayment(tx, payment.id, { declinedAttempts: attempts });
+      }
+      if (cap === null || !attempt || payment.declinedAttempts.length !== attempts.length) {
+        await appendHistory(tx, payment.id, from, source.trigger, source.ref, { retryableDecline: { code: outcome.decline.code, message: outcome.decline.message } });
+      }
+      const declineCapReached = cap !== null && attempts.length >= cap;
+      // The redirect check enforces the cap itself before it answers the browser; every other path after commit.
+      if (declineCapReached && source.trigger !== 'redirect') {
+        const decline = outcome.decline;
+        tx.afterCommit(() => {
+          enforceDeclineCap(deps, payment.id, decline, source).catch((err) =>
+            deps.log.error({ err: err instanceof Error ? err.message : String(err), paymentId: payment.id }, 'declined-attempts cap: cancel failed; retried with the next decline or redirect'),
+          );
+        });
+      }
+      return { kind: 'noop', status: from, reason: 'retryable decline recorded', ...(declineCapReached ? { declineCapReached } : {}) };
     }
     return { kind: 'noop', status: from };
   }
@@ -178,4 +215,24 @@ export async function applyPaymentOutcome(deps: AppDeps, tx: Tx, paymentId: stri
   }
   await enqueue(tx, deps.config.appIdentifier, out);
   return { kind: 'applied', status: to };
+}
+
+/**
+ * The declined-attempts cap (stripe.md 3.4, 8): the app cancels the PSP payment (`abandoned`, a key derived from the
+ * payment) and reports `authorization_failed`. Outside any transaction; idempotent (same key, then a no-op outcome).
+ * A refused cancel (the shopper paid meanwhile) changes nothing: the PSP's own report settles the payment.
+ */
+export async function enforceDeclineCap(deps: AppDeps, paymentId: string, decline: { code: string; message: string }, source: OutcomeSource): Promise<ApplyOutcomeResult | null> {
+  const payment = await findPaymentById(deps.db, paymentId);
+  if (!payment || payment.status !== 'new') return null;
+  const psp = await pspContextOf(deps, payment);
+  if (!psp) return null;
+  const cap = declinedAttemptsCap(psp.connector);
+  if (cap === null || payment.declinedAttempts.length < cap) return null;
+  const r = await psp.connector.cancel(psp.settings, payment.transactionId, { idempotencyKey: `decline-cap-${payment.id}`, reason: 'abandoned', signal: AbortSignal.timeout(PSP_TIMEOUT_MS) });
+  if (!r.ok || r.value.status !== 'canceled') {
+    deps.log.warn({ paymentId, failure: r.ok ? r.value.status : r.failure.kind }, 'declined-attempts cap: the PSP did not cancel the payment');
+    return null;
+  }
+  return deps.db.tx((tx) => applyPaymentOutcome(deps, tx, paymentId, { state: 'failed', decline: { code: decline.code, message: decline.message } }, source));
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CancelOutcome, PspResult, WebhookOutcome } from '../connectors/types.js';
+import { itemKey, uncoveredItemIds } from '../domain/capture.js';
 import { checkCancel } from '../domain/cancel.js';
 import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
 import type { Tx } from '../store/db.js';
@@ -51,6 +52,8 @@ export async function startCancel(deps: AppDeps, tx: Tx, paymentId: string, cmd:
   const source: Source = { trigger: 'command', ref: cmd.inboxId };
   const records = await listOperations(tx, payment.id);
   const items = [...new Set(cmd.orderItemIds)];
+  const s2 = await cancelAfterReleasingCapture(deps, tx, payment, records, cmd, items, source);
+  if (s2) return s2;
   const decision = checkCancel(payment, records);
   switch (decision.kind) {
     case 'republish': {
@@ -122,6 +125,53 @@ export async function startCancel(deps: AppDeps, tx: Tx, paymentId: string, cmd:
       return { kind: 'call', paymentId: payment.id, recordId: id };
     }
   }
+}
+
+/**
+ * S2 (flows.md 9 step 7): a `captured` payment whose remainder a final partial capture released (no cancel released
+ * it). A cancel for items no capture covers is answered PaymentCanceled with amount 0 and no PSP call (a repeat for
+ * the same items re-publishes it); items a capture covers stay PaymentCancellationFailed. null: not this case.
+ */
+async function cancelAfterReleasingCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, records: OperationRow[], cmd: CancelCommandInput, items: number[], source: Source): Promise<CancelStart | null> {
+  const cancels = records.filter((r) => r.kind === 'cancel' && r.status === 'succeeded');
+  if (payment.status !== 'captured' || payment.releasedAmount <= 0 || cancels.some((r) => r.amount > 0)) return null;
+  const captured = records.filter((r) => r.kind === 'capture' && r.status === 'succeeded');
+  if (items.length === 0 || uncoveredItemIds(items, captured).length !== items.length) {
+    await writePaymentChange(deps, tx, payment, null, {
+      updated: false,
+      statusMessages: [{ name: 'PaymentCancellationFailed', eventKey: eventKeys.command(cmd.messageId), orderItemIds: items, amount: 0 }],
+      source,
+    });
+    await finishInbox(tx, cmd.inboxId, 'rejected', 'ILLEGAL_TRANSITION: captured items cannot be canceled');
+    return { kind: 'done', state: 'rejected', reason: 'captured items cannot be canceled' };
+  }
+  const key = itemKey(items);
+  const same = cancels.find((r) => r.itemKey === key);
+  if (same) {
+    await republishAll(tx, same.resultMessageIds);
+    await finishInbox(tx, cmd.inboxId, 'processed', 'identical cancel already answered; PaymentCanceled re-published');
+    return { kind: 'done', state: 'processed', reason: 'republished' };
+  }
+  const id = randomUUID();
+  const w = await writePaymentChange(deps, tx, payment, null, {
+    updated: false,
+    statusMessages: [{ name: 'PaymentCanceled', eventKey: eventKeys.cancel(id, 'succeeded'), orderItemIds: items, amount: 0 }],
+    source,
+  });
+  await insertOperation(tx, {
+    id,
+    paymentId: payment.id,
+    tenantIdentifier: payment.tenantIdentifier,
+    kind: 'cancel',
+    itemKey: key,
+    orderItemIds: items,
+    amount: 0,
+    status: 'succeeded',
+    commandId: cmd.inboxId,
+    resultMessageIds: w.statusMessageIds,
+  });
+  await finishInbox(tx, cmd.inboxId, 'processed', 'remainder already released by a final capture; PaymentCanceled with amount 0');
+  return { kind: 'done', state: 'processed', reason: null };
 }
 
 /** PSP cancel for a pending cancel record (key = record id), then the outcome. Shared with reconciliation. */

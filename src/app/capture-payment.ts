@@ -138,13 +138,17 @@ export async function finishInbox(tx: Tx, inboxId: string, state: 'processed' | 
 
 /** A PSP answer reduced to what a record needs. `unknown` = no definite answer (timeout, network, 5xx). */
 export type OperationAnswer =
-  | { kind: 'succeeded'; pspReference?: string }
+  /** `released`: the PSP released the uncaptured rest with this capture (a single-capture payment, flows.md 8 step 12). */
+  | { kind: 'succeeded'; pspReference?: string; released?: boolean }
   | { kind: 'pending'; pspReference?: string }
   | { kind: 'failed'; reason: string }
   | { kind: 'unknown'; reason: string };
 
 export function captureAnswer(r: PspResult<CaptureOutcome>): OperationAnswer {
-  if (r.ok) return r.value.status === 'succeeded' ? { kind: 'succeeded', pspReference: r.value.pspReference } : { kind: 'pending', pspReference: r.value.pspReference };
+  if (r.ok) {
+    if (r.value.status !== 'succeeded') return { kind: 'pending', pspReference: r.value.pspReference };
+    return { kind: 'succeeded', pspReference: r.value.pspReference, ...(r.value.finalCapture === true ? { released: true } : {}) };
+  }
   const f = r.failure;
   if (f.kind === 'declined' || f.kind === 'conflict') return { kind: 'failed', reason: `${f.code}: ${f.message}` };
   return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
@@ -202,8 +206,11 @@ export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd
         statusMessages: [{ name: 'PaymentCaptureFailed', eventKey: eventKeys.command(cmd.messageId), orderItemIds: cmd.orderItemIds, amount: Math.abs(cmd.amount) || 0 }],
         source,
       });
-      await finishInbox(tx, cmd.inboxId, 'rejected', `${decision.code}: ${decision.reason}`);
-      return { kind: 'done', state: 'rejected', reason: decision.reason };
+      // A single-capture payment whose first (final) capture released the rest: nothing is left to capture (flows.md 8 step 12).
+      const released = payment.status === 'captured' && payment.releasedAmount > 0;
+      const reason = released ? 'remainder_released: the uncaptured remainder was released by an earlier final capture' : `${decision.code}: ${decision.reason}`;
+      await finishInbox(tx, cmd.inboxId, 'rejected', reason);
+      return { kind: 'done', state: 'rejected', reason: released ? 'remainder_released' : decision.reason };
     }
     case 'proceed': {
       const id = randomUUID();
@@ -295,8 +302,15 @@ export async function settleCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, 
   }
 
   if (answer.kind === 'succeeded') {
-    const to = nextStatusAfterCapture(before, rec.amount);
-    const amounts = withSettledCapture(before, rec.amount, true, true);
+    let to = nextStatusAfterCapture(before, rec.amount);
+    let amounts = withSettledCapture(before, rec.amount, true, true);
+    // The PSP released the rest with this capture (single-final): the payment is `captured` and the shop learns the
+    // released amount with `PaymentCanceled {orderItemIds: [], amount}` (flows.md 8 step 12, S3).
+    const released = answer.released === true && to === 'partially_captured' && amounts.pendingCaptureAmount === 0 ? amounts.authorizedAmount - amounts.capturedAmount : 0;
+    if (released > 0) {
+      to = 'captured';
+      amounts = { ...amounts, releasedAmount: released };
+    }
     const check = transition(from, to, 'capture_succeeded');
     if (!check.ok) {
       deps.log.error({ paymentId: payment.id, captureId: rec.id, from, to }, 'capture succeeded at the PSP but the payment status does not allow it; amounts recorded');
@@ -305,6 +319,7 @@ export async function settleCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, 
       return;
     }
     const status = statusMessagesOf(check.messages, (name) => ({ name, eventKey: captureKey('succeeded'), orderItemIds: rec.orderItemIds, amount: rec.amount }));
+    if (released > 0) status.push({ name: 'PaymentCanceled', eventKey: captureKey('released'), orderItemIds: [], amount: released });
     const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), status: to }, { updated: true, statusMessages: status, source });
     await updateOperation(tx, rec.id, { status: 'succeeded', pspReference: answer.pspReference ?? null, resultMessageIds: w.statusMessageIds });
     return;
@@ -370,7 +385,7 @@ export async function applyCaptureWebhook(
       unsettled++;
       continue;
     }
-    await settleCapture(deps, tx, payment, rec, { kind: 'succeeded' }, source);
+    await settleCapture(deps, tx, payment, rec, { kind: 'succeeded', ...(outcome.final === true ? { released: true } : {}) }, source);
     payment = await lockPayment(tx, payment.id);
     remaining -= rec.amount;
     applied = true;
@@ -385,14 +400,19 @@ export async function applyCaptureWebhook(
   const before = amountsOf(payment);
   const extra = Math.min(remaining, Math.max(0, before.authorizedAmount - before.capturedAmount - before.pendingCaptureAmount - before.releasedAmount));
   if (extra <= 0) return { kind: applied ? 'applied' : 'ignored', reason: 'reported capture exceeds the authorized amount' };
-  const to = before.capturedAmount + extra + before.releasedAmount >= before.authorizedAmount && before.pendingCaptureAmount === 0 ? 'captured' : 'partially_captured';
+  const full = before.capturedAmount + extra + before.releasedAmount >= before.authorizedAmount && before.pendingCaptureAmount === 0;
+  // A final PSP-side partial capture (single-capture payment) released the rest: `captured` plus PaymentCanceled (S3).
+  const released = !full && outcome.final === true && before.pendingCaptureAmount === 0 ? before.authorizedAmount - before.capturedAmount - extra - before.releasedAmount : 0;
+  const to = full || released > 0 ? 'captured' : 'partially_captured';
   const check = transition(payment.status, to, 'capture_succeeded');
   if (!check.ok) return { kind: applied ? 'applied' : 'ignored', reason: check.error.message };
   const id = randomUUID();
   const records = await listOperations(tx, payment.id);
   const items = to === 'captured' ? uncoveredItemIds(orderItemIdsOf(payment.orderData), records.filter((r) => r.kind === 'capture' && r.status === 'succeeded')) : [];
   const status = to === 'captured' ? statusMessagesOf(check.messages, (name) => ({ name, eventKey: eventKeys.capture(id, 'succeeded'), orderItemIds: items, amount: extra })) : [];
-  const w = await writePaymentChange(deps, tx, payment, { capturedAmount: before.capturedAmount + extra, status: to }, { updated: true, statusMessages: status, source });
+  if (released > 0) status.push({ name: 'PaymentCanceled', eventKey: eventKeys.capture(id, 'released'), orderItemIds: [], amount: released });
+  const changes = { capturedAmount: before.capturedAmount + extra, status: to, ...(released > 0 ? { releasedAmount: before.releasedAmount + released } : {}) };
+  const w = await writePaymentChange(deps, tx, payment, changes, { updated: true, statusMessages: status, source });
   await insertOperation(tx, {
     id,
     paymentId: payment.id,

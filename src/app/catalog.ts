@@ -397,26 +397,28 @@ export function loadCatalog(connector: string, opts: { dir?: string; configurati
     }
   }
 
-  // manifests (rule 1 and 2)
-  const manifestDir = join(dir, 'manifest');
+  // manifests (rule 1 and 2): the connector's own (`connectors/<id>/manifest/`) when it ships one, else the app's
+  const ownManifests = `connectors/${connector}/manifest`;
+  const manifestRel = existsSync(join(dir, ownManifests)) ? ownManifests : 'manifest';
+  const manifestDir = join(dir, manifestRel);
   const files = existsSync(manifestDir) ? readdirSync(manifestDir).filter((f) => f.endsWith('.json')) : [];
   for (const f of files) {
-    if (!LOCALE_PATTERN.test(f.replace(/\.json$/, ''))) throw new CatalogError(show(`manifest/${f}`), 'rule 7.1 (manifests): file name must be <locale>.json, e.g. en_US.json');
+    if (!LOCALE_PATTERN.test(f.replace(/\.json$/, ''))) throw new CatalogError(show(`${manifestRel}/${f}`), 'rule 7.1 (manifests): file name must be <locale>.json, e.g. en_US.json');
   }
   for (const loc of LOCALES) {
-    if (!files.includes(`${loc}.json`)) throw new CatalogError(show(`manifest/${loc}.json`), `rule 7.1 (manifests): shipped locale ${loc} has no manifest`);
+    if (!files.includes(`${loc}.json`)) throw new CatalogError(show(`${manifestRel}/${loc}.json`), `rule 7.1 (manifests): shipped locale ${loc} has no manifest`);
   }
   const manifests: Record<string, Obj> = {};
   for (const f of files.sort()) {
     const loc = f.replace(/\.json$/, '');
-    manifests[loc] = readJson(dir, `manifest/${f}`);
-    checkManifest(show(`manifest/${f}`), manifests[loc]!, assets);
+    manifests[loc] = readJson(dir, `${manifestRel}/${f}`);
+    checkManifest(show(`${manifestRel}/${f}`), manifests[loc]!, assets);
   }
   const base = manifests.en_US!;
   for (const [loc, m] of Object.entries(manifests)) {
     if (loc === 'en_US') continue;
     const diff = compareManifests(base, m);
-    if (diff) throw new CatalogError(show(`manifest/${loc}.json`), `rule 7.1 (manifests of all locales have identical keys and non-text values): ${diff}`);
+    if (diff) throw new CatalogError(show(`${manifestRel}/${loc}.json`), `rule 7.1 (manifests of all locales have identical keys and non-text values): ${diff}`);
   }
 
   // configuration form (rule 3)

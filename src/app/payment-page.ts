@@ -14,7 +14,7 @@
 import type { CheckoutView, Connector, CspSources, PspPayment, PspResult } from '../connectors/types.js';
 import { findPaymentByTransaction, findPaymentsByTransactionAnyTenant, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings, loadTenant } from '../store/tenants.js';
-import { applyPaymentOutcome } from './apply-payment-outcome.js';
+import { applyPaymentOutcome, enforceDeclineCap } from './apply-payment-outcome.js';
 import { returnUrlFor } from './initialize-payment.js';
 import { formatAmount } from '../domain/money.js';
 import type { AppDeps } from './context.js';
@@ -130,9 +130,9 @@ async function askPsp(deps: AppDeps, p: PaymentRow): Promise<{ connector: Connec
 }
 
 /** Applies what the PSP says through the one apply-outcome path (flows.md 4 step 9). Errors are logged (states.md 8: redirect check). */
-async function applyPspState(deps: AppDeps, p: PaymentRow, psp: PspPayment, ref: string): Promise<void> {
+async function applyPspState(deps: AppDeps, p: PaymentRow, psp: PspPayment, ref: string): Promise<boolean> {
   try {
-    await deps.db.tx((tx) =>
+    const r = await deps.db.tx((tx) =>
       applyPaymentOutcome(
         deps,
         tx,
@@ -146,9 +146,12 @@ async function applyPspState(deps: AppDeps, p: PaymentRow, psp: PspPayment, ref:
         { trigger: 'redirect', ref },
       ),
     );
+    // Declined-attempts cap reached (capability finalDeclines: false): cancel at the PSP, then authorization_failed.
+    if (r.declineCapReached && psp.lastDecline) return (await enforceDeclineCap(deps, p.id, psp.lastDecline, { trigger: 'redirect', ref }))?.status === 'authorization_failed';
   } catch (err) {
     deps.log.error({ err, tenantIdentifier: p.tenantIdentifier, transactionId: p.transactionId }, 'redirect check: applying the PSP state failed');
   }
+  return false;
 }
 
 /** The 4.12 answer for what the PSP says. Decline codes become message keys of the app's catalog (the connector maps them). */
@@ -264,6 +267,7 @@ export async function handlePaymentReturn(deps: AppDeps, query: Record<string, u
     return { kind: 'redirect', location: paymentPageUrl(deps.config.appBaseUrl, p.transactionId, p.tenantIdentifier, 'status_unavailable') };
   }
   const psp = asked.result.value;
-  await applyPspState(deps, p, psp, requestId);
+  const capped = await applyPspState(deps, p, psp, requestId);
+  if (capped) return p.redirectCancelUrl ? { kind: 'redirect', location: p.redirectCancelUrl } : statusPage(p, 'authorization_failed');
   return redirectFor(deps, asked.connector, p, psp);
 }

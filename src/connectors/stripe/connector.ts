@@ -26,6 +26,8 @@ export interface StripeConnectorEnv {
   apiBase: () => string;
   jsUrl: () => string;
   appIdentifier: () => string;
+  /** STRIPE_MAX_DECLINED_ATTEMPTS: declined attempts after which the app cancels the PaymentIntent (3.4). */
+  maxDeclinedAttempts: () => number;
   log: Logger;
 }
 
@@ -78,7 +80,9 @@ function shippingOf(orderData: Record<string, unknown> | undefined): Stripe.Paym
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/;
 const UPDATABLE = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
 
-export function createStripeConnector(env: StripeConnectorEnv): Connector & { readonly configurationKeys: readonly string[] } {
+export type StripeConnector = Connector & { readonly configurationKeys: readonly string[]; readonly maxDeclinedAttempts: number };
+
+export function createStripeConnector(env: StripeConnectorEnv): StripeConnector {
   const clients = new StripeClients(env.apiBase);
   const sdk = (settings: TenantSettings): Stripe => clients.of(secretKeyOf(settings));
   const pk = (settings: TenantSettings): string => str(settings.publishableKey);
@@ -125,13 +129,16 @@ export function createStripeConnector(env: StripeConnectorEnv): Connector & { re
     return ok({ id: created.value.id, ...(created.value.secret ? { secret: created.value.secret } : {}) });
   }
 
-  const connector: Connector & { readonly configurationKeys: readonly string[] } = {
+  const connector: StripeConnector = {
     id: 'stripe',
     providerName: 'Stripe',
     capabilities: STRIPE_CAPABILITIES,
     extraSecretFields: [],
     settings: stripeSettings,
     configurationKeys: CONFIGURATION_KEYS,
+    get maxDeclinedAttempts() {
+      return env.maxDeclinedAttempts();
+    },
 
     // ---- configuration (1.1) ----
     validateFormats: validateStripeFormats,

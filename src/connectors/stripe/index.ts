@@ -15,6 +15,7 @@ export const stripeModule: ConnectorModule = {
       apiBase: () => env.config.stripeApiBase,
       jsUrl: () => env.config.stripeJsUrl,
       appIdentifier: () => env.config.appIdentifier,
+      maxDeclinedAttempts: () => env.config.stripeMaxDeclinedAttempts,
       log: env.log,
     }),
   describe: (env) => `stripe (API ${env.config.stripeApiBase}, Stripe.js ${env.config.stripeJsUrl})`,

@@ -182,7 +182,11 @@ export function stripeWebhookOutcome(raw: Buffer, context: WebhookContext): Webh
     case 'payment_intent.processing':
       return payment('pending');
     case 'payment_intent.canceled':
-      return received() > 0 ? payment('captured', { amountCaptured: received() }) : payment('canceled');
+      if (received() > 0) return payment('captured', { amountCaptured: received() });
+      // Our own cancel at the declined-attempts cap (3.4): the app reports authorization_failed, not a cancel.
+      if (appStatus === 'authorization_failed') return { kind: 'ignored', reason: 'the payment failed at the declined-attempts cap' };
+      if (appStatus === 'new' && o.cancellation_reason === 'abandoned' && o.last_payment_error) return payment('failed', declineOf(o) ? { decline: declineOf(o)! } : {});
+      return payment('canceled');
     case 'refund.created':
     case 'refund.updated':
     case 'refund.failed':

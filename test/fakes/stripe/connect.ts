@@ -126,8 +126,26 @@ export function setAccountState(state: State, id: string, name: AccountStateName
   }
   if (name === 'enabled' || name === 'restricted_soon') o.tos_acceptance.date ??= now();
   o.charges_enabled = false;
-  state.emit({ acct: rec.id, livemode: rec.livemode, requestId: null, idempotencyKey: null }, 'account.updated', o, previous);
+  const ctx = { acct: rec.id, livemode: rec.livemode, requestId: null, idempotencyKey: null };
+  state.emit(ctx, 'account.updated', o, previous);
+  if (previous.capabilities.transfers !== o.capabilities.transfers)
+    state.emit(ctx, 'capability.updated', capabilityObject(o, 'transfers'), { status: previous.capabilities.transfers });
   return o;
+}
+
+/** The Capability object of an account (`GET /v1/accounts/:id/capabilities/:cap`, `capability.updated`). */
+export function capabilityObject(account: Json, cap: string): Json {
+  const status = account.capabilities?.[cap];
+  return {
+    id: cap,
+    object: 'capability',
+    account: account.id,
+    future_requirements: structuredClone(account.future_requirements),
+    requested: status !== undefined,
+    requested_at: status !== undefined ? account.created : null,
+    requirements: structuredClone(account.requirements),
+    status: status ?? 'unrequested',
+  };
 }
 
 export function onboardingLink(state: State, token: string): Rec | undefined {

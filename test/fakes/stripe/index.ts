@@ -9,10 +9,10 @@ import * as con from './connect.js';
 import { type Delivery, type WebhookMode, Webhooks, signPayload } from './webhooks.js';
 import { type Fault, FakeServer, type LoggedRequest } from './server.js';
 
-export { PINNED_API_VERSION, signPayload, TEST_CARD_NUMBERS, TEST_PMS };
+export { PINNED_API_VERSION, signPayload };
+export { TEST_CARD_NUMBERS, TEST_PMS } from './payments.js';
 export type { Delivery, Fault, LoggedRequest, WebhookMode, Json };
 export type { AccountStateName } from './connect.js';
-const { TEST_CARD_NUMBERS, TEST_PMS } = pay;
 
 export type Mode = 'test' | 'live';
 
@@ -40,6 +40,8 @@ export interface FakeAccount {
 }
 
 export interface AddKeyOptions {
+  /** The key itself (must start with sk_/rk_/pk_ and the mode); default random. */
+  key?: string;
   account?: string;
   mode?: Mode;
   kind: 'secret' | 'restricted' | 'publishable';
@@ -61,8 +63,15 @@ export interface StripeFake {
   addKey(opts: AddKeyOptions): string;
   /** Creates an Express connected account of a platform (default: the default account), optionally in a given state. */
   addConnectedAccount(opts?: { platform?: string; mode?: Mode; state?: con.AccountStateName; metadata?: Record<string, string> }): string;
-  /** Confirms a PaymentIntent as the browser would (`pm_card_*`); returns the PI (also after a decline, no throw). */
-  confirm(piId: string, pm: string, opts?: { returnUrl?: string }): Json;
+  /**
+   * Confirms a PaymentIntent as the browser would (`pm_card_*`); returns the PI (also after a decline, no throw).
+   * `processing: true` (fake-only) leaves a succeeding confirmation in `processing` until `settleProcessing`.
+   */
+  confirm(piId: string, pm: string, opts?: { returnUrl?: string; processing?: boolean }): Json;
+  /** Ends `processing`: authorized (or captured, automatic capture) when ok, else declined. */
+  settleProcessing(piId: string, ok: boolean): Json;
+  /** The uncaptured authorization expires: Stripe cancels the PI with `cancellation_reason: automatic`. */
+  expireAuthorization(piId: string): Json;
   /** Completes or fails the 3DS challenge of a PI in `requires_action`. */
   completeChallenge(piId: string, ok: boolean): Json;
   /** Creates a ConfirmationToken (express payer data) like `stripe.createConfirmationToken`. */
@@ -127,7 +136,9 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
     const acct = o.account ?? state.defaultAccount;
     if (!state.accounts.has(acct)) throw new Error(`stripe fake: no account ${acct}`);
     const mode = o.mode ?? 'test';
-    const key = keyOf(`${o.kind === 'secret' ? 'sk' : o.kind === 'restricted' ? 'rk' : 'pk'}_${mode}`);
+    const prefix = `${o.kind === 'secret' ? 'sk' : o.kind === 'restricted' ? 'rk' : 'pk'}_${mode}_`;
+    if (o.key !== undefined && !o.key.startsWith(prefix)) throw new Error(`stripe fake: a ${o.kind} ${mode} key starts with ${prefix}`);
+    const key = o.key ?? keyOf(prefix.slice(0, -1));
     state.keys.set(key, { key, acct, livemode: mode === 'live', kind: o.kind, permissions: o.permissions ?? '*' });
     return key;
   };
@@ -186,6 +197,7 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
     },
     confirm(piId, pm, o = {}) {
       const rec = pi(piId);
+      rec.x.processNext = !!o.processing;
       try {
         return pay.confirmPaymentIntent(state, dashboardCtx(rec), rec, { payment_method: pm, ...(o.returnUrl ? { return_url: o.returnUrl } : {}) });
       } catch (e) {
@@ -195,6 +207,8 @@ export async function startStripeFake(opts: StripeFakeOptions = {}): Promise<Str
         });
       }
     },
+    settleProcessing: (piId, ok) => orThrow(() => pay.settleProcessing(state, pi(piId), ok)),
+    expireAuthorization: (piId) => orThrow(() => pay.expireAuthorization(state, pi(piId))),
     completeChallenge: (piId, ok) => orThrow(() => pay.completeChallenge(state, pi(piId), ok)),
     createConfirmationToken(o = {}) {
       const acct = o.account ?? state.defaultAccount;

@@ -276,7 +276,31 @@ export function confirmPaymentIntent(state: State, ctx: Ctx, rec: Rec, params: J
     state.emit(ctx, 'payment_intent.requires_action', pi);
     return pi;
   }
+  if (rec.x.processNext) {
+    // fake-only: an asynchronous method (SEPA-like) stays `processing` until settleProcessing()
+    rec.x.processNext = false;
+    pi.status = 'processing';
+    pi.processing = { type: 'card', card: {} };
+    state.emit(ctx, 'payment_intent.processing', pi);
+    return pi;
+  }
   return authorize(state, ctx, rec, pm);
+}
+
+/** Ends `processing`: authorized/captured (ok) or declined back to `requires_payment_method`. */
+export function settleProcessing(state: State, rec: Rec, ok: boolean): Json {
+  const pi = rec.obj;
+  if (pi.status !== 'processing') throw unexpectedState(pi, 'settlement');
+  pi.processing = null;
+  const pm = state.recs.get(pi.payment_method)!;
+  if (ok) return authorize(state, state.ctxOf(rec), rec, pm);
+  return recordDecline(state, state.ctxOf(rec), rec, pm, { code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' });
+}
+
+/** Stripe cancels an uncaptured authorization when it expires (`cancellation_reason: automatic`). */
+export function expireAuthorization(state: State, rec: Rec): Json {
+  if (rec.obj.status !== 'requires_capture') throw unexpectedState(rec.obj, 'expiry');
+  return cancelPaymentIntent(state, state.ctxOf(rec), rec, {}, 'automatic');
 }
 
 function newCharge(state: State, ctx: Ctx, pi: Json, pm: Rec, status: 'succeeded' | 'failed', failure?: Json): Rec {
@@ -332,6 +356,17 @@ function newCharge(state: State, ctx: Ctx, pi: Json, pm: Rec, status: 'succeeded
 }
 
 function decline(state: State, ctx: Ctx, rec: Rec, pm: Rec, e: { code: string; decline_code: string; message: string }): never {
+  const pi = recordDecline(state, ctx, rec, pm, e);
+  throw err(402, 'card_error', e.message, {
+    code: e.code,
+    decline_code: e.decline_code,
+    charge: pi.latest_charge,
+    payment_intent: structuredClone(pi),
+    payment_method: structuredClone(pm.obj),
+  });
+}
+
+function recordDecline(state: State, ctx: Ctx, rec: Rec, pm: Rec, e: { code: string; decline_code: string; message: string }): Json {
   const pi = rec.obj;
   const ch = newCharge(state, ctx, pi, pm, 'failed', e);
   pi.latest_charge = ch.id;
@@ -348,13 +383,7 @@ function decline(state: State, ctx: Ctx, rec: Rec, pm: Rec, e: { code: string; d
   };
   state.emit(ctx, 'charge.failed', ch.obj);
   state.emit(ctx, 'payment_intent.payment_failed', pi);
-  throw err(402, 'card_error', e.message, {
-    code: e.code,
-    decline_code: e.decline_code,
-    charge: ch.id,
-    payment_intent: structuredClone(pi),
-    payment_method: structuredClone(pm.obj),
-  });
+  return pi;
 }
 
 function authorize(state: State, ctx: Ctx, rec: Rec, pm: Rec): Json {
@@ -433,7 +462,7 @@ export function capturePaymentIntent(state: State, ctx: Ctx, rec: Rec, params: J
   return pi;
 }
 
-export function cancelPaymentIntent(state: State, ctx: Ctx, rec: Rec, params: Json): Json {
+export function cancelPaymentIntent(state: State, ctx: Ctx, rec: Rec, params: Json, byStripe?: 'automatic'): Json {
   const pi = rec.obj;
   if (!['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action', 'processing'].includes(pi.status))
     throw unexpectedState(pi, 'cancel');
@@ -441,7 +470,7 @@ export function cancelPaymentIntent(state: State, ctx: Ctx, rec: Rec, params: Js
   pi.amount_capturable = 0;
   pi.next_action = null;
   pi.canceled_at = now();
-  pi.cancellation_reason = reason ?? null;
+  pi.cancellation_reason = byStripe ?? reason ?? null;
   // [unconfirmed] end status of a partially captured multicapture PI: configurable, default canceled.
   pi.status = pi.amount_received > 0 ? state.multicaptureCancelStatus : 'canceled';
   state.emit(ctx, pi.status === 'canceled' ? 'payment_intent.canceled' : 'payment_intent.succeeded', pi);

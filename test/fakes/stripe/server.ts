@@ -166,6 +166,11 @@ export class FakeServer {
       con.connectedAccount(s, c.ctx, c.m[1]);
       return { object: 'login_link', created: Math.floor(Date.now() / 1000), url: `${s.base}/express/${c.m[1]}/${rand(12)}` };
     });
+    this.route('GET', '/v1/accounts/:id/capabilities', (c) => {
+      const a = con.getAccount(s, c.ctx, c.key.acct, c.m[1]);
+      return { object: 'list', data: Object.keys(a.capabilities).map((k) => con.capabilityObject(a, k)), has_more: false, url: `/v1/accounts/${a.id}/capabilities` };
+    });
+    this.route('GET', '/v1/accounts/:id/capabilities/:cap', (c) => con.capabilityObject(con.getAccount(s, c.ctx, c.key.acct, c.m[1]), c.m[2]));
     this.route('POST', '/v1/account_links', (c) => con.createAccountLink(s, c.ctx, c.params));
     // Balance, transfers
     this.route('GET', '/v1/balance', (c) => con.balanceObject(s, c.ctx));
