@@ -13,14 +13,7 @@ import { sandboxDriver } from './sandbox-driver.js';
 import { stripeDriver } from './stripe-driver.js';
 
 /** Connector id → flow key → the bug that makes this flow fail for the connector (fixed by whoever owns the bug). */
-export const KNOWN_GAPS: Record<string, Record<string, string>> = {
-  stripe: {
-    'hosted-final-failure':
-      'declined-attempts cap not applied (stripe.md 3.4 / 8, capability finalDeclines=false): after STRIPE_MAX_DECLINED_ATTEMPTS declines payments.declined_attempts stays [] and the payment stays new; no use case reads finalDeclines',
-    'capture-single-final':
-      'flow 8 step 12 not applied by the capture use case: a partial capture on a single-final PaymentIntent (Stripe captured 6000 of 10000, PI succeeded) leaves the payment partially_captured with released_amount 0 and sends no PaymentCanceled for the released 4000',
-  },
-};
+export const KNOWN_GAPS: Record<string, Record<string, string>> = {};
 
 const DRIVERS: ConnectorDriver[] = [sandboxDriver(), stripeDriver()];
 
