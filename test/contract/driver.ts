@@ -96,6 +96,12 @@ export interface ConnectorDriver {
   /** Delivers again (signed, as the PSP would) one event the PSP already delivered about `objectId`; answers the status. */
   redeliver(app: TestApp, tenant: string, objectId: string): Promise<number>;
 
+  /**
+   * The PSP performs the next capture / refund call but its answer never reaches the app (connection lost after the
+   * write). Answers a check that the fault really happened.
+   */
+  loseNextAnswer(app: TestApp, op: 'capture' | 'refund'): Promise<() => boolean>;
+
   /** Staff act in the PSP's dashboard on a payment (capabilities.dashboardOperations): full amount. */
   dashboard(app: TestApp, tenant: string, transactionId: string, op: 'capture' | 'cancel' | 'refund'): Promise<void>;
 

@@ -734,6 +734,35 @@ export const FLOWS: Flow[] = [
   },
 
   {
+    key: 'reconciliation',
+    title: 'flow 14 / rule 3: a capture and a refund whose PSP answers were lost are finished by reconciliation with the same key (money moves once, one message each)',
+    needs: [],
+    async run(ctx) {
+      const { app, driver, tenant } = ctx;
+      const o = await ready(ctx);
+      const captureLost = await driver.loseNextAnswer(app, 'capture');
+      const got = await send(ctx, o, 'CapturePayment', captureCmd(o, [1]), (m) => countOf(m, 'PaymentCaptured') === 1);
+      expect(got.filter((m) => m.name === 'PaymentCaptured').map((m) => m.payload)).toEqual([status(o, [1], 6000)]);
+      await settled(ctx, o);
+      expect((await driver.pspAmounts(app, tenant, o.transactionId)).captured).toBe(6000);
+      expect((await paymentRow(app, tenant, o.transactionId)).captured_amount).toBe(6000);
+      const captures = await app.deps.db.query<{ status: string }>(`SELECT status FROM payment_operations WHERE payment_id = $1 AND kind = 'capture'`, [o.paymentId]);
+      expect(captures.rows.map((r) => r.status)).toEqual(['succeeded']);
+      expect(countOf(await paymentMessages(app, o.paymentId), 'PaymentCaptured')).toBe(1);
+      expect(captureLost()).toBe(true);
+
+      const refundLost = await driver.loseNextAnswer(app, 'refund');
+      await send(ctx, o, 'RefundPayment', refundCmd(o, [1], 2500), (m) => countOf(m, 'PaymentRefunded') === 1);
+      await settled(ctx, o);
+      expect((await driver.pspAmounts(app, tenant, o.transactionId)).refunded).toBe(2500);
+      expect(await refundStates(ctx, o)).toEqual(['succeeded']);
+      expect(await paymentRow(app, tenant, o.transactionId)).toMatchObject({ refunded_amount: 2500, pending_refund_amount: 0 });
+      expect(countOf(await paymentMessages(app, o.paymentId), 'PaymentRefunded')).toBe(1);
+      expect(refundLost()).toBe(true);
+    },
+  },
+
+  {
     key: 'onboarding',
     title: 'flow 13: merchant onboarding (pending, link, the PSP completes → enabled; a rejected merchant; fresh link on return)',
     needs: [needsOnboarding],

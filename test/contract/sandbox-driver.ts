@@ -144,6 +144,19 @@ export function sandboxDriver(): ConnectorDriver {
       return postWebhook(a, '/webhooks/test', ev!.body, { 'sandbox-signature': signatureHeader(WEBHOOK_SECRET, ev!.body, Math.floor(Date.now() / 1000)) });
     },
 
+    async loseNextAnswer(a, op) {
+      // The in-process sandbox has no fault switch: the PSP call runs, then the answer is lost at the port boundary.
+      const real = a.deps.connectors.get('sandbox')!;
+      let fired = false;
+      const lost = async (...args: unknown[]) => {
+        fired = true;
+        restore();
+        await (real[op] as (...x: unknown[]) => Promise<unknown>)(...args);
+        return { ok: false, failure: { kind: 'error', message: 'connection reset after the write' } };
+      };
+      const restore = a.deps.connectors.use({ ...real, [op]: lost });
+      return () => fired;
+    },
     async dashboard() {
       throw new Error('the sandbox has no dashboard (capabilities.dashboardOperations = [])');
     },

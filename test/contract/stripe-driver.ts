@@ -182,6 +182,12 @@ export function stripeDriver(): ConnectorDriver {
       return postWebhook(a, u.pathname + u.search, d!.payload, { 'stripe-signature': d!.signature });
     },
 
+    async loseNextAnswer(_a, op) {
+      const path = op === 'capture' ? /^\/v1\/payment_intents\/[^/]+\/capture$/ : /^\/v1\/refunds$/;
+      f().injectFault({ method: 'POST', path, kind: 'reset-after-write' });
+      const mark = f().requests.length;
+      return () => f().requests.slice(mark).some((r) => r.fault === 'reset-after-write' && path.test(r.path));
+    },
     async dashboard(_a, _tenant, transactionId, op) {
       f().dashboard[op](transactionId);
     },
