@@ -51,6 +51,11 @@ export interface ConnectorDriver {
   readonly transactionIdPattern: RegExp;
   /** Shopper instruments this driver's PSP cannot produce (outcome → why): such flows are skipped naming the reason. */
   readonly unsupported: Partial<Record<PayOutcome, string>>;
+  /**
+   * Whether a tenant can ask for several captures per payment where the connector's default is single-final
+   * (`configuration({multicapture: true})`; the per-payment truth is `PspPayment.multipleCapturesAvailable`).
+   */
+  readonly multicaptureOption: boolean;
   /** Whether the `refund-fails` instrument's refunds first succeed, then fail (stripe.md 3.7), or fail straight away. */
   readonly refundFailsAfterSuccess: boolean;
 
@@ -61,7 +66,7 @@ export interface ConnectorDriver {
   capabilities(): ConnectorCapabilities;
 
   /** Configuration values a tenant's Back Office user saves (`/private/configure`). */
-  configuration(tenant: string, o?: { captureMode?: 'manual' | 'automatic'; express?: boolean; marketplace?: boolean }): Record<string, unknown>;
+  configuration(tenant: string, o?: { captureMode?: 'manual' | 'automatic'; express?: boolean; marketplace?: boolean; multicapture?: boolean }): Record<string, unknown>;
   /** Values whose credential the PSP refuses, and the field the error must name. */
   refusedConfiguration(tenant: string): { values: Record<string, unknown>; field: string; secret: string };
 

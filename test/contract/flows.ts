@@ -65,7 +65,9 @@ const instrument =
 
 const needsPreOrder = cap('preOrder', (v) => v, 'preOrder = true');
 const needsCustomer = cap('customer', (v) => v !== false, 'customer lookup');
-const needsMultipleCaptures = cap('captures', (v) => v === 'multiple', '"multiple"');
+/** Several captures per payment: the connector's default, or a tenant option that makes them available per payment. */
+const needsMultipleCaptures: Need = (caps, driver) =>
+  caps.captures === 'multiple' || driver.multicaptureOption ? null : `capability captures = ${JSON.stringify(caps.captures)} and no multicapture option (flow needs "multiple")`;
 const needsSingleFinal = cap('captures', (v) => v === 'single-final', '"single-final"');
 const needsReleaseByCancel = cap('releaseRemainder', (v) => v === 'cancel', '"cancel"');
 const needsTransfers = cap('transfers', (v) => v !== false, 'transfers');
@@ -84,8 +86,8 @@ async function after(ctx: FlowContext, paymentId: string, n: number, ok: (msgs: 
 }
 
 /** Configures the flow's tenant and answers an order authorized on the hosted page. */
-async function ready(ctx: FlowContext, outcome?: 'refund-fails' | 'capture-fails', items?: Record<number, number>): Promise<HostedOrder> {
-  await configureOk(ctx.app, ctx.tenant, ctx.driver.configuration(ctx.tenant));
+async function ready(ctx: FlowContext, outcome?: 'refund-fails' | 'capture-fails', items?: Record<number, number>, config: { multicapture?: boolean } = {}): Promise<HostedOrder> {
+  await configureOk(ctx.app, ctx.tenant, ctx.driver.configuration(ctx.tenant, config));
   return authorizedOrder(ctx.app, ctx.driver, ctx.tenant, items, outcome);
 }
 
@@ -498,7 +500,7 @@ export const FLOWS: Flow[] = [
     needs: [needsMultipleCaptures],
     async run(ctx) {
       const { app, driver, tenant } = ctx;
-      const o = await ready(ctx);
+      const o = await ready(ctx, undefined, undefined, { multicapture: true });
       let got = await send(ctx, o, 'CapturePayment', captureCmd(o, [1]), (m) => countOf(m, 'PaymentCaptured') === 1);
       expect(got.map((m) => [m.name, m.name === 'PaymentUpdated' ? detailsOf(m).status : m.payload])).toEqual([
         ['PaymentUpdated', 'partially_captured'],
@@ -556,7 +558,7 @@ export const FLOWS: Flow[] = [
     needs: [needsMultipleCaptures, needsReleaseByCancel],
     async run(ctx) {
       const { app, driver, tenant } = ctx;
-      const o = await ready(ctx);
+      const o = await ready(ctx, undefined, undefined, { multicapture: true });
       await send(ctx, o, 'CapturePayment', captureCmd(o, [1]), (m) => countOf(m, 'PaymentCaptured') === 1);
       await settled(ctx, o);
       const got = await send(ctx, o, 'CancelPayment', cancelCmd(o, [2, 3]), (m) => countOf(m, 'PaymentCanceled') === 1);

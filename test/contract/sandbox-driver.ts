@@ -53,6 +53,7 @@ export function sandboxDriver(): ConnectorDriver {
     transactionIdPattern: /^sbx_pay_/,
     unsupported: {},
     refundFailsAfterSuccess: false,
+    multicaptureOption: false,
 
     async start() {
       app = await startTestApp({ SANDBOX_REFUND_SETTLE_MS: '50' });

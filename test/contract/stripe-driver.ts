@@ -80,6 +80,7 @@ export function stripeDriver(): ConnectorDriver {
     transactionIdPattern: /^pi_/,
     unsupported: { 'capture-fails': 'Stripe has no card whose captures fail (stripe.md 4.2: "always-fail-on-capture is not a Stripe behaviour")' },
     refundFailsAfterSuccess: false,
+    multicaptureOption: true,
 
     async start() {
       fake = await startStripeFake();
@@ -100,6 +101,7 @@ export function stripeDriver(): ConnectorDriver {
         paymentMethods: o.express ? ['stripe', 'stripe-express'] : ['stripe'],
         ...(o.captureMode ? { captureMode: o.captureMode } : {}),
         ...(o.marketplace ? { businessModel: 'marketplace', onboardingCountry: 'DE' } : {}),
+        ...(o.multicapture ? { multicapture: true } : {}),
       };
     },
     refusedConfiguration(tenant) {
