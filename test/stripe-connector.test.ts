@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadCatalog } from '../src/app/catalog.js';
 import { loadConfig } from '../src/config.js';
 import { allSecretFields, moduleById } from '../src/connectors/registry.js';
-import { apiTarget, keys, sha256Key, STRIPE_API_VERSION } from '../src/connectors/stripe/client.js';
+import { apiTarget, keys, redactSecrets, sha256Key, STRIPE_API_VERSION } from '../src/connectors/stripe/client.js';
 import { createStripeConnector } from '../src/connectors/stripe/connector.js';
 import { fromStripeAmount, toStripeAmount } from '../src/connectors/stripe/currency.js';
 import { merchantStatusOf, paymentState, splitName, toPspPayment } from '../src/connectors/stripe/mapping.js';
@@ -130,6 +130,12 @@ describe('Stripe connector: keys, amounts, mapping', () => {
     expect(keys.reversal('v')).toBe('oacp_trr_v');
     expect(keys.account('shop-1', 'M1')).toBe(`oacp_acct_${sha256Key('shop-1', 'M1')}`);
     expect(keys.amountUpdate('p', 'v').length).toBeLessThanOrEqual(255);
+  });
+
+  it('redacts keys, webhook secrets and client secrets from failure messages', () => {
+    expect(redactSecrets('Invalid API Key provided: sk_test_abcdefghij1234 and rk_live_XYZ123, whsec_abc123, pi_1_secret_zz')).toBe(
+      'Invalid API Key provided: sk_test_******** and rk_live_********, whsec_********, pi_1_secret_********',
+    );
   });
 
   it('parses STRIPE_API_BASE into host, port and protocol', () => {

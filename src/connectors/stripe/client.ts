@@ -109,12 +109,19 @@ export const isStripeError = (e: unknown): e is StripeErr => e instanceof Stripe
 /** Whether Stripe answered this error as a replay of a stored response for the same idempotency key. */
 export const isReplayed = (e: StripeErr): boolean => String((e.headers as Record<string, string> | undefined)?.['idempotent-replayed'] ?? '') === 'true';
 
+/** Keys, webhook secrets and client secrets never leave the connector inside a message (they may end up in logs). */
+export const redactSecrets = (text: string): string =>
+  text
+    .replace(/\b(sk|rk)_(test|live)_[A-Za-z0-9]+/g, '$1_$2_********')
+    .replace(/\bwhsec_[A-Za-z0-9]+/g, 'whsec_********')
+    .replace(/\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+/g, '$1_secret_********');
+
 /** An SDK error → the port's failure (stripe.md 1.2: conflict, declined, error, timeout). */
 export function failureOf(err: unknown, signal?: AbortSignal): PspFailure {
   if (signal?.aborted) return { kind: 'timeout' };
   if (!isStripeError(err)) return { kind: 'error', message: `Stripe call failed: ${err instanceof Error ? err.name : 'unknown error'}` };
   const code = String(err.code ?? err.type ?? 'unknown');
-  const message = String(err.message ?? code).slice(0, 500);
+  const message = redactSecrets(String(err.message ?? code)).slice(0, 500);
   if (err instanceof Stripe.errors.StripeConnectionError) {
     return /timed? ?out|timeout/i.test(message) ? { kind: 'timeout' } : { kind: 'error', message: `Stripe unreachable: ${message}` };
   }
