@@ -879,6 +879,14 @@ describe('Stripe connector inside the app (CONNECTOR=stripe, the Stripe fake)', 
     await publish(app, T, 'CapturePayment', { orderReference: order.orderReference, orderItemIds: [1], amount: 6000, currencyIsoCode: 'EUR' });
     const captured = await until(() => payment(order.transactionId), (p) => p.status === 'captured', 10_000);
     expect([captured.status, Number(captured.captured_amount), Number(captured.released_amount)]).toEqual(['captured', 6000, 4000]);
+    const out = await app.deps.db.query<any>('SELECT message_name, payload FROM outbox WHERE ordering_key = $1 ORDER BY seq', [`${T}/payment/${captured.id}`]);
+    const status = out.rows.filter((r) => !['PaymentUpdated', 'PaymentCreated'].includes(r.message_name));
+    expect(status.map((r) => [r.message_name, r.payload.orderItemIds, r.payload.amount])).toEqual([
+      ['PaymentAuthorized', [1, 2], 10000],
+      ['PaymentCaptured', [1], 6000],
+      ['PaymentCanceled', [], 4000],
+    ]);
+    expect(JSON.stringify(out.rows)).not.toContain('_secret_');
     const capCall = fake.requests.find((r) => r.path === `/v1/payment_intents/${order.transactionId}/capture`)!;
     expect(capCall.idempotencyKey).toMatch(/^oacp_cap_[0-9a-f-]{36}$/);
   });
