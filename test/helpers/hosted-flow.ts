@@ -31,6 +31,8 @@ export interface InitOptions {
   localeName?: string;
   /** More `orderData` fields (expenses, discountTotal, storeName, ...). */
   orderData?: Record<string, unknown>;
+  /** Default `Credit Card` (the sandbox's method). */
+  paymentMethod?: string;
 }
 
 export interface Initialized {
@@ -47,7 +49,7 @@ export async function initialize(app: TestApp, tenant: string, o: InitOptions = 
       orderReference,
       grandTotal: o.amount ?? 12345,
       currencyCode: o.currency ?? 'EUR',
-      paymentMethod: 'Credit Card',
+      paymentMethod: o.paymentMethod ?? 'Credit Card',
       items: o.items ?? [
         { idSalesOrderItem: 1, name: 'Blue shirt', sku: 'SKU-1', quantity: 2, unitPrice: 5000 },
         { idSalesOrderItem: 2, name: 'Socks', sku: 'SKU-2', quantity: 1, unitPrice: 2345 },
