@@ -66,6 +66,26 @@ export interface AppConfig {
   sandboxWebhookDelayMs: number;
   sandboxRefundSettleMs: number;
   logLevel: LogLevel;
+  /** Operator console access (issue 11, docs/console.md). */
+  console: ConsoleConfig;
+}
+
+export type ConsoleRole = 'viewer' | 'operator';
+
+export interface ConsoleUser {
+  name: string;
+  role: ConsoleRole;
+  /** `scrypt$<N>$<r>$<p>$<salt b64url>$<hash b64url>` (`npm run cli -- console hash-password`). */
+  passwordHash: string;
+}
+
+export interface ConsoleConfig {
+  /** CONSOLE_USERS: `name:role:hash[,name:role:hash...]`. */
+  users: ConsoleUser[];
+  /** CONSOLE_SESSION_SECRET (>= 32 characters); undefined: a random secret per process (sessions end on restart). */
+  sessionSecret: string | undefined;
+  /** OIDC login (authorization code + PKCE): CONSOLE_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _ROLES_CLAIM. */
+  oidc: { issuer: string; clientId: string; clientSecret: string | undefined; rolesClaim: string } | undefined;
 }
 
 export const KNOWN_CONNECTORS = ['sandbox', 'stripe'] as const;
@@ -146,6 +166,46 @@ export function parseKeyRing(value: string, name = 'ENCRYPTION_KEYS'): Encryptio
     keys.push({ id, key });
   }
   return keys;
+}
+
+/** CONSOLE_USERS: comma-separated `name:role:scrypt$N$r$p$salt$hash` entries. */
+function consoleUsers(env: Env): ConsoleUser[] {
+  const v = str(env, 'CONSOLE_USERS');
+  if (v === undefined) return [];
+  const users: ConsoleUser[] = [];
+  for (const entry of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const [name, role, hash, ...rest] = entry.split(':');
+    if (!name || !role || !hash || rest.length > 0) throw new ConfigError('CONSOLE_USERS', 'each entry must be "name:role:hash"');
+    if (!/^[A-Za-z0-9_.@-]{1,100}$/.test(name)) throw new ConfigError('CONSOLE_USERS', `user name "${name}" may only contain letters, digits, "_", ".", "@" and "-"`);
+    if (role !== 'viewer' && role !== 'operator') throw new ConfigError('CONSOLE_USERS', `role of "${name}" must be viewer or operator, got "${role}"`);
+    if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+$/.test(hash)) {
+      throw new ConfigError('CONSOLE_USERS', `password hash of "${name}" must come from "npm run cli -- console hash-password"`);
+    }
+    if (users.some((u) => u.name === name)) throw new ConfigError('CONSOLE_USERS', `user "${name}" appears twice`);
+    users.push({ name, role, passwordHash: hash });
+  }
+  return users;
+}
+
+function consoleConfig(env: Env, loopback: boolean): ConsoleConfig {
+  const users = consoleUsers(env);
+  const sessionSecret = str(env, 'CONSOLE_SESSION_SECRET');
+  if (sessionSecret !== undefined && sessionSecret.length < 32) throw new ConfigError('CONSOLE_SESSION_SECRET', 'must be at least 32 characters');
+  const issuer = url(env, 'CONSOLE_OIDC_ISSUER', ['http:', 'https:']);
+  const clientId = str(env, 'CONSOLE_OIDC_CLIENT_ID');
+  if (issuer !== undefined && clientId === undefined) throw new ConfigError('CONSOLE_OIDC_CLIENT_ID', 'is required with CONSOLE_OIDC_ISSUER');
+  if (issuer !== undefined && !loopback && new URL(issuer).protocol !== 'https:' && !isLoopbackHost(new URL(issuer).hostname)) {
+    throw new ConfigError('CONSOLE_OIDC_ISSUER', 'must use https off loopback');
+  }
+  const rolesClaim = str(env, 'CONSOLE_OIDC_ROLES_CLAIM') ?? 'roles';
+  if ((users.length > 0 || issuer !== undefined) && !loopback && sessionSecret === undefined) {
+    throw new ConfigError('CONSOLE_SESSION_SECRET', 'is required off loopback when console logins are configured (sessions must survive restarts and be shared by instances)');
+  }
+  return {
+    users,
+    sessionSecret,
+    oidc: issuer === undefined ? undefined : { issuer, clientId: clientId!, clientSecret: str(env, 'CONSOLE_OIDC_CLIENT_SECRET'), rolesClaim },
+  };
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -245,5 +305,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS', 0, 0, 3_600_000),
     sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS', 200, 0, 3_600_000),
     logLevel,
+    console: consoleConfig(env, loopback),
   };
 }
