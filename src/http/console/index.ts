@@ -37,8 +37,13 @@ const LIST_LIMIT = 200;
 
 function first(v: unknown): string {
   if (Array.isArray(v)) return first(v[0]);
-  return typeof v === 'string' ? v.trim().slice(0, 200) : '';
+  // Control characters (a NUL byte is not even storable text) never match anything: dropped.
+  return typeof v === 'string' ? v.replace(CONTROL, '').trim().slice(0, 200) : '';
 }
+
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+/** A path id with control characters or over 200 characters names nothing. */
+const badId = (id: string): boolean => id.length > 200 || /[\u0000-\u001f\u007f]/.test(id);
 
 function send(reply: FastifyReply, req: FastifyRequest, status: number, title: string, body: Raw, active?: PageContext['active']): FastifyReply {
   const s = req.consoleSession ?? null;
@@ -211,6 +216,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
 
       c.get('/payments/:id', async (req, reply) => {
         const id = (req.params as { id: string }).id;
+        if (badId(id)) return notFound(req, reply, 'payment');
         const story = await paymentStory(deps, id);
         if (!story) return notFound(req, reply, 'payment');
         const s = req.consoleSession!;
@@ -253,7 +259,9 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
       c.get('/tenants', async (req, reply) => send(reply, req, 200, 'Tenants', pages.tenantsPage(await tenantViews(deps)), 'tenants'));
 
       c.get('/tenants/:id', async (req, reply) => {
-        const d = await tenantDetail(deps, (req.params as { id: string }).id);
+        const tid = (req.params as { id: string }).id;
+        if (badId(tid)) return notFound(req, reply, 'tenant');
+        const d = await tenantDetail(deps, tid);
         if (!d) return notFound(req, reply, 'tenant');
         return send(reply, req, 200, `Tenant ${d.tenant.id}`, pages.tenantPage(d.tenant, d.merchants, d.transfers), 'tenants');
       });
@@ -265,7 +273,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
           if (s.role !== 'operator') return send(reply, req, 403, 'Refused', pages.messagePage('Only operators can act; your role is viewer.'));
           const body = (req.body ?? {}) as Record<string, unknown>;
           const id = (req.params as { id: string }).id;
-          const result: ActionResult = await ACTIONS[name](deps, { id: s.id }, id, body.reason);
+          const result: ActionResult = badId(id) ? { kind: 'not-found' } : await ACTIONS[name](deps, { id: s.id }, id, body.reason);
           const back = safeBack(body.back, list);
           req.log.info({ consoleUser: s.id, action: name, target: id, result: result.kind }, 'console action');
           return answerAction(reply, req, result, what, id, back);
