@@ -79,7 +79,7 @@ export function barChart(values: number[], label: string, opts: { height?: numbe
     const bh = Math.round((v / max) * (h - 2));
     return html`<rect x="${i * (w + gap)}" y="${h - bh}" width="${w}" height="${bh}"><title>${v}</title></rect>`;
   });
-  return html`<svg class="chart ${opts.tone ?? 'ok'}" role="img" aria-label="${label}" width="${values.length * (w + gap)}" height="${h}" viewBox="0 0 ${values.length * (w + gap)} ${h}">${bars}</svg>`;
+  return html`<svg class="chart ${opts.tone ?? 'ok'}" role="img" aria-label="${label}" width="${values.length * (w + gap)}" height="${h}" viewBox="0 0 ${values.length * (w + gap)} ${h}"><rect class="bg" x="0" y="0" width="${values.length * (w + gap)}" height="${h}"></rect>${bars}</svg>`;
 }
 
 /** Hidden CSRF field, reason input and submit button of one action form. */
@@ -100,7 +100,7 @@ form.search{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem;align-items
 input,select,button{font:inherit;padding:.25rem .4rem;border:1px solid #b9c2d0;border-radius:4px;background:#fff}button{background:#2a5bd7;color:#fff;border-color:#2a5bd7;cursor:pointer}
 form.inline{display:inline}header button{background:transparent;border-color:#55658a;color:#cfd8ea}form.action{display:flex;gap:.3rem}form.action input{width:14rem}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem;margin-bottom:1rem}.card{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:.6rem .9rem;min-width:10rem}
-.card .n{font-size:1.5rem;font-weight:700}.card .l{font-size:12px;color:#667}.chart rect{fill:#2a5bd7}.chart.bad rect{fill:#c73636}
+.card .n{font-size:1.5rem;font-weight:700}.card .l{font-size:12px;color:#667}.chart rect{fill:#2a5bd7}.chart.bad rect{fill:#c73636}.chart rect.bg{fill:#e6eaf1}
 ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid #c9d3e4}ol.timeline li{margin:0 0 .5rem 0;padding:.1rem .8rem;position:relative}
 ol.timeline li::before{content:"";position:absolute;left:-.45rem;top:.45rem;width:.6rem;height:.6rem;border-radius:50%;background:#2a5bd7}ol.timeline li.audit::before{background:#c77a00}
 .muted{color:#778}.notice{background:#fff;border-left:4px solid #2a5bd7;padding:.6rem .9rem;margin:.5rem 0 1rem}.notice.bad{border-color:#c73636}
