@@ -179,7 +179,8 @@ describe('RefundPayment', () => {
     expect((await statusEvents(o)).at(-1)!.payload).toEqual(statusPayload(o, [9], 4000));
     expect(await payment(o)).toMatchObject({ status: 'captured', refunded_amount: 0, pending_refund_amount: 0 });
     const names = (await events(o)).map((e) => e.name);
-    expect(names.slice(-3)).toEqual(['PaymentUpdated', 'PaymentUpdated', 'PaymentRefundFailed']);
+    // the refund's pending and failed states change nothing PaymentUpdated carries (messages.md 3.4): no PaymentUpdated
+    expect(names.slice(-3)).toEqual(['PaymentUpdated', 'PaymentCaptured', 'PaymentRefundFailed']);
   });
 });
 

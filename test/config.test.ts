@@ -1,18 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, isLoopbackHost, loadConfig, parseKeyRing } from '../src/config.js';
+import { isLoopbackHost, loadConfig, parseKeyRing } from '../src/config.js';
+import { configErrorOf as errorOf } from './helpers/config.js';
 
 const KEY = randomBytes(32).toString('base64');
-
-function errorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
-}
 
 describe('loadConfig defaults', () => {
   it('starts with no variables at all: loopback, embedded PGlite in ./data, sandbox, local transport, no auth', () => {

@@ -222,6 +222,24 @@ describe('configure: malformed requests answer 443', () => {
     ['body not JSON', '{"data":'],
     ['empty body', ''],
   ];
+  /** What the `detail` names for each (what was wrong and where). */
+  const WHERE: Record<string, string> = {
+    null: 'The body is null, not a JSON object',
+    '"null"': 'The body is a string, not a JSON object',
+    '{}': '"data" is missing',
+    '{"data":{}}': '"data.attributes" is missing',
+    '{"data":null}': '"data" is null, not an object',
+    'wrong data.type': '"data.type" must be "configuration" (or absent), got "configurations"',
+    'missing attributes': '"data.attributes" is missing',
+    'configuration null': '"data.attributes.configuration" is null',
+    'configuration "null"': '"data.attributes.configuration" is a string of JSON null',
+    'configuration not JSON': '"data.attributes.configuration" is a string but not valid JSON',
+    'configuration a JSON array': '"data.attributes.configuration" is a string of JSON an array',
+    'configuration a JSON number': '"data.attributes.configuration" is a string of JSON a number',
+    'body is an array': 'The body is an array',
+    'body not JSON': 'The body is not valid JSON (parsing stopped at character',
+    'empty body': 'The body is empty',
+  };
   for (const [label, raw] of variants) {
     it(`${label} → 400 code 443 "Wrong request format."`, async () => {
       const r = await app.request('/private/configure', { raw, tenant: 'cfg-bad', headers: { 'content-type': 'application/json' } });
@@ -229,9 +247,20 @@ describe('configure: malformed requests answer 443', () => {
       expect(r.body.errors).toHaveLength(1);
       expect(r.body.errors[0]).toMatchObject({ code: 443, status: 400, message: 'Wrong request format.' });
       expect(r.body.error).toBe('Wrong request format.');
+      expect(r.body.errors[0].detail).toContain(WHERE[label]!);
       expect(await loadTenant(app.deps.db, 'cfg-bad')).toBeNull();
     });
   }
+
+  it('the detail never quotes the configuration it could not read', async () => {
+    const raw = JSON.stringify({ data: { attributes: { configuration: '{"secretKey":"sk_live_topsecret' } } });
+    const r = await app.request('/private/configure', { raw, tenant: 'cfg-bad', headers: { 'content-type': 'application/json' } });
+    expect(r.body.errors[0].detail).toMatch(/^"data\.attributes\.configuration" is a string but not valid JSON \(parsing stopped at character \d+\)/);
+    expect(r.text).not.toContain('topsecret');
+    const broken = await app.request('/private/configure', { raw: '{"data":{"attributes":{"configuration":"sk_live_topsecret"', tenant: 'cfg-bad', headers: { 'content-type': 'application/json' } });
+    expect(broken.body.errors[0].detail).toMatch(/^The body is not valid JSON \(parsing stopped at character \d+\)/);
+    expect(broken.text).not.toContain('topsecret');
+  });
 
   it('localizes the message (de_DE)', async () => {
     const r = await app.request('/private/configure', { raw: '{}', tenant: 'cfg-bad', headers: { 'content-type': 'application/json', 'accept-language': 'de' } });

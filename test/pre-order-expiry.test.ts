@@ -3,7 +3,8 @@
  * and here (PaymentUpdated only, held webhooks discarded), linked and young payments untouched, PSP refusals kept.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPreOrderExpiryWorker, DEFAULT_PRE_ORDER_EXPIRY_MS, preOrderExpiryMs, runPreOrderExpiry } from '../src/app/pre-order-expiry.js';
+import { DEFAULT_PRE_ORDER_EXPIRY_MS, runPreOrderExpiry } from '../src/app/pre-order-expiry.js';
+import { loadConfig } from '../src/config.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 const CONFIG = { secretKey: 'sk_sandbox_test1234', webhookSecret: 'whsec_0123456789abcdef', paymentMethods: ['credit-card', 'sandbox-express'] };
@@ -30,11 +31,11 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs =
 
 describe('PRE_ORDER_EXPIRY_MS', () => {
   it('defaults to 24 h, accepts a positive integer, refuses anything else naming the variable', () => {
-    expect(preOrderExpiryMs({})).toBe(DEFAULT_PRE_ORDER_EXPIRY_MS);
+    expect(loadConfig({}).preOrderExpiryMs).toBe(DEFAULT_PRE_ORDER_EXPIRY_MS);
     expect(DEFAULT_PRE_ORDER_EXPIRY_MS).toBe(86_400_000);
-    expect(preOrderExpiryMs({ PRE_ORDER_EXPIRY_MS: '1500' })).toBe(1500);
+    expect(loadConfig({ PRE_ORDER_EXPIRY_MS: '1500' }).preOrderExpiryMs).toBe(1500);
     for (const bad of ['abc', '0', '-5', '1.5', '1e3']) {
-      expect(() => preOrderExpiryMs({ PRE_ORDER_EXPIRY_MS: bad })).toThrow(/^PRE_ORDER_EXPIRY_MS: /);
+      expect(() => loadConfig({ PRE_ORDER_EXPIRY_MS: bad })).toThrow(/^PRE_ORDER_EXPIRY_MS: /);
     }
   });
 
@@ -56,12 +57,7 @@ describe('expiry worker', () => {
     app.request(`/sandbox/v1/payments/${p.transactionId}/confirm`, { body: { clientSecret: p.clientSecret, card: { number: '4242424242424242', expMonth: 12, expYear: 2040, cvc: '123' } } });
 
   beforeAll(async () => {
-    process.env.PRE_ORDER_EXPIRY_MS = '1500';
-    try {
-      app = await startTestApp();
-    } finally {
-      delete process.env.PRE_ORDER_EXPIRY_MS;
-    }
+    app = await startTestApp({ PRE_ORDER_EXPIRY_MS: '1500' });
     expect((await app.request('/private/configure', { tenant: T, body: configBody(CONFIG) })).status).toBe(200);
     expect((await app.request('/private/configure', { tenant: AUTO, body: configBody({ ...CONFIG, captureMode: 'automatic' }) })).status).toBe(200);
   });
@@ -105,13 +101,8 @@ describe('expiry worker', () => {
     expect(l).toMatchObject({ status: 'new', order_reference: 'DE--exp-1' });
   });
 
-  it('a bad value makes the worker (built at start-up) refuse with a line naming the variable', () => {
-    process.env.PRE_ORDER_EXPIRY_MS = 'soon';
-    try {
-      expect(() => createPreOrderExpiryWorker(app.deps)).toThrow('PRE_ORDER_EXPIRY_MS: must be a positive integer of milliseconds, got "soon"');
-    } finally {
-      delete process.env.PRE_ORDER_EXPIRY_MS;
-    }
+  it('a bad value stops start-up (configuration) with a line naming the variable', () => {
+    expect(() => loadConfig({ PRE_ORDER_EXPIRY_MS: 'soon' })).toThrow('PRE_ORDER_EXPIRY_MS: must be an integer, got "soon"; expected positive integer of milliseconds; example: PRE_ORDER_EXPIRY_MS=3600000');
   });
 
   it('young payments are not due; a PSP refusal (already captured) keeps the status and is held back for a retry later', async () => {

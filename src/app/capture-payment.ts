@@ -29,7 +29,7 @@ import { backoffMs, getOperation, insertOperation, listOperations, updateOperati
 import { appendHistory, findPaymentById, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings, loadTenant } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
-import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
+import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
 
 /** One PSP call's budget (flows.md 0 rule 6). */
 export const PSP_TIMEOUT_MS = 15_000;
@@ -72,7 +72,7 @@ export const amountChanges = (a: PaymentAmounts): PaymentChanges => ({
 
 /**
  * Writes a change of the (locked) payment: the row (version + 1), a history row when the status changes, then
- * `PaymentUpdated` (when `updated`) and the status messages (only for a payment linked to an order), in this order,
+ * `PaymentUpdated` (when `updated` and the write changed something it carries) and the status messages (only for a payment linked to an order), in this order,
  * in `tx`. Returns the row after the write and the outbox ids of the status messages.
  */
 export async function writePaymentChange(
@@ -88,7 +88,7 @@ export async function writePaymentChange(
     if (changes.status !== undefined && changes.status !== before.status) await appendHistory(tx, before.id, changes.status, opts.source.trigger, opts.source.ref);
   }
   const out: OutgoingMessage[] = [];
-  if (opts.updated && changes) out.push(paymentUpdatedMessage(payment, await listHistory(tx, payment.id), opts.source.ref));
+  if (opts.updated && changes && paymentUpdateCarriesChange(before, payment)) out.push(paymentUpdatedMessage(payment, await listHistory(tx, payment.id), opts.source.ref));
   const status = payment.orderReference
     ? opts.statusMessages.map((m) =>
         paymentStatusMessage(m.name, payment, { eventKey: m.eventKey, orderItemIds: m.orderItemIds, amount: m.amount, correlationId: opts.source.ref }),

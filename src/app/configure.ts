@@ -208,22 +208,49 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** The submitted form values, or null when the body is not the JSON:API shape of 4.1. */
-export function parseConfigureBody(body: unknown): Record<string, unknown> | null {
-  if (!isPlainObject(body)) return null;
+/** Marker the HTTP layer passes for a body that is not valid JSON (`position`: where JSON.parse stopped, if known). */
+export class UnparseableBody {
+  constructor(readonly position?: number) {}
+}
+
+const SHAPE = 'expected {"data":{"type":"configuration","attributes":{"configuration":"<the form values as a JSON string>"}}}';
+
+const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`);
+
+/**
+ * The configure body (4.1 step 1): `data.attributes.configuration`, a JSON object or a string of one. Answers the
+ * form values, or `problem`: what was wrong and where (the 443 answer's `detail`; never echoes a value).
+ */
+export function readConfigureBody(body: unknown): { values: Record<string, unknown> } | { problem: string } {
+  if (body instanceof UnparseableBody) {
+    const at = body.position !== undefined ? ` at character ${body.position}` : '';
+    return { problem: `The body is not valid JSON (parsing stopped${at}); ${SHAPE}.` };
+  }
+  if (body === undefined) return { problem: `The body is empty or not sent as Content-Type application/json; ${SHAPE}.` };
+  if (!isPlainObject(body)) return { problem: `The body is ${kindOf(body)}, not a JSON object; ${SHAPE}.` };
   const data = body.data;
-  if (!isPlainObject(data)) return null;
-  if (data.type !== undefined && data.type !== 'configuration') return null;
+  if (!isPlainObject(data)) return { problem: data === undefined ? `"data" is missing; ${SHAPE}.` : `"data" is ${kindOf(data)}, not an object; ${SHAPE}.` };
+  if (data.type !== undefined && data.type !== 'configuration') return { problem: `"data.type" must be "configuration" (or absent), got ${typeof data.type === 'string' ? JSON.stringify(data.type.slice(0, 40)) : kindOf(data.type)}.` };
   const attributes = data.attributes;
-  if (!isPlainObject(attributes)) return null;
+  if (!isPlainObject(attributes)) return { problem: attributes === undefined ? `"data.attributes" is missing; ${SHAPE}.` : `"data.attributes" is ${kindOf(attributes)}, not an object; ${SHAPE}.` };
   let configuration = attributes.configuration;
+  if (configuration === undefined) return { problem: `"data.attributes.configuration" is missing; ${SHAPE}.` };
   if (typeof configuration === 'string') {
     try {
       configuration = JSON.parse(configuration);
-    } catch {
-      return null;
+    } catch (err) {
+      const pos = /position (\d+)/.exec(String((err as Error).message))?.[1];
+      return { problem: `"data.attributes.configuration" is a string but not valid JSON${pos ? ` (parsing stopped at character ${pos})` : ''}; it must be a JSON object serialised to a string, e.g. "{\\"secretKey\\":\\"sk_...\\"}".` };
     }
+    if (!isPlainObject(configuration)) return { problem: `"data.attributes.configuration" is a string of JSON ${kindOf(configuration)}, not of a JSON object.` };
   }
-  return isPlainObject(configuration) ? configuration : null;
+  if (!isPlainObject(configuration)) return { problem: `"data.attributes.configuration" is ${kindOf(configuration)}; expected a JSON object or a string of one.` };
+  return { values: configuration };
+}
+
+export function parseConfigureBody(body: unknown): Record<string, unknown> | null {
+  const r = readConfigureBody(body);
+  return 'values' in r ? r.values : null;
 }
 
 export function secretFieldsOf(form: ConfigurationForm, connector: Pick<Connector, 'extraSecretFields'>): Set<string> {
@@ -316,7 +343,8 @@ function formError(errors: Record<string, string>): AppError {
   return new AppError(444, JSON.stringify(errors), { status: 400 });
 }
 
-const wrongFormat = (locale: Locale): AppError => new AppError(443, t(locale, 'wrong_request_format'), { status: 400 });
+/** 443 "Wrong request format." (Spryker's code and text) with a `detail` naming what was wrong and where. */
+const wrongFormat = (locale: Locale, detail: string): AppError => new AppError(443, t(locale, 'wrong_request_format'), { status: 400, detail });
 
 // ---------------------------------------------------------------------------------------------
 // The use case
@@ -352,8 +380,9 @@ async function storedSettings(deps: AppDeps, row: TenantRecord | null): Promise<
 
 export async function configureTenant(deps: AppDeps, input: ConfigureInput): Promise<ConfigureResult> {
   const { locale } = input;
-  const sent = parseConfigureBody(input.body);
-  if (!sent) throw wrongFormat(locale);
+  const read = readConfigureBody(input.body);
+  if ('problem' in read) throw wrongFormat(locale, read.problem);
+  const sent = read.values;
   const tenant = input.tenantIdentifier;
   if (tenant === undefined) throw new AppError(443, t(locale, 'tenant_identifier_required'), { status: 400 });
 

@@ -107,6 +107,20 @@ export function paymentCreatedMessage(payment: PaymentRow, history: HistoryRow[]
   };
 }
 
+/**
+ * Whether a write changed something `PaymentUpdated` carries (messages.md 3.4): status, the amounts in `details`,
+ * the order link or the transaction id (and the public PSP details shown with them). A change of an amount the
+ * message does not carry (e.g. `pendingRefundAmount` when a refund is requested) sends no PaymentUpdated.
+ */
+export function paymentUpdateCarriesChange(before: PaymentRow, after: PaymentRow): boolean {
+  return (
+    before.status !== after.status ||
+    before.orderReference !== after.orderReference ||
+    before.transactionId !== after.transactionId ||
+    paymentDetails(before, []) !== paymentDetails(after, [])
+  );
+}
+
 /** `PaymentUpdated` for the payment as it is after the write (`payment.version` is the new version). */
 export function paymentUpdatedMessage(payment: PaymentRow, history: HistoryRow[], correlationId?: string): OutgoingMessage {
   return {

@@ -9,7 +9,7 @@
  * `RETRY_AFTER_MS`; the refusal is logged. Safe in several instances: the row is locked in the cancel transaction and
  * the PSP call is idempotent.
  */
-import { ConfigError } from '../config.js';
+export { DEFAULT_PRE_ORDER_EXPIRY_MS } from '../config.js';
 import { AppError } from '../domain/errors.js';
 import type { Worker } from '../runtime.js';
 import { findPaymentById } from '../store/payments.js';
@@ -18,20 +18,8 @@ import { cancelUnlinkedPayment } from './cancel-pre-order.js';
 import type { AppDeps } from './context.js';
 import { createPollingWorker } from './polling-worker.js';
 
-export const DEFAULT_PRE_ORDER_EXPIRY_MS = 24 * 60 * 60_000;
-const MIN_EXPIRY_MS = 1;
 const BATCH = 50;
 const RETRY_AFTER_MS = 60 * 60_000;
-
-/** `PRE_ORDER_EXPIRY_MS`: optional positive integer of milliseconds; a bad value stops start-up naming the variable. */
-export function preOrderExpiryMs(env: Record<string, string | undefined> = process.env): number {
-  const raw = env.PRE_ORDER_EXPIRY_MS;
-  if (raw === undefined || raw.trim() === '') return DEFAULT_PRE_ORDER_EXPIRY_MS;
-  if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError('PRE_ORDER_EXPIRY_MS', `must be a positive integer of milliseconds, got "${raw}"`);
-  const n = Number(raw.trim());
-  if (!Number.isSafeInteger(n) || n < MIN_EXPIRY_MS) throw new ConfigError('PRE_ORDER_EXPIRY_MS', `must be a positive integer of milliseconds, got "${raw}"`);
-  return n;
-}
 
 export interface ExpiryRunResult {
   canceled: number;
@@ -76,7 +64,7 @@ export async function runPreOrderExpiry(deps: AppDeps, opts: { expiryMs: number;
 
 /** The worker: one pass every `pollMs` (default: a tenth of the expiry time, between 1 s and 5 min). */
 export function createPreOrderExpiryWorker(deps: AppDeps, opts: { expiryMs?: number; pollMs?: number } = {}): Worker {
-  const expiryMs = opts.expiryMs ?? preOrderExpiryMs();
+  const expiryMs = opts.expiryMs ?? deps.config.preOrderExpiryMs;
   const pollMs = opts.pollMs ?? Math.min(5 * 60_000, Math.max(1_000, Math.floor(expiryMs / 10)));
   const skipUntil = new Map<string, number>();
   return createPollingWorker({

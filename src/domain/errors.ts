@@ -53,6 +53,8 @@ export interface ErrorEntry {
   code: string | number;
   status: number;
   message: string;
+  /** JSON:API `detail` when it says more than `message` (default: the message). */
+  detail?: string;
   field?: string;
   confirm?: { labelOk: string; labelCancel: string };
 }
@@ -68,13 +70,14 @@ export class AppError extends Error {
   constructor(
     code: ErrorCode | string | number,
     message: string,
-    opts: { status?: number; field?: string; extra?: Record<string, unknown>; headers?: Record<string, string>; confirm?: ErrorEntry['confirm'] } = {},
+    opts: { status?: number; field?: string; detail?: string; extra?: Record<string, unknown>; headers?: Record<string, string>; confirm?: ErrorEntry['confirm'] } = {},
   ) {
     super(message);
     this.name = 'AppError';
     this.status = opts.status ?? STATUS_OF[code as ErrorCode] ?? 400;
     const entry: ErrorEntry = { code, status: this.status, message };
     if (opts.field !== undefined) entry.field = opts.field;
+    if (opts.detail !== undefined) entry.detail = opts.detail;
     if (opts.confirm !== undefined) entry.confirm = opts.confirm;
     this.entries = [entry];
     this.extra = opts.extra ?? {};

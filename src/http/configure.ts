@@ -6,14 +6,12 @@
  * unparseable JSON body into its 443 answer (not the generic 400), disconnect ignores any body.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { configureTenant } from '../app/configure.js';
+import { configureTenant, UnparseableBody } from '../app/configure.js';
 import type { AppDeps } from '../app/context.js';
 import { disconnectTenant } from '../app/disconnect.js';
 import { resolveLocale } from '../i18n/messages.js';
 import { tenantFromHeaders } from './tenant.js';
 
-/** Marker for a body that is not valid JSON: configure answers it with 443 like any malformed body. */
-const UNPARSEABLE = Symbol('unparseable');
 
 const tenantHeaders = {
   type: 'object',
@@ -100,15 +98,18 @@ export async function configureRoutes(app: FastifyInstance, deps: AppDeps): Prom
       if (text.trim() === '') return done(null, undefined);
       try {
         done(null, JSON.parse(text));
-      } catch {
-        done(null, UNPARSEABLE);
+      } catch (err) {
+        // configure answers 443 like any malformed body, naming where parsing stopped (never quoting the body)
+        const msg = String((err as Error).message);
+        const position = /position (\d+)/.exec(msg)?.[1];
+        done(null, new UnparseableBody(position !== undefined ? Number(position) : /end of JSON input/.test(msg) ? text.length : undefined));
       }
     });
 
     const configure = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
       const result = await configureTenant(deps, {
         tenantIdentifier: tenantFromHeaders(req),
-        body: req.body === UNPARSEABLE ? undefined : req.body,
+        body: req.body,
         locale: resolveLocale(req.headers['accept-language']),
         requestId: req.id,
       });

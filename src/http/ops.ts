@@ -11,8 +11,13 @@ import { httpDuration, httpRequests, registry } from '../metrics.js';
 import { pendingMigrations } from '../store/db.js';
 import { protectionOf } from './auth.js';
 
-/** A readiness probe: resolves null when fine, else a short reason ("rabbitmq: not connected"). */
-export type ReadinessCheck = () => Promise<string | null> | string | null;
+/**
+ * A readiness probe: resolves null when fine, else a short reason ("rabbitmq: not connected"), or `{ degraded }`:
+ * named parts that do not work while the app still serves (each becomes `checks["channel <name>"]` =
+ * `degraded: <reason>` and a `degraded` entry; /ready stays 200).
+ */
+export type ReadinessResult = string | null | { degraded: Record<string, string> };
+export type ReadinessCheck = () => Promise<ReadinessResult> | ReadinessResult;
 
 const readinessChecks = new WeakMap<AppDeps, Map<string, ReadinessCheck>>();
 
@@ -63,7 +68,14 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
         ...opsTag,
         summary: 'Database reachable, migrations applied, message transport connected',
         response: {
-          200: { type: 'object', properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'string' } } } },
+          200: {
+            type: 'object',
+            properties: {
+              status: { type: 'string' },
+              checks: { type: 'object', additionalProperties: { type: 'string' } },
+              degraded: { type: 'array', items: { type: 'string' }, description: 'Parts that do not work while the app still serves, e.g. "channel payment-events" (RabbitMQ: no queue bound)' },
+            },
+          },
           503: {
             type: 'object',
             properties: {
@@ -78,6 +90,7 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     async (_req, reply) => {
       const checks: Record<string, string> = {};
       const reasons: string[] = [];
+      const degraded: string[] = [];
       try {
         await db.query('SELECT 1');
         checks.database = 'ok';
@@ -96,6 +109,14 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       for (const [name, check] of extra) {
         try {
           const problem = await check();
+          if (problem !== null && typeof problem === 'object') {
+            checks[name] = 'degraded';
+            for (const [part, why] of Object.entries(problem.degraded)) {
+              checks[`channel ${part}`] = `degraded: ${why}`;
+              degraded.push(`channel ${part}`);
+            }
+            continue;
+          }
           checks[name] = problem === null ? 'ok' : problem;
           if (problem !== null) reasons.push(`${name}: ${problem}`);
         } catch (err) {
@@ -104,7 +125,7 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
         }
       }
       if (reasons.length > 0) return reply.code(503).send({ status: 'unavailable', checks, reasons });
-      return { status: 'ready', checks };
+      return degraded.length > 0 ? { status: 'ready', checks, degraded } : { status: 'ready', checks };
     },
   );
 

@@ -11,7 +11,7 @@ import type { Worker } from '../runtime.js';
 import type { Db } from '../store/db.js';
 import { hubHousekeeping } from './hub.js';
 import { outboxSignal, type OutboxRow } from './outbox.js';
-import type { BatchPublishOutcome, Transport } from './transports/types.js';
+import { QuietDeliveryError, type BatchPublishOutcome, type Transport } from './transports/types.js';
 
 export interface RelayOptions {
   /** Poll interval when not woken (default 500 ms). */
@@ -299,7 +299,8 @@ export class OutboxRelay implements Worker {
       );
       return 'dead';
     }
-    this.log.warn({ messageId: row.id, channel: row.channel, attempts: updated?.attempts, retryInMs: delay, error: message }, 'outbox delivery failed; will retry');
+    // a failure the transport reports itself, rate-limited (unroutable channel), is not logged once per message
+    if (!(err instanceof QuietDeliveryError)) this.log.warn({ messageId: row.id, channel: row.channel, attempts: updated?.attempts, retryInMs: delay, error: message }, 'outbox delivery failed; will retry');
     return 'failed';
   }
 

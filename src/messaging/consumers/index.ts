@@ -20,6 +20,11 @@ export function createCommandConsumers(deps: AppDeps, transport: Transport): Wor
       if (!consumer.isConnected()) return 'rabbitmq: consumer not connected';
       return null;
     });
+    // unroutable channels: still ready (payments go on, messages wait in the outbox), each channel named degraded
+    addReadinessCheck(deps, 'channels', () => {
+      const degraded = transport.degradedChannels?.() ?? {};
+      return Object.keys(degraded).length > 0 ? { degraded } : null;
+    });
     return [consumer];
   }
   if (config.messageTransport === 'http') {

@@ -11,12 +11,15 @@
  *   confirms are awaited together (`publishBatch`).
  * - The connection is re-established with backoff when the broker goes away; meanwhile publishing
  *   throws and rows stay pending in the outbox.
+ * - A channel whose messages come back unroutable (nothing bound to its routing key yet: the shop or bridge has
+ *   not bound its queue) is reported by `degradedChannels()` (/ready stays 200 and names it) and logged once per
+ *   channel per minute with how many messages came back, not once per message; the first routed message clears it.
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
 import type { Logger } from 'pino';
 import type { OutboxRow } from '../outbox.js';
 import { ATTRIBUTE_NAMES } from './attributes.js';
-import type { BatchPublishOutcome, PublishResult, Transport } from './types.js';
+import { QuietDeliveryError, type BatchPublishOutcome, type PublishResult, type Transport } from './types.js';
 
 export const PAYMENT_COMMANDS = 'payment-commands';
 
@@ -210,6 +213,17 @@ interface InFlight {
   returned: string | undefined;
 }
 
+/** Unroutable state of one channel: since when, and the messages returned since the last log line. */
+interface Unroutable {
+  since: Date;
+  reply: string;
+  sinceLastLog: number;
+  lastLogAt: number;
+}
+
+/** One log line per unroutable channel per this interval. */
+export const UNROUTABLE_LOG_INTERVAL_MS = 60_000;
+
 /** The AMQP message properties of one outbox row (messages.md 9.3). */
 export function publishOptions(row: OutboxRow, appIdentifier: string): Options.Publish {
   const attrs = row.attributes as unknown as Record<string, unknown>;
@@ -242,6 +256,7 @@ export class RabbitMqTransport implements Transport {
   /** Unconfirmed publishes by message id (a basic.return names the message by its messageId). */
   private readonly inflight = new Map<string, InFlight[]>();
   private readonly confirmTimeoutMs: number;
+  private readonly unroutable = new Map<string, Unroutable>();
 
   constructor(private readonly opts: RabbitMqTransportOptions) {
     this.names = topologyNames(opts.appIdentifier, opts.exchange);
@@ -270,6 +285,36 @@ export class RabbitMqTransport implements Transport {
 
   waitUntilConnected(timeoutMs?: number): Promise<void> {
     return this.conn.waitUntilConnected(timeoutMs);
+  }
+
+  degradedChannels(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [channel, u] of this.unroutable) {
+      out[channel] = `unroutable since ${u.since.toISOString()}: no queue bound to routing key "${channel}" on exchange "${this.opts.exchange}" (messages wait in the outbox)`;
+    }
+    return out;
+  }
+
+  /** Records one returned message of `channel`; logs at most one line per channel per UNROUTABLE_LOG_INTERVAL_MS. */
+  private noteUnroutable(channel: string, reply: string): void {
+    const now = Date.now();
+    let u = this.unroutable.get(channel);
+    if (!u) this.unroutable.set(channel, (u = { since: new Date(now), reply, sinceLastLog: 0, lastLogAt: 0 }));
+    u.sinceLastLog++;
+    if (now - u.lastLogAt < UNROUTABLE_LOG_INTERVAL_MS) return;
+    this.opts.log.warn(
+      { channel, exchange: this.opts.exchange, routingKey: channel, returned: u.sinceLastLog, unroutableSince: u.since.toISOString(), reply: u.reply },
+      `RabbitMQ: ${u.sinceLastLog} message(s) on channel "${channel}" unroutable: no queue is bound to routing key "${channel}" on exchange "${this.opts.exchange}"; they stay in the outbox and are retried. Bind the shop's or bridge's queue (docs/production.md, "RabbitMQ topology").`,
+    );
+    u.sinceLastLog = 0;
+    u.lastLogAt = now;
+  }
+
+  private noteRouted(channel: string): void {
+    const u = this.unroutable.get(channel);
+    if (!u) return;
+    this.unroutable.delete(channel);
+    this.opts.log.info({ channel, exchange: this.opts.exchange, unroutableSince: u.since.toISOString() }, `RabbitMQ: channel "${channel}" is routable again`);
   }
 
   async close(): Promise<void> {
@@ -338,8 +383,12 @@ export class RabbitMqTransport implements Transport {
         }
         if (err) reject(err);
         else if (entry.returned !== undefined) {
-          reject(new Error(`rabbitmq: unroutable, no queue bound for routing key "${row.channel}" on exchange "${this.opts.exchange}" (${entry.returned})`));
-        } else resolve();
+          this.noteUnroutable(row.channel, entry.returned);
+          reject(new QuietDeliveryError(`rabbitmq: unroutable, no queue bound for routing key "${row.channel}" on exchange "${this.opts.exchange}" (${entry.returned})`));
+        } else {
+          this.noteRouted(row.channel);
+          resolve();
+        }
       };
       const timer = setTimeout(() => finish(new Error(`rabbitmq: no publisher confirm within ${this.confirmTimeoutMs} ms`)), this.confirmTimeoutMs);
       try {

@@ -24,6 +24,19 @@ export interface Transport {
   start?(): void;
   /** Optional: whether the transport is currently connected to its broker (readiness). */
   isConnected?(): boolean;
+  /**
+   * Optional: channels the broker currently cannot route (channel → reason), e.g. RabbitMQ with no queue bound to
+   * the channel's routing key. Payments go on and the messages wait in the outbox; /ready names them as degraded.
+   */
+  degradedChannels?(): Record<string, string>;
   /** Releases connections (called once when the relay stops). */
   close?(): Promise<void>;
+}
+
+/**
+ * A delivery failure the transport already reports itself, rate-limited (e.g. one log line per unroutable channel
+ * per minute): the relay records and retries it like any failure but does not log it once per message.
+ */
+export class QuietDeliveryError extends Error {
+  override name = 'QuietDeliveryError';
 }
