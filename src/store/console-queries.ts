@@ -46,10 +46,10 @@ export async function searchPayments(q: Queryable, s: PaymentSearch): Promise<{ 
   };
   if (s.q !== undefined) {
     const v = p(s.q);
-    where.push(`(p.order_reference = ${v} OR p.transaction_id = ${v} OR p.id = ${v}
-      OR p.id IN (SELECT payment_id FROM payment_aliases WHERE transaction_id = ${v})
-      OR p.id IN (SELECT payment_id FROM payment_operations WHERE psp_reference = ${v})
-      OR p.id IN (SELECT payment_id FROM refunds WHERE psp_refund_id = ${v}))`);
+    // One indexed branch per kind of reference (an OR over sub-selects would scan every payment).
+    where.push(`p.id IN (SELECT id FROM payments WHERE order_reference = ${v} UNION ALL SELECT id FROM payments WHERE transaction_id = ${v}
+      UNION ALL SELECT id FROM payments WHERE id = ${v} UNION ALL SELECT payment_id FROM payment_aliases WHERE transaction_id = ${v}
+      UNION ALL SELECT payment_id FROM payment_operations WHERE psp_reference = ${v} UNION ALL SELECT payment_id FROM refunds WHERE psp_refund_id = ${v})`);
   }
   if (s.tenant !== undefined) where.push(`p.tenant_identifier = ${p(s.tenant)}`);
   if (s.status !== undefined) where.push(`p.status = ${p(s.status)}`);
