@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchPayments } from '../src/store/console-queries.js';
 import type { TestApp } from './helpers/app.js';
 import { until } from './helpers/commands.js';
-import { OPERATOR, VIEWER, cookieOf, get, login, paidPayment, post, startConsoleApp, type Login } from './helpers/console.js';
+import { startTestApp } from './helpers/app.js';
+import { OPERATOR, VIEWER, cookieOf, csrfOf, get, login, paidPayment, post, startConsoleApp, type Login } from './helpers/console.js';
 import { SECRET_KEY, WEBHOOK_SECRET, initialize, type Initialized } from './helpers/hosted-flow.js';
 
 let app: TestApp;
@@ -197,9 +198,13 @@ describe('actions', () => {
 
   it('discard a dead outbox message: it stops blocking its ordering key', async () => {
     const p = await paidPayment(app, T);
-    const rows = await outboxRows(p.paymentId);
+    const rows = await until(() => outboxRows(p.paymentId), (r) => r.length >= 2 && r.every((x) => x.state === 'delivered'));
     const first = rows[0]!;
+    const later = rows[1]!;
+    // the first message is dead and a later one of the same ordering key waits behind it
     await app.deps.db.query(`UPDATE outbox SET state = 'dead' WHERE id = $1`, [first.id]);
+    await app.deps.db.query(`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL WHERE id = $1`, [later.id]);
+    expect((await get(app, '/console/outbox?state=dead', op.cookie)).text).toMatch(new RegExp(`id="outbox-${first.id}"[\\s\\S]*?1 later message\\(s\\)`));
     const ok = await post(app, `/console/outbox/${first.id}/discard`, { reason: 'the shop no longer needs it', csrf: op.csrf }, op.cookie);
     expect(ok.status).toBe(200);
     const r = (await outboxRows(p.paymentId)).find((x) => x.id === first.id)!;
@@ -207,6 +212,8 @@ describe('actions', () => {
     expect((await app.deps.db.query<{ discarded_at: Date | null }>('SELECT discarded_at FROM outbox WHERE id = $1', [first.id])).rows[0]!.discarded_at).not.toBeNull();
     expect((await post(app, `/console/outbox/${first.id}/requeue`, { reason: 'x', csrf: op.csrf }, op.cookie)).status).toBe(409);
     expect((await get(app, '/console/outbox?state=dead', op.cookie)).text).not.toContain(first.id);
+    const unblocked = await until(() => outboxRows(p.paymentId), (x) => x.find((y) => y.id === later.id)!.state === 'delivered');
+    expect(unblocked.find((y) => y.id === later.id)!.state).toBe('delivered');
   });
 
   it('replay a dead webhook: processed again, no second message, audit entry; discard of a dead one is refused', async () => {
@@ -251,5 +258,35 @@ describe('actions', () => {
     );
     expect(row.state).toBe('ignored'); // processed by the command worker right away: no payment for that order
     expect((await post(app, '/console/commands/nope/retry', { reason: 'x', csrf: op.csrf }, op.cookie)).status).toBe(404);
+  });
+});
+
+describe('loopback without logins, and a database outage', () => {
+  it('the console is open on loopback (acting as loopback, still with CSRF); a database outage answers a 503 page', async () => {
+    const open = await startTestApp();
+    try {
+      const first = await get(open, '/console');
+      expect(first.status).toBe(200);
+      expect(first.text).toContain('loopback (operator)');
+      const cookie = cookieOf(first.headers, 'acp_console')!;
+      expect((await post(open, '/console/outbox/x/requeue', { reason: 'x' }, cookie)).status).toBe(403);
+      expect((await post(open, '/console/outbox/x/requeue', { reason: 'x', csrf: csrfOf(first.text) }, cookie)).status).toBe(404);
+      expect((await get(open, '/console/login')).status).toBe(303);
+      const query = open.deps.db.query.bind(open.deps.db);
+      open.deps.db.query = async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      };
+      try {
+        const down = await get(open, '/console/payments', cookie);
+        expect(down.status).toBe(503);
+        expect(down.headers.get('retry-after')).toBe('5');
+        expect(down.text).toContain('Try again in a few seconds.');
+        expect(down.text).not.toContain('ECONNREFUSED');
+      } finally {
+        open.deps.db.query = query;
+      }
+    } finally {
+      await open.close();
+    }
   });
 });
