@@ -231,7 +231,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
         const rows = st ? await listWebhooks(deps.db, { states: st, ...(tenant ? { tenant } : {}), limit: LIST_LIMIT }) : [];
         const s = req.consoleSession!;
         const body = pages.webhookTable(rows, s.csrf, s.role === 'operator', '/console/webhooks');
-        return send(reply, req, 200, 'Webhook inbox', concat(pages.stateFilter('/console/webhooks', WEBHOOK_INBOX_STATUSES, state), st ? body : pages.messagePage(`Unknown state "${state}".`)), 'webhooks');
+        return send(reply, req, 200, 'Webhook inbox', concat(pages.stateFilter('/console/webhooks', WEBHOOK_INBOX_STATUSES, state, tenant, 'held and failed'), st ? body : pages.messagePage(`Unknown state "${state}".`)), 'webhooks');
       });
 
       c.get('/outbox', async (req, reply) => {
@@ -242,7 +242,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
         const rows = st ? await listOutbox(deps.db, { states: st, ...(tenant ? { tenant } : {}), limit: LIST_LIMIT }) : [];
         const s = req.consoleSession!;
         const body = pages.outboxTable(rows, s.csrf, s.role === 'operator', '/console/outbox');
-        return send(reply, req, 200, 'Outbox', concat(pages.stateFilter('/console/outbox', OUTBOX_STATUSES, state), st ? body : pages.messagePage(`Unknown state "${state}".`)), 'outbox');
+        return send(reply, req, 200, 'Outbox', concat(pages.stateFilter('/console/outbox', OUTBOX_STATUSES, state, tenant, 'pending and dead'), st ? body : pages.messagePage(`Unknown state "${state}".`)), 'outbox');
       });
 
       c.get('/commands', async (req, reply) => {
@@ -253,7 +253,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
         const rows = st === null ? [] : await listCommands(deps.db, { ...(st ? { states: st } : {}), ...(tenant ? { tenant } : {}), limit: LIST_LIMIT });
         const s = req.consoleSession!;
         const body = pages.commandTable(rows, s.csrf, s.role === 'operator', '/console/commands');
-        return send(reply, req, 200, 'Command inbox', concat(pages.stateFilter('/console/commands', COMMAND_INBOX_STATUSES, state), st === null ? pages.messagePage(`Unknown state "${state}".`) : body), 'commands');
+        return send(reply, req, 200, 'Command inbox', concat(pages.stateFilter('/console/commands', COMMAND_INBOX_STATUSES, state, tenant, 'any'), st === null ? pages.messagePage(`Unknown state "${state}".`) : body), 'commands');
       });
 
       c.get('/tenants', async (req, reply) => send(reply, req, 200, 'Tenants', pages.tenantsPage(await tenantViews(deps)), 'tenants'));

@@ -81,12 +81,9 @@ export function paymentPage(s: PaymentStory, csrf: string | null, canAct: boolea
 <dt>Created</dt><dd>${p.createdAt} · updated ${p.updatedAt}</dd>
 <dt>Payment id</dt><dd class="mono">${p.id}</dd></dl>
 <h2>Timeline</h2><ol class="timeline">${events.map((e) => html`<li${new Raw(e.audit ? ' class="audit"' : '')}><span class="muted">${e.at}</span> ${e.item}</li>`)}</ol>
-<h2>PSP calls: captures and cancels</h2>${
-    s.operations.length === 0
-      ? html`<p class="muted">None.</p>`
-      : html`<table><thead><tr><th>Kind</th><th>Idempotency key</th><th>Items</th><th class="num">Amount</th><th>Outcome</th><th>PSP reference</th><th>Attempts</th><th>Created</th></tr></thead><tbody>
-${s.operations.map((o) => html`<tr><td>${o.kind}</td><td class="mono">${o.id}</td><td>${o.orderItemIds.join(', ')}</td><td class="num">${money(o.amount, p.currency)}</td><td>${statusBadge(o.status)}${o.failureReason ? html` ${o.failureReason}` : ''}</td><td class="mono">${o.pspReference ?? ''}</td><td class="num">${o.attempts}</td><td>${o.createdAt}</td></tr>`)}</tbody></table>`
-  }
+<h2>PSP calls: create, captures and cancels</h2>${html`<table><thead><tr><th>Kind</th><th>Idempotency key</th><th>Items</th><th class="num">Amount</th><th>Outcome</th><th>PSP reference</th><th>Attempts</th><th>Created</th></tr></thead><tbody>
+<tr><td>create</td><td class="mono">${p.id}</td><td></td><td class="num">${money(p.amount, p.currency)}</td><td>${statusBadge('succeeded')}</td><td class="mono">${p.transactionId}</td><td></td><td>${p.createdAt}</td></tr>
+${s.operations.map((o) => html`<tr><td>${o.kind}</td><td class="mono">${o.id}</td><td>${o.orderItemIds.join(', ')}</td><td class="num">${money(o.amount, p.currency)}</td><td>${statusBadge(o.status)}${o.failureReason ? html` ${o.failureReason}` : ''}</td><td class="mono">${o.pspReference ?? ''}</td><td class="num">${o.attempts}</td><td>${o.createdAt}</td></tr>`)}</tbody></table>`}
 <h2>PSP calls: refunds</h2>${
     s.refunds.length === 0
       ? html`<p class="muted">None.</p>`
@@ -134,10 +131,10 @@ ${rows.map((c) => html`<tr id="command-${c.id}"><td>${c.createdAt}</td><td>${c.t
   }</tr>`)}</tbody></table>`;
 }
 
-export function stateFilter(base: string, states: readonly string[], current: string): Raw {
-  return html`<form class="search" method="get" action="${base}"><label>State<select name="state"><option value="">held and failed</option>${states.map(
+export function stateFilter(base: string, states: readonly string[], current: string, tenant: string, defaultLabel: string): Raw {
+  return html`<form class="search" method="get" action="${base}"><label>State<select name="state"><option value="">${defaultLabel}</option>${states.map(
     (s) => html`<option${new Raw(current === s ? ' selected' : '')}>${s}</option>`,
-  )}</select></label><label>Tenant<input name="tenant"></label><button>Show</button></form>`;
+  )}</select></label><label>Tenant<input name="tenant" value="${tenant}"></label><button>Show</button></form>`;
 }
 
 export function tenantsPage(rows: TenantView[]): Raw {
