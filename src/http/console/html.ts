@@ -97,7 +97,7 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde2
 th{background:#eef1f6;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 .badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;font-size:12px}.badge.ok{background:#dff3e4;color:#17603a}.badge.warn{background:#fff1cf;color:#7a5200}.badge.bad{background:#fde0e0;color:#8c1d1d}
 form.search{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem;align-items:end}form.search label{display:flex;flex-direction:column;font-size:12px;color:#556}
-input,select,button{font:inherit;padding:.25rem .4rem;border:1px solid #b9c2d0;border-radius:4px;background:#fff}button{background:#2a5bd7;color:#fff;border-color:#2a5bd7;cursor:pointer}
+input,select,button{font:inherit;padding:.25rem .4rem;border:1px solid #b9c2d0;border-radius:4px;background:#fff}button{white-space:nowrap;background:#2a5bd7;color:#fff;border-color:#2a5bd7;cursor:pointer}
 form.inline{display:inline}header button{background:transparent;border-color:#55658a;color:#cfd8ea}form.action{display:flex;gap:.3rem}form.action input{width:14rem}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem;margin-bottom:1rem}.card{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:.6rem .9rem;min-width:10rem}
 .card .n{font-size:1.5rem;font-weight:700}.card .l{font-size:12px;color:#667}.chart rect{fill:#2a5bd7}.chart.bad rect{fill:#c73636}.chart rect.bg{fill:#e6eaf1}

@@ -84,6 +84,10 @@ function safeBack(v: unknown, def: string): string {
 export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   await app.register(
     async (c) => {
+      // The console is not part of the app's published API (/openapi.json).
+      c.addHook('onRoute', (route) => {
+        route.schema = { ...(route.schema ?? {}), hide: true };
+      });
       const policy = accessPolicy(deps.config);
       if (!deps.config.console.sessionSecret && policy.loginConfigured) {
         deps.log.warn('CONSOLE_SESSION_SECRET is not set: console sessions end when this process restarts');
