@@ -118,12 +118,10 @@ describe('operational endpoints', () => {
     expect(r.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 
-  it('the OpenAPI document hides the sandbox PSP and marks bearer-protected endpoints', () => {
+  it('the OpenAPI document marks bearer-protected endpoints', () => {
     const doc = publicOpenApi({
       openapi: '3.1.0',
       paths: {
-        '/sandbox/v1/payments': { post: { responses: {} } },
-        '/sandbox': { get: { responses: {} } },
         '/private/configure': { post: { responses: {} } },
         '/payments': { post: { responses: {} } },
         '/event-platform/{channel}': { get: { responses: {} } },

@@ -43,8 +43,6 @@ const outboxPendingGauge = gauge('outbox_pending', 'Outbox rows not yet delivere
 const outboxDeadGauge = gauge('outbox_dead', 'Outbox rows that gave up (state dead), computed at scrape time');
 const outboxOldestGauge = gauge('outbox_oldest_pending_age_seconds', 'Age in seconds of the oldest pending outbox row (0 when none)');
 
-const SWAGGER_HIDDEN_PREFIXES = ['/sandbox'];
-
 export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { db, config } = deps;
 
@@ -155,14 +153,13 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   });
 }
 
-/** Hides internal routes (the sandbox PSP) and marks the endpoints that need a bearer token. */
+/** Marks the endpoints that need a bearer token (connector routes are hidden where they are registered). */
 export function publicOpenApi(doc: Record<string, unknown>, baseUrl?: string): Record<string, unknown> {
   const copy = structuredClone(doc) as Record<string, unknown> & { paths?: Record<string, Record<string, Record<string, unknown>>> };
   // APP_BASE_URL may be settled only after listen (PORT=0)
   if (baseUrl) copy.servers = [{ url: baseUrl }];
   const paths: Record<string, Record<string, Record<string, unknown>>> = {};
   for (const [path, item] of Object.entries(copy.paths ?? {})) {
-    if (SWAGGER_HIDDEN_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) continue;
     const templ = path.replace(/\{[^}]+\}/g, 'x');
     if (protectionOf(templ) !== null) {
       for (const op of Object.values(item)) {

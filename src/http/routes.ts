@@ -30,7 +30,14 @@ export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promi
   await paymentPageRoutes(app, deps);
   await consoleRoutes(app, deps); // operator console /console (issue 11)
   for (const m of deps.connectors.modules) {
-    const routes = m.routes?.(deps.connectors.env); // a connector's own routes (e.g. the in-process sandbox PSP under /sandbox)
-    if (routes) await routes(app, deps);
+    const routes = m.routes?.(deps.connectors.env); // a connector's own routes (e.g. a PSP double served in-process)
+    if (!routes) continue;
+    // In their own scope: their hooks stay theirs, and they are not part of the app's published API (/openapi.json).
+    await app.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.schema = { ...(route.schema ?? {}), hide: true };
+      });
+      await routes(scope, deps);
+    });
   }
 }

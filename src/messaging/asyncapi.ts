@@ -16,7 +16,7 @@ const endpoint = obj({ name: str(), path: str() }, ['name', 'path']);
 const paymentMethodPayload = obj(
   {
     name: str('Method name shown in the shop, e.g. "Credit Card"'),
-    providerName: str('Connector provider name, e.g. "Sandbox"'),
+    providerName: str("Connector provider name (the PSP's display name)"),
     paymentAuthorizationEndpoint: str('Deprecated: {APP_BASE_URL}/private/initialize-payment (or /private/pre-order-payment for express-checkout)'),
     paymentMethodAppConfiguration: obj(
       {
