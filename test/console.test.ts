@@ -73,7 +73,8 @@ describe('access', () => {
     expect(r.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
     expect(r.headers.get('cache-control')).toBe('no-store');
     expect(r.text).not.toMatch(/<script/i);
-    expect(r.text).not.toMatch(/https?:\/\/(?!localhost|127\.0\.0\.1)/);
+    expect(r.text).not.toMatch(/https?:\/\/(?!localhost|127\.0\.0\.1)/);    const api = await app.request('/openapi.json');
+    expect(Object.keys(api.body.paths).filter((p) => p.startsWith('/console'))).toEqual([]);
   });
 
   it('logout ends the session', async () => {
