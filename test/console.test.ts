@@ -77,6 +77,19 @@ describe('access', () => {
     expect(Object.keys(api.body.paths).filter((p) => p.startsWith('/console'))).toEqual([]);
   });
 
+  it('a session of a local account no longer in CONSOLE_USERS is no session; a role change applies to open sessions', async () => {
+    const users = app.deps.config.console.users;
+    try {
+      app.deps.config.console.users = users.filter((u) => u.name !== VIEWER.user);
+      expect((await get(app, '/console', viewer.cookie)).status).toBe(303);
+      app.deps.config.console.users = users.map((u) => (u.name === OPERATOR.user ? { ...u, role: 'viewer' as const } : u));
+      expect((await post(app, '/console/outbox/x/requeue', { reason: 'x', csrf: op.csrf }, op.cookie)).status).toBe(403);
+    } finally {
+      app.deps.config.console.users = users;
+    }
+    expect((await get(app, '/console', viewer.cookie)).status).toBe(200);
+  });
+
   it('logout ends the session', async () => {
     const s = await login(app, VIEWER);
     const r = await post(app, '/console/logout', { csrf: s.csrf }, s.cookie);

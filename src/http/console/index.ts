@@ -106,6 +106,12 @@ export async function consoleRoutes(app: FastifyInstance, deps: AppDeps): Promis
       c.addHook('preHandler', async (req, reply) => {
         if (req.routeOptions.config.consolePublic) return;
         let session = readSession(req);
+        if (session?.id.startsWith('local:')) {
+          // A local account removed from CONSOLE_USERS (or given another role) takes effect at the next restart.
+          const user = deps.config.console.users.find((u) => `local:${u.name}` === session!.id);
+          session = user ? { ...session, role: user.role } : null;
+        }
+        if (session?.id === 'loopback' && !policy.open) session = null;
         if (!session && policy.open) session = startSession(reply, policy, { id: 'loopback', name: 'loopback', role: 'operator' });
         if (!session) {
           if (req.method === 'GET' || req.method === 'HEAD') return reply.redirect('/console/login', 303);
