@@ -302,5 +302,5 @@ describe('loopback without logins, and a database outage', () => {
     } finally {
       await open.close();
     }
-  });
+  }, 90_000);
 });
