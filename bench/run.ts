@@ -19,6 +19,7 @@ import pg from 'pg';
 import { loadConfig, type DatabaseConfig } from '../src/config.js';
 import { createLogger, startRuntime, type Runtime } from '../src/runtime.js';
 import { openDb, type Db } from '../src/store/db.js';
+import { runConsolePaymentsBench } from './console-payments.js';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4000);
@@ -274,6 +275,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (databases.includes(postgres)) await runConsolePaymentsBench(); // console payments list at 1,000,000 payments (issue 11)
   process.stdout.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 

@@ -73,6 +73,13 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'OUTBOX_MAX_RETRY_HOURS', group: 'messaging', default: '72', format: 'integer of hours, 24–8760', example: '72', meaning: 'How long an undeliverable outgoing message is retried before it is marked dead.', int: { def: 72, min: 24, max: 24 * 365 } },
   { name: 'AMQP_URL', group: 'messaging', default: 'unset', format: 'amqp:// or amqps:// URL', example: 'amqp://guest:guest@rabbitmq:5672', meaning: 'With `MESSAGE_TRANSPORT=rabbitmq`: the broker. Required there.' },
   { name: 'AMQP_EXCHANGE', group: 'messaging', default: 'acp', format: 'letters, digits, "_", ".", ":" and "-" (1–255)', example: 'acp', meaning: 'Topic exchange messages are published to (routing key = channel name).' },
+  // security: operator console access (docs/console.md)
+  { name: 'CONSOLE_USERS', group: 'security', default: 'unset (no local accounts)', format: 'comma-separated name:role:hash, role viewer or operator, hash from "npm run cli -- console hash-password"', example: 'alice:operator:scrypt$32768$8$1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g', meaning: 'Local operator accounts of the console at `/console`. With any console login configured (this or `CONSOLE_OIDC_ISSUER`) every console page needs a login; on a loopback `HOST` without any, the console is open.' },
+  { name: 'CONSOLE_SESSION_SECRET', group: 'security', default: 'unset (random per process; loopback only)', format: 'at least 32 characters', example: 'output-of-openssl-rand-base64-48-goes-here', meaning: 'Signs the console session cookies. Required off loopback when a console login is configured; the same value on every instance.' },
+  { name: 'CONSOLE_OIDC_ISSUER', group: 'security', default: 'unset', format: 'http(s) URL of an OpenID Connect issuer (https off loopback)', example: 'https://login.example.com/realms/ops', meaning: 'Console single sign-on (authorization code flow with PKCE). Register the redirect URI `<APP_BASE_URL>/console/auth/callback`.' },
+  { name: 'CONSOLE_OIDC_CLIENT_ID', group: 'security', default: 'unset', format: 'a string', example: 'acp-console', meaning: 'The console\'s client id at `CONSOLE_OIDC_ISSUER`. Required with it.' },
+  { name: 'CONSOLE_OIDC_CLIENT_SECRET', group: 'security', default: 'unset (public client, PKCE only)', format: 'a string', example: '<client secret>', meaning: 'Client secret for `CONSOLE_OIDC_CLIENT_ID`, when the provider registered a confidential client.' },
+  { name: 'CONSOLE_OIDC_ROLES_CLAIM', group: 'security', default: 'roles', format: 'an ID token claim name', example: 'roles', meaning: 'ID token claim (string or array) holding the console roles: containing `operator` makes the user an operator, anything else a viewer.' },
   // operations
   { name: 'PRE_ORDER_EXPIRY_MS', group: 'operations', default: '86400000 (24 h)', format: 'positive integer of milliseconds', example: '3600000', meaning: 'Pre-order payments never linked to an order are canceled (at the PSP and here) after this long.', int: { def: DEFAULT_PRE_ORDER_EXPIRY_MS, min: 1, max: Number.MAX_SAFE_INTEGER } },
   // sandbox
@@ -155,6 +162,26 @@ export interface AppConfig {
   sandboxWebhookDelayMs: number;
   sandboxRefundSettleMs: number;
   logLevel: LogLevel;
+  /** Operator console access (issue 11, docs/console.md). */
+  console: ConsoleConfig;
+}
+
+export type ConsoleRole = 'viewer' | 'operator';
+
+export interface ConsoleUser {
+  name: string;
+  role: ConsoleRole;
+  /** `scrypt$<N>$<r>$<p>$<salt b64url>$<hash b64url>` (`npm run cli -- console hash-password`). */
+  passwordHash: string;
+}
+
+export interface ConsoleConfig {
+  /** CONSOLE_USERS: `name:role:hash[,name:role:hash...]`. */
+  users: ConsoleUser[];
+  /** CONSOLE_SESSION_SECRET (>= 32 characters); undefined: a random secret per process (sessions end on restart). */
+  sessionSecret: string | undefined;
+  /** OIDC login (authorization code + PKCE): CONSOLE_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _ROLES_CLAIM. */
+  oidc: { issuer: string; clientId: string; clientSecret: string | undefined; rolesClaim: string } | undefined;
 }
 
 
@@ -239,6 +266,46 @@ export function parseKeyRing(value: string, name = 'ENCRYPTION_KEYS'): Encryptio
     keys.push({ id, key });
   }
   return keys;
+}
+
+/** CONSOLE_USERS: comma-separated `name:role:scrypt$N$r$p$salt$hash` entries. */
+function consoleUsers(env: Env): ConsoleUser[] {
+  const v = str(env, 'CONSOLE_USERS');
+  if (v === undefined) return [];
+  const users: ConsoleUser[] = [];
+  for (const entry of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const [name, role, hash, ...rest] = entry.split(':');
+    if (!name || !role || !hash || rest.length > 0) throw new ConfigError('CONSOLE_USERS', 'each entry must be "name:role:hash"');
+    if (!/^[A-Za-z0-9_.@-]{1,100}$/.test(name)) throw new ConfigError('CONSOLE_USERS', `user name "${name}" may only contain letters, digits, "_", ".", "@" and "-"`);
+    if (role !== 'viewer' && role !== 'operator') throw new ConfigError('CONSOLE_USERS', `role of "${name}" must be viewer or operator, got "${role}"`);
+    if (!/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+$/.test(hash)) {
+      throw new ConfigError('CONSOLE_USERS', `password hash of "${name}" must come from "npm run cli -- console hash-password"`);
+    }
+    if (users.some((u) => u.name === name)) throw new ConfigError('CONSOLE_USERS', `user "${name}" appears twice`);
+    users.push({ name, role, passwordHash: hash });
+  }
+  return users;
+}
+
+function consoleConfig(env: Env, loopback: boolean): ConsoleConfig {
+  const users = consoleUsers(env);
+  const sessionSecret = str(env, 'CONSOLE_SESSION_SECRET');
+  if (sessionSecret !== undefined && sessionSecret.length < 32) throw new ConfigError('CONSOLE_SESSION_SECRET', 'must be at least 32 characters');
+  const issuer = url(env, 'CONSOLE_OIDC_ISSUER', ['http:', 'https:']);
+  const clientId = str(env, 'CONSOLE_OIDC_CLIENT_ID');
+  if (issuer !== undefined && clientId === undefined) throw new ConfigError('CONSOLE_OIDC_CLIENT_ID', 'is required with CONSOLE_OIDC_ISSUER');
+  if (issuer !== undefined && !loopback && new URL(issuer).protocol !== 'https:' && !isLoopbackHost(new URL(issuer).hostname)) {
+    throw new ConfigError('CONSOLE_OIDC_ISSUER', 'must use https off loopback');
+  }
+  const rolesClaim = str(env, 'CONSOLE_OIDC_ROLES_CLAIM') ?? 'roles';
+  if ((users.length > 0 || issuer !== undefined) && !loopback && sessionSecret === undefined) {
+    throw new ConfigError('CONSOLE_SESSION_SECRET', 'is required off loopback when console logins are configured (sessions must survive restarts and be shared by instances)');
+  }
+  return {
+    users,
+    sessionSecret,
+    oidc: issuer === undefined ? undefined : { issuer, clientId: clientId!, clientSecret: str(env, 'CONSOLE_OIDC_CLIENT_SECRET'), rolesClaim },
+  };
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -345,6 +412,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS'),
     sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS'),
     logLevel,
+    console: consoleConfig(env, loopback),
   };
 }
 

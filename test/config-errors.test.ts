@@ -75,6 +75,7 @@ describe('every configuration error names the variable, the expected format and 
       const env: Record<string, string> = { ...base, [v.name]: v.example };
       if (v.name === 'EVENT_PLATFORM_TOKEN_URL') Object.assign(env, { EVENT_PLATFORM_CLIENT_ID: 'id', EVENT_PLATFORM_CLIENT_SECRET: 'secret' });
       if (v.name === 'MESSAGE_TRANSPORT') env.AMQP_URL = 'amqp://localhost';
+      if (v.name === 'CONSOLE_OIDC_ISSUER') env.CONSOLE_OIDC_CLIENT_ID = 'acp-console';
       expect(() => loadConfig(env), `${v.name}=${v.example}`).not.toThrow();
     }
   });

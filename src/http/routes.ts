@@ -14,6 +14,7 @@ import { paymentPageRoutes } from './payment-page.js';
 import { webhookRoutes } from './webhooks.js';
 import { preOrderRoutes } from './pre-order.js';
 import { glueRoutes } from './glue.js';
+import { consoleRoutes } from './console/index.js';
 
 export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   await authRoutes(app, deps); // hooks first: applies to every route registered after it
@@ -27,6 +28,7 @@ export async function registerRoutes(app: FastifyInstance, deps: AppDeps): Promi
   await preOrderRoutes(app, deps); // 4.5, 4.6, 4.8
   await glueRoutes(app, deps); // Glue-shaped /payments, /payment-cancellations, /payment-customers (5)
   await paymentPageRoutes(app, deps);
+  await consoleRoutes(app, deps); // operator console /console (issue 11)
   for (const m of deps.connectors.modules) {
     const routes = m.routes?.(deps.connectors.env); // a connector's own routes (e.g. a PSP double served in-process)
     if (!routes) continue;

@@ -174,7 +174,7 @@ export class OutboxRelay implements Worker {
          WHERE c.state = 'pending' AND c.next_attempt_at <= now()
            AND (c.lease_until IS NULL OR c.lease_until <= now())
            AND NOT EXISTS (
-             SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.seq < c.seq AND e.state <> 'delivered')
+             SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.seq < c.seq AND e.state <> 'delivered' AND e.discarded_at IS NULL)
          ORDER BY c.seq
          LIMIT $1
          FOR UPDATE SKIP LOCKED)
