@@ -118,11 +118,13 @@ describe('pages', () => {
   });
 
   it('search input of any shape answers a page, never a 500', async () => {
-    for (const q of ['status=bogus', 'from=2024-13-45', 'to=yesterday', 'after=%%%', 'after=W10', 'q=%00%27%22%3C', 'q=a&q=b&tenant[x]=1', `q=${'x'.repeat(5000)}`]) {
+    for (const q of ['status=bogus', 'from=2024-13-45', 'to=yesterday', 'after=%%%', 'after=W10', 'q=%27%22%3C', 'q=a&q=b&tenant[x]=1', `q=${'x'.repeat(5000)}`]) {
       const r = await get(app, `/console/payments?${q}`, viewer.cookie);
       expect(r.status, q).toBe(200);
       expect(r.text).not.toContain('<script');
     }
+    // U+0000 is refused by the server's central input guard before any route: a 400, never a 500.
+    expect((await get(app, '/console/payments?q=%00%27', viewer.cookie)).status).toBe(400);
     const bad = await get(app, '/console/payments?status=bogus', viewer.cookie);
     expect(bad.text).toContain('Unknown status');
   });
@@ -146,8 +148,8 @@ describe('pages', () => {
     expect(nf.status).toBe(404);
     expect(nf.text).toContain('No payment with this id.');
     expect((await get(app, '/console/nothing-here', viewer.cookie)).status).toBe(404);
-    expect((await get(app, '/console/payments/%00x', viewer.cookie)).status).toBe(404);
-    expect((await post(app, '/console/outbox/%00x/requeue', { reason: 'x', csrf: op.csrf }, op.cookie)).status).toBe(404);
+    expect((await get(app, '/console/payments/%00x', viewer.cookie)).status).toBe(400); // central input guard
+    expect((await post(app, '/console/outbox/%00x/requeue', { reason: 'x', csrf: op.csrf }, op.cookie)).status).toBe(400);
   });
 
   it('tenants: status, provider, methods, masked configuration; no secret anywhere', async () => {

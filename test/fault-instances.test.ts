@@ -59,7 +59,7 @@ describe.skipIf(!pgOk)('fault: two instances, one killed repeatedly', () => {
         recoveryMs = Math.max(recoveryMs, Date.now() - t0);
       }
     })();
-    const runs = await runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run)).finally(() => {
+    const runs = await runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run), () => kills < KILLS).finally(() => {
       done = true;
     });
     await killer;

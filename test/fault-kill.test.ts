@@ -54,7 +54,7 @@ describe.skipIf(!pgOk)('fault: SIGKILL under load', () => {
         recoveryMs = Math.max(recoveryMs, Date.now() - t0);
       }
     })();
-    const runs = await runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run)).finally(() => {
+    const runs = await runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run), () => kills < KILLS).finally(() => {
       done = true;
     });
     await killer;

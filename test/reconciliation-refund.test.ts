@@ -3,15 +3,14 @@
  * the refund is asked at the PSP within a minute of getting its PSP id (not after an hour), through the payment's own
  * connector resolved by the registry, and the PSP's state is applied once (PaymentRefunded, amounts).
  *
- * The sandbox connector has no `getRefund`; the test gives the registry's connector one that reads the sandbox's
- * `GET /sandbox/v1/refunds/:id` (what a connector with that call does). The sandbox's webhook dispatcher is stopped
+ * The sandbox connector's `getRefund` reads the sandbox's `GET /sandbox/v1/refunds/:id`; the test counts its calls. The sandbox's webhook dispatcher is stopped
  * once the payment is captured, so the refund's webhook is "lost".
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connector } from '../src/connectors/types.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { call, configureTenant, initializeOrder, pay, publish, SECRET_KEY, until } from './helpers/commands.js';
+import { configureTenant, initializeOrder, pay, publish, until } from './helpers/commands.js';
 
 const T = 'recon-tenant';
 let app: TestApp;
@@ -27,16 +26,17 @@ afterAll(async () => {
 describe('reconciliation of a pending refund with a PSP id', () => {
   it('asks the PSP within a minute of the PSP id and applies its answer once', async () => {
     const resolved: string[] = [];
+    const asked: string[] = [];
     const registry = app.deps.connectors;
     const require = registry.require.bind(registry);
     registry.require = (id) => {
       const c = require(id);
       resolved.push(String(id));
       const withGetRefund: Connector = Object.create(c);
-      withGetRefund.getRefund = async (_settings, _tx, ref) => {
-        const r = await call(app, `/sandbox/v1/refunds/${encodeURIComponent(ref.pspRefundId!)}`, { headers: { authorization: `Bearer ${SECRET_KEY}` } });
-        if (r.status !== 200) return { ok: false, failure: { kind: 'error', message: `sandbox ${r.status}` } };
-        return { ok: true, value: { pspRefundId: r.body.id, status: r.body.status } };
+      // The sandbox connector's own getRefund (GET /sandbox/v1/refunds/:id), counted.
+      withGetRefund.getRefund = async (settings, tx, ref, signal) => {
+        asked.push(ref.pspRefundId ?? '');
+        return c.getRefund!(settings, tx, ref, signal);
       };
       return withGetRefund;
     };
@@ -61,6 +61,7 @@ describe('reconciliation of a pending refund with a PSP id', () => {
     const done = await until(refund, (r) => r.status === 'succeeded', 20_000);
     expect(done.status).toBe('succeeded');
     expect(resolved).toContain((await payment()).connector);
+    expect(asked).toContain(pending.psp_refund_id);
     expect(await payment()).toMatchObject({ refunded_amount: 4000, pending_refund_amount: 0 });
     const refunded = await app.deps.db.query<any>(`SELECT payload FROM outbox WHERE message_name = 'PaymentRefunded' AND payload->>'orderReference' = $1`, [o.orderReference]);
     expect(refunded.rows).toHaveLength(1);

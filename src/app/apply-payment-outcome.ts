@@ -58,7 +58,7 @@ export const DEFAULT_DECLINED_ATTEMPTS_CAP = 5;
  */
 export function declinedAttemptsCap(connector: Connector): number | null {
   if (connector.capabilities.finalDeclines) return null;
-  const own = (connector as Connector & { maxDeclinedAttempts?: unknown }).maxDeclinedAttempts;
+  const own = connector.maxDeclinedAttempts;
   return typeof own === 'number' && Number.isSafeInteger(own) && own > 0 ? own : DEFAULT_DECLINED_ATTEMPTS_CAP;
 }
 

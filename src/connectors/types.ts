@@ -106,6 +106,16 @@ export interface Connector extends ConfigurationHooks, PaymentOperations {
   readonly transfers?: TransferCapability;
   /** Present when `capabilities.onboarding`. */
   readonly onboarding?: OnboardingCapability;
+  /**
+   * The configuration form's property ids, when the connector declares them: the catalog checks its
+   * `configuration.json` against them at load (catalog rule 7.3).
+   */
+  readonly configurationKeys?: readonly string[];
+  /**
+   * With `capabilities.finalDeclines === false`: declined attempts after which the app cancels the payment at the PSP
+   * and reports `authorization_failed` (stripe.md 3.4). Unset: the app's default.
+   */
+  readonly maxDeclinedAttempts?: number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: AppDeps): Promis
   const { config } = deps;
   const connector = deps.connectors.default; // the deployment's connector: one deployment is one ACP app
   // Throws a one-line CatalogError (file + rule) for invalid artifacts: stops start-up.
-  const catalog = getCatalog(connector.id, (connector as { configurationKeys?: readonly string[] }).configurationKeys);
+  const catalog = getCatalog(connector.id, connector.configurationKeys);
 
   // Bodies depend on APP_BASE_URL (which a test server learns after listen): rendered lazily, cached per URL.
   const rendered = new Map<string, string>();

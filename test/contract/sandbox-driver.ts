@@ -80,7 +80,7 @@ export function sandboxDriver(): ConnectorDriver {
     async payOnPage(a, pageUrl, outcome) {
       const r = await payOnPage(a, pageUrl, CARDS[outcome]);
       if (outcome !== 'challenge-complete' && outcome !== 'challenge-fail') return shopperResult(r);
-      expect(r.finalUrl).toMatch(/\/sandbox\/checkout\/[^/]+\/challenge$/);
+      expect(r.finalUrl).toMatch(/\/sandbox\/checkout\/[^/]+\/challenge(\?|$)/);
       const answered = await answerChallenge(a, r.final.html, outcome === 'challenge-complete' ? 'complete' : 'fail');
       return { hops: [...r.hops, ...answered.hops], finalUrl: answered.finalUrl, html: answered.final.html };
     },

@@ -165,13 +165,16 @@ export async function paymentLife(client: FaultClient, rows: Rows, tenant: strin
 }
 
 /** Runs `count` payment lives, `concurrency` at a time; returns the runs (failures are thrown at the end). */
-export async function runPayments(count: number, concurrency: number, life: (run: PaymentRun) => Promise<void>): Promise<PaymentRun[]> {
-  const runs: PaymentRun[] = Array.from({ length: count }, () => ({ orderReference: `DE--F${randomBytes(5).toString('hex')}` }));
+export async function runPayments(count: number, concurrency: number, life: (run: PaymentRun) => Promise<void>, keepGoing: () => boolean = () => false): Promise<PaymentRun[]> {
+  const newRun = (): PaymentRun => ({ orderReference: `DE--F${randomBytes(5).toString('hex')}` });
+  const runs: PaymentRun[] = Array.from({ length: count }, newRun);
   let next = 0;
   const errors: unknown[] = [];
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < runs.length) {
+      // At least `count` payments, and more while `keepGoing()` (the load must outlast the faults it is meant to meet).
+      while (next < runs.length || (errors.length === 0 && keepGoing())) {
+        if (next >= runs.length) runs.push(newRun());
         const run = runs[next++]!;
         await life(run).catch((e: unknown) => errors.push(e));
       }

@@ -3,7 +3,7 @@
  * as a Stripe connector talks to Stripe.
  */
 import type { Logger } from 'pino';
-import type { Connector, ConnectorCapabilities, CredentialCheck, PaymentMethodDefinition, PspResult, TenantSettings } from '../types.js';
+import type { Connector, ConnectorCapabilities, CredentialCheck, PaymentMethodDefinition, PspResult, RefundOutcome, TenantSettings } from '../types.js';
 import { call, callRaw, failureOf } from './client.js';
 import { renderPaymentForm } from './form.js';
 import { toPayer, toPspPayment } from './mapping.js';
@@ -58,6 +58,12 @@ const METHODS = ['credit-card', 'sandbox-express'] as const;
 
 const secretKeyOf = (s: TenantSettings): string => (typeof s.secretKey === 'string' ? s.secretKey : '');
 const isLiveOf = (s: TenantSettings): boolean => s.isLive === true;
+
+function toRefundOutcome(b: { id?: unknown; status?: unknown }): RefundOutcome {
+  if (typeof b.id !== 'string') throw new Error('refund without id');
+  const status = b.status === 'succeeded' || b.status === 'failed' ? b.status : 'pending';
+  return { pspRefundId: b.id, status };
+}
 
 export function createSandboxConnector(env: SandboxConnectorEnv): Connector {
   const api = (): string => env.pspBaseUrl();
@@ -163,11 +169,14 @@ export function createSandboxConnector(env: SandboxConnectorEnv): Connector {
     },
 
     refund(settings, transactionId, amount, opts) {
-      return call(api(), secretKeyOf(settings), '/v1/refunds', { body: { payment: transactionId, amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, (b) => {
-        if (typeof b.id !== 'string') throw new Error('refund without id');
-        const status = b.status === 'succeeded' || b.status === 'failed' ? b.status : 'pending';
-        return { pspRefundId: b.id, status };
-      });
+      return call(api(), secretKeyOf(settings), '/v1/refunds', { body: { payment: transactionId, amount }, idempotencyKey: opts.idempotencyKey, signal: opts.signal }, toRefundOutcome);
+    },
+
+    // Reconciliation of a pending refund whose webhook was lost. Without the sandbox's refund id (the answer to the
+    // create was lost) there is nothing to look up: the create is repeated with the same idempotency key instead.
+    async getRefund(settings, _transactionId, ref, signal) {
+      if (!ref.pspRefundId) return { ok: true, value: null };
+      return call(api(), secretKeyOf(settings), `/v1/refunds/${encodeURIComponent(ref.pspRefundId)}`, { signal }, toRefundOutcome);
     },
 
     // ---- webhooks and the hosted page ----
