@@ -124,7 +124,9 @@ describe('pages', () => {
       expect(r.text).not.toContain('<script');
     }
     // U+0000 is refused by the server's central input guard before any route: a 400, never a 500.
-    expect((await get(app, '/console/payments?q=%00%27', viewer.cookie)).status).toBe(400);
+    const nul = await get(app, '/console/payments?q=%00%27', viewer.cookie);
+    expect(nul.status).toBe(400);
+    expect(nul.text).toContain('</html>'); // still a console page
     const bad = await get(app, '/console/payments?status=bogus', viewer.cookie);
     expect(bad.text).toContain('Unknown status');
   });
