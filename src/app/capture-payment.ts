@@ -25,8 +25,9 @@ import {
 } from '../domain/payment-status.js';
 import { enqueue, republish, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Tx } from '../store/db.js';
+import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
-import { appendHistory, findPaymentById, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { appendHistory, findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings, loadTenant } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -108,11 +109,7 @@ export async function republishAll(tx: Tx, ids: readonly string[]): Promise<numb
 
 /** Re-publishes the newest stored message `name` of the payment (e.g. the PaymentCaptured of an automatic capture). */
 export async function republishLatest(deps: AppDeps, tx: Tx, payment: PaymentRow, name: string): Promise<boolean> {
-  const r = await tx.query<{ id: string }>(
-    'SELECT id FROM outbox WHERE tenant_identifier = $1 AND ordering_key = $2 AND message_name = $3 ORDER BY seq DESC LIMIT 1',
-    [payment.tenantIdentifier, `${payment.tenantIdentifier}/payment/${payment.id}`, name],
-  );
-  const id = r.rows[0]?.id;
+  const id = await findLatestPaymentMessageId(tx, payment.tenantIdentifier, payment.id, name);
   return id ? republish(tx, id) : false;
 }
 
@@ -129,11 +126,8 @@ export async function pspContextOf(deps: AppDeps, payment: Pick<PaymentRow, 'ten
 }
 
 /** Marks a command inbox row finished within `tx` (only from received/retrying). */
-export async function finishInbox(tx: Tx, inboxId: string, state: 'processed' | 'ignored' | 'rejected', reason: string | null): Promise<void> {
-  await tx.query(
-    `UPDATE command_inbox SET state = $2, last_error = $3, processed_at = now() WHERE id = $1 AND state IN ('received', 'retrying')`,
-    [inboxId, state, reason],
-  );
+export async function finishInbox(tx: Tx, inboxId: string, state: FinishedCommandState, reason: string | null): Promise<void> {
+  await finishCommand(tx, inboxId, state, reason);
 }
 
 /** A PSP answer reduced to what a record needs. `unknown` = no definite answer (timeout, network, 5xx). */

@@ -7,6 +7,7 @@
  */
 import { commandInboxSignal } from '../messaging/command-inbox.js';
 import type { Worker } from '../runtime.js';
+import { claimDueCommands, releaseCommands } from '../store/payment-commands.js';
 import type { AppDeps } from './context.js';
 import { processCommand } from './process-command.js';
 
@@ -16,31 +17,12 @@ const BATCH = 20;
 
 /** Claims due rows (at most one per tenant+order) and processes them. Returns how many it took. */
 export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): Promise<number> {
-  const claimed = await deps.db.tx(async (tx) => {
-    const r = await tx.query<{ id: string; created_at: Date }>(
-      `UPDATE command_inbox SET next_attempt_at = $1
-       WHERE id IN (
-         SELECT c.id FROM command_inbox c
-         WHERE c.state IN ('received', 'retrying') AND c.next_attempt_at <= now()
-           AND NOT EXISTS (
-             SELECT 1 FROM command_inbox o
-             WHERE o.state IN ('received', 'retrying') AND o.id <> c.id
-               AND o.tenant_identifier IS NOT DISTINCT FROM c.tenant_identifier
-               AND (o.payload ->> 'orderReference') IS NOT DISTINCT FROM (c.payload ->> 'orderReference')
-               AND (o.created_at < c.created_at OR (o.created_at = c.created_at AND o.id < c.id)))
-         ORDER BY c.created_at, c.id
-         LIMIT ${BATCH}
-         FOR UPDATE SKIP LOCKED)
-       RETURNING id, created_at`,
-      [new Date(Date.now() + COMMAND_LEASE_MS)],
-    );
-    return r.rows;
-  });
+  const claimed = await deps.db.tx((tx) => claimDueCommands(tx, new Date(Date.now() + COMMAND_LEASE_MS), BATCH));
   claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
   for (let i = 0; i < claimed.length; i++) {
     if (stopping?.()) {
       // shutting down: the rest of the batch is released for any instance at once instead of after the lease
-      await deps.db.query(`UPDATE command_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state IN ('received', 'retrying')`, [claimed.slice(i).map((r) => r.id)]);
+      await releaseCommands(deps.db, claimed.slice(i).map((r) => r.id));
       break;
     }
     await processCommand(deps, claimed[i]!.id);

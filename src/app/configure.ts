@@ -13,6 +13,7 @@ import { connectorMessage, t, type Locale } from '../i18n/messages.js';
 import { enqueue, type Channel, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Queryable } from '../store/db.js';
 import {
+  insertTenantPlaceholder,
   decryptSecrets,
   loadTenant,
   maskedConfiguration,
@@ -445,7 +446,7 @@ export async function configureTenant(deps: AppDeps, input: ConfigureInput): Pro
     let current = await loadTenant(tx, tenant, { forUpdate: true });
     if (!current) {
       // First configure: claim the row so a concurrent first configure waits for this one (revision 0 = not yet configured).
-      await tx.query(`INSERT INTO tenants (tenant_identifier, status, is_active, revision) VALUES ($1, 'NEW', false, 0) ON CONFLICT (tenant_identifier) DO NOTHING`, [tenant]);
+      await insertTenantPlaceholder(tx, tenant);
       const locked = await loadTenant(tx, tenant, { forUpdate: true });
       current = locked && locked.revision > 0 ? locked : null;
     }

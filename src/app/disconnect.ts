@@ -10,15 +10,18 @@
  */
 import { decryptedSettings } from '../store/tenants.js';
 import { AppError } from '../domain/errors.js';
+import type { PaymentStatus } from '../domain/payment-status.js';
 import { statusAfterDisconnect, tenantTransition } from '../domain/tenant-status.js';
 import { t, type Locale } from '../i18n/messages.js';
 import { enqueue, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Queryable } from '../store/db.js';
+import { hasActiveMerchants } from '../store/merchants.js';
+import { tenantHasOpenPayments } from '../store/payments.js';
 import { loadTenant, saveTenant, type TenantRecord } from '../store/tenants.js';
 import { appConfigUpdatedMessage, deletePaymentMethodMessage } from './configure.js';
 import type { AppDeps } from './context.js';
 
-export const OPEN_PAYMENT_STATUSES = ['new', 'authorized', 'capture_requested', 'partially_captured', 'capture_failed', 'cancellation_failed'] as const;
+export const OPEN_PAYMENT_STATUSES: readonly PaymentStatus[] = ['new', 'authorized', 'capture_requested', 'partially_captured', 'capture_failed', 'cancellation_failed'];
 
 export interface DisconnectInput {
   tenantIdentifier: string | undefined;
@@ -41,25 +44,7 @@ export function confirmationQueue(header: string | undefined): string[] {
 export const isTrueConfirmation = (v: string): boolean => TRUE_VALUES.has(v.trim().toLowerCase());
 
 /** Open payments of the tenant (sync-api.md 4.2 definition). */
-export async function hasOpenPayments(q: Queryable, tenant: string): Promise<boolean> {
-  const r = await q.query<{ open: boolean }>(
-    `SELECT (
-       EXISTS (SELECT 1 FROM payments p
-               WHERE p.tenant_identifier = $1 AND p.order_reference IS NOT NULL
-                 AND (p.status = ANY($2::text[])
-                      OR EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id AND r.tenant_identifier = $1 AND r.status IN ('pending', 'processing'))))
-       OR EXISTS (SELECT 1 FROM transfers tr WHERE tr.tenant_identifier = $1 AND tr.status = 'pending')
-     ) AS open`,
-    [tenant, [...OPEN_PAYMENT_STATUSES]],
-  );
-  return r.rows[0]?.open === true;
-}
-
-/** Merchants whose onboarding is not `rejected`. */
-export async function hasActiveMerchants(q: Queryable, tenant: string): Promise<boolean> {
-  const r = await q.query<{ active: boolean }>(`SELECT EXISTS (SELECT 1 FROM merchants WHERE tenant_identifier = $1 AND status <> 'rejected') AS active`, [tenant]);
-  return r.rows[0]?.active === true;
-}
+export const hasOpenPayments = (q: Queryable, tenant: string): Promise<boolean> => tenantHasOpenPayments(q, tenant, OPEN_PAYMENT_STATUSES);
 
 function confirmation(locale: Locale): { labelOk: string; labelCancel: string } {
   return { labelOk: t(locale, 'confirm_label_ok'), labelCancel: t(locale, 'confirm_label_cancel') };

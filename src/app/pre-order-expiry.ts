@@ -12,7 +12,7 @@
 export { DEFAULT_PRE_ORDER_EXPIRY_MS } from '../config.js';
 import { AppError } from '../domain/errors.js';
 import type { Worker } from '../runtime.js';
-import { findPaymentById } from '../store/payments.js';
+import { findPaymentById, listAbandonedPreOrderPayments } from '../store/payments.js';
 import { loadTenant } from '../store/tenants.js';
 import { cancelUnlinkedPayment } from './cancel-pre-order.js';
 import type { AppDeps } from './context.js';
@@ -34,15 +34,9 @@ export async function runPreOrderExpiry(deps: AppDeps, opts: { expiryMs: number;
   const now = opts.now ?? new Date();
   const skip = opts.skipUntil ?? new Map<string, number>();
   for (const [id, until] of skip) if (until <= now.getTime()) skip.delete(id);
-  const due = await deps.db.query<{ id: string; tenant_identifier: string }>(
-    `SELECT p.id, p.tenant_identifier FROM payments p JOIN tenants t ON t.tenant_identifier = p.tenant_identifier
-     WHERE p.order_reference IS NULL AND p.status = 'new' AND p.created_at < $1 AND t.status <> 'DISCONNECTED'
-       AND NOT (p.id = ANY($2::text[]))
-     ORDER BY p.created_at LIMIT ${BATCH}`,
-    [new Date(now.getTime() - opts.expiryMs), [...skip.keys()]],
-  );
+  const due = await listAbandonedPreOrderPayments(deps.db, new Date(now.getTime() - opts.expiryMs), [...skip.keys()], BATCH);
   const result: ExpiryRunResult = { canceled: 0, failed: 0 };
-  for (const row of due.rows) {
+  for (const row of due) {
     try {
       const tenant = await loadTenant(deps.db, row.tenant_identifier);
       const payment = await findPaymentById(deps.db, row.id);

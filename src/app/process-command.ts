@@ -13,6 +13,7 @@ import type { WebhookOutcome } from '../connectors/types.js';
 import { commandInboxTransition } from '../domain/processing-status.js';
 import type { Tx } from '../store/db.js';
 import { backoffMs } from '../store/operations.js';
+import { loadCommand, recordCommandFailure, type FinishedCommandState, type InboxCommandRow } from '../store/payment-commands.js';
 import { findPaymentByOrder, lockPayment } from '../store/payments.js';
 import { loadTenant } from '../store/tenants.js';
 import { applyCancelWebhook, runCancel, startCancel } from './cancel-payment.js';
@@ -41,16 +42,7 @@ const FAILURE_MESSAGE: Record<CommandKind, string> = {
 
 export const DEAD_AFTER_MS = 24 * 60 * 60_000;
 
-export interface InboxCommandRow {
-  id: string;
-  transport_message_id: string;
-  message_name: string | null;
-  tenant_identifier: string | null;
-  payload: unknown;
-  state: string;
-  attempts: number;
-  created_at: Date;
-}
+export type { InboxCommandRow } from '../store/payment-commands.js';
 
 export interface DecodedCommand {
   kind: CommandKind;
@@ -101,16 +93,7 @@ export function decodePayload(kind: CommandKind, p: Record<string, unknown>): { 
   return { ok: true, cmd: { kind, orderReference: p.orderReference, orderItemIds: items, amount, currency: p.currencyIsoCode } };
 }
 
-async function loadRow(deps: AppDeps, id: string): Promise<InboxCommandRow | null> {
-  const r = await deps.db.query<InboxCommandRow>(
-    'SELECT id, transport_message_id, message_name, tenant_identifier, payload, state, attempts, created_at FROM command_inbox WHERE id = $1',
-    [id],
-  );
-  const row = r.rows[0];
-  return row ? { ...row, attempts: Number(row.attempts), created_at: new Date(row.created_at) } : null;
-}
-
-async function finishAlone(deps: AppDeps, id: string, state: 'processed' | 'ignored' | 'rejected', reason: string | null): Promise<void> {
+async function finishAlone(deps: AppDeps, id: string, state: FinishedCommandState, reason: string | null): Promise<void> {
   await deps.db.tx((tx) => finishInbox(tx, id, state, reason));
 }
 
@@ -122,7 +105,7 @@ export type ProcessResult = 'processed' | 'ignored' | 'rejected' | 'retrying' | 
 export async function processCommand(deps: AppDeps, inboxId: string): Promise<ProcessResult> {
   let row: InboxCommandRow | null = null;
   try {
-    row = await loadRow(deps, inboxId);
+    row = await loadCommand(deps.db, inboxId);
     if (!row || (row.state !== 'received' && row.state !== 'retrying')) return 'skipped';
     return await handle(deps, row);
   } catch (err) {
@@ -202,12 +185,9 @@ async function markRetrying(deps: AppDeps, row: InboxCommandRow, reason: string)
   const to = dead ? 'dead' : 'retrying';
   if (!commandInboxTransition(row.state, to).ok) return 'skipped';
   return deps.db.tx(async (tx) => {
-    const r = await tx.query(
-      `UPDATE command_inbox SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, processed_at = CASE WHEN $2 = 'dead' THEN now() ELSE processed_at END
-       WHERE id = $1 AND state IN ('received', 'retrying')`,
-      [row.id, to, attempts, new Date(Date.now() + backoffMs(attempts)), reason.slice(0, 1000)],
-    );
-    if (r.rowCount === 0) return 'skipped' as const;
+    if (!(await recordCommandFailure(tx, row.id, { state: to, attempts, nextAttemptAt: new Date(Date.now() + backoffMs(attempts)), lastError: reason.slice(0, 1000) }))) {
+      return 'skipped' as const;
+    }
     if (dead) {
       await sendDeadFailure(deps, tx, row);
       tx.afterCommit(() => deps.log.error({ commandInboxId: row.id, reason }, 'command is dead after 24 hours of failures'));

@@ -12,6 +12,7 @@
  * A connector without `getRefund` leaves them to their webhook.
  */
 import type { Worker } from '../runtime.js';
+import { claimDueOperations, claimDueRefundCalls, lockDueRefundChecks, releaseOperations, releaseRefunds, scheduleRefundCheck } from '../store/operations.js';
 import { runCancel } from './cancel-payment.js';
 import { RECORD_LEASE_MS, runCapture } from './capture-payment.js';
 import type { AppDeps } from './context.js';
@@ -27,36 +28,13 @@ const lastTransferPass = new WeakMap<AppDeps, number>();
 /** One pass: claims due records and repeats their PSP calls. Returns how many records it took. */
 export async function runReconciliation(deps: AppDeps, stopping?: AbortSignal): Promise<number> {
   const lease = new Date(Date.now() + RECORD_LEASE_MS);
-  const ops = await deps.db.tx(async (tx) => {
-    const r = await tx.query<{ id: string; kind: 'capture' | 'cancel' }>(
-      `UPDATE payment_operations SET next_attempt_at = $1
-       WHERE id IN (SELECT id FROM payment_operations WHERE status = 'pending' AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
-       RETURNING id, kind`,
-      [lease],
-    );
-    return r.rows;
-  });
-  const refunds = await deps.db.tx(async (tx) => {
-    const r = await tx.query<{ id: string }>(
-      `UPDATE refunds SET next_attempt_at = $1
-       WHERE id IN (SELECT id FROM refunds WHERE status = 'pending' AND psp_refund_id IS NULL AND next_attempt_at <= now()
-                    ORDER BY next_attempt_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
-      [lease],
-    );
-    return r.rows;
-  });
+  const ops = await deps.db.tx((tx) => claimDueOperations(tx, lease, BATCH));
+  const refunds = await deps.db.tx((tx) => claimDueRefundCalls(tx, lease, BATCH));
   // Each claim moves next_attempt_at by the backoff of its check count (the lease is the backoff).
   const refundChecks = await deps.db.tx(async (tx) => {
-    const r = await tx.query<{ id: string; attempts: number }>(
-      `SELECT id, attempts FROM refunds WHERE status IN ('pending', 'processing') AND psp_refund_id IS NOT NULL AND next_attempt_at <= now()
-       ORDER BY next_attempt_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
-    );
-    for (const row of r.rows) {
-      await tx.query(`UPDATE refunds SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = $1`, [row.id, new Date(Date.now() + refundStatusCheckDelayMs(row.attempts + 1))]);
-    }
-    return r.rows;
+    const rows = await lockDueRefundChecks(tx, BATCH);
+    for (const row of rows) await scheduleRefundCheck(tx, row.id, new Date(Date.now() + refundStatusCheckDelayMs(row.attempts + 1)));
+    return rows;
   });
   if (stopping?.aborted) {
     await releaseClaims(deps, ops.map((o) => o.id), refunds.map((r) => r.id), refundChecks.map((r) => r.id));
@@ -100,9 +78,9 @@ export async function runReconciliation(deps: AppDeps, stopping?: AbortSignal): 
 
 /** Shutting down between claim and work: the claimed records are due again at once (for any instance). */
 async function releaseClaims(deps: AppDeps, operationIds: string[], refundIds: string[], checkIds: string[]): Promise<void> {
-  if (operationIds.length > 0) await deps.db.query(`UPDATE payment_operations SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status = 'pending'`, [operationIds]);
+  if (operationIds.length > 0) await releaseOperations(deps.db, operationIds);
   const ids = [...refundIds, ...checkIds];
-  if (ids.length > 0) await deps.db.query(`UPDATE refunds SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status IN ('pending', 'processing')`, [ids]);
+  if (ids.length > 0) await releaseRefunds(deps.db, ids);
 }
 
 export function createReconciliationWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {

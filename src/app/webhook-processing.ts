@@ -25,7 +25,19 @@ import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/proce
 import { webhookDeadTotal } from '../metrics.js';
 import type { Worker } from '../runtime.js';
 import { isDatabaseUnavailable, type Queryable, type Tx } from '../store/db.js';
-import { findPaymentByTransaction } from '../store/payments.js';
+import { findPaymentByTransaction, listAliasTransactionIds } from '../store/payments.js';
+import {
+  claimDueInboxRows,
+  discardHeldInboxRows,
+  expireHeldInboxRows,
+  findOlderInboxRow,
+  listObjectInboxIds,
+  lockInboxRow,
+  postponeInboxRow,
+  releaseInboxRows,
+  writeInboxState,
+  type InboxRow,
+} from '../store/webhook-inbox.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { applyOperationWebhook } from './process-command.js';
 import type { AppDeps } from './context.js';
@@ -55,22 +67,7 @@ export function retryDelayMs(attempts: number): number {
   return RETRY_DELAYS_MS[Math.max(0, attempts - 1)] ?? RETRY_DELAY_AFTER_MS;
 }
 
-export interface InboxRow {
-  id: string;
-  tenant_identifier: string;
-  connector: string;
-  event_id: string;
-  event_type: string;
-  mode: string;
-  psp_object_id: string | null;
-  payload: unknown;
-  state: WebhookInboxStatus;
-  reason: string | null;
-  attempts: number;
-  next_attempt_at: Date;
-  received_at: Date;
-  processed_at: Date | null;
-}
+export type { InboxRow } from '../store/webhook-inbox.js';
 
 // ---- payload storage: the verified body as jsonb (exact JSON value); non-JSON bodies wrapped as base64 ----
 
@@ -115,23 +112,14 @@ async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change):
   if (!gate.ok) {
     // The machine does not allow this move (e.g. retrying → waiting_for_payment): stay, retry later with the retry backoff.
     const attempts = row.attempts + 1;
-    await tx.query('UPDATE webhook_inbox SET reason = $2, attempts = $3, next_attempt_at = $4 WHERE id = $1', [
-      row.id,
-      shortReason(reason ?? `waiting (${to})`),
-      attempts,
-      new Date(now + (row.state === 'waiting_for_order' ? 0 : retryDelayMs(attempts))),
-    ]);
+    await postponeInboxRow(tx, row.id, shortReason(reason ?? `waiting (${to})`), attempts, new Date(now + (row.state === 'waiting_for_order' ? 0 : retryDelayMs(attempts))));
     return row.state;
   }
   const attempts = change.countAttempt === false ? row.attempts : row.attempts + 1;
   const final = to === 'processed' || to === 'ignored' || to === 'dead' || to === 'discarded' || to === 'expired';
   const delay =
     change.delayMs ?? (to === 'waiting_for_payment' ? waitingDelayMs(attempts) : to === 'retrying' ? retryDelayMs(attempts) : 0);
-  await tx.query(
-    `UPDATE webhook_inbox SET state = $2, reason = $3, attempts = $4, next_attempt_at = $5, processed_at = CASE WHEN $6::boolean THEN now() ELSE processed_at END
-     WHERE id = $1`,
-    [row.id, to, reason == null ? null : shortReason(reason), attempts, new Date(now + delay), final],
-  );
+  await writeInboxState(tx, row.id, { state: to, reason: reason == null ? null : shortReason(reason), attempts, nextAttemptAt: new Date(now + delay), final });
   if (to === 'dead') {
     tx.afterCommit(() => {
       webhookDeadTotal.inc();
@@ -141,24 +129,10 @@ async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change):
   return to;
 }
 
-async function lockRow(tx: Tx, id: string): Promise<InboxRow | null> {
-  const r = await tx.query<InboxRow>('SELECT * FROM webhook_inbox WHERE id = $1 FOR UPDATE', [id]);
-  const row = r.rows[0];
-  if (!row) return null;
-  return { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) };
-}
-
 /** The oldest unfinished row of the same PSP object that arrived before `row`, if any. */
 async function olderUnfinished(q: Queryable, row: InboxRow): Promise<{ id: string; state: WebhookInboxStatus } | null> {
   if (!row.psp_object_id) return null;
-  const r = await q.query<{ id: string; state: WebhookInboxStatus }>(
-    `SELECT id, state FROM webhook_inbox
-     WHERE tenant_identifier = $1 AND connector = $2 AND psp_object_id = $3 AND id <> $4
-       AND state = ANY($5::text[]) AND (received_at < $6 OR (received_at = $6 AND id < $4))
-     ORDER BY received_at, id LIMIT 1`,
-    [row.tenant_identifier, row.connector, row.psp_object_id, row.id, UNFINISHED_STATES, row.received_at],
-  );
-  return r.rows[0] ?? null;
+  return findOlderInboxRow(q, row, UNFINISHED_STATES);
 }
 
 async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Promise<Change> {
@@ -236,7 +210,7 @@ export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: 
   const held = opts.held === true;
   try {
     return await deps.db.tx(async (tx) => {
-      const row = await lockRow(tx, id);
+      const row = await lockInboxRow(tx, id);
       if (!row) return null;
       const takeable = held ? UNFINISHED_STATES : ACTIVE_STATES;
       if (!takeable.includes(row.state)) return row.state;
@@ -247,7 +221,7 @@ export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: 
     deps.log.warn({ err, webhookInboxId: id }, 'webhook processing failed; will retry');
     try {
       return await deps.db.tx(async (tx) => {
-        const row = await lockRow(tx, id);
+        const row = await lockInboxRow(tx, id);
         if (!row) return null;
         if (!(held ? UNFINISHED_STATES : ACTIVE_STATES).includes(row.state)) return row.state;
         return writeState(deps, tx, row, { to: 'retrying', reason: `processing failed: ${(err as Error)?.message ?? String(err)}` });
@@ -263,12 +237,7 @@ export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: 
 export async function processObjectRows(deps: AppDeps, tenant: string, pspObjectId: string, opts: { held?: boolean } = {}): Promise<void> {
   try {
     const states = opts.held ? UNFINISHED_STATES : ACTIVE_STATES;
-    const r = await deps.db.query<{ id: string }>(
-      `SELECT id FROM webhook_inbox WHERE tenant_identifier = $1 AND psp_object_id = $2 AND state = ANY($3::text[])
-       ORDER BY received_at, id`,
-      [tenant, pspObjectId, states],
-    );
-    for (const { id } of r.rows) await processInboxRow(deps, id, opts);
+    for (const id of await listObjectInboxIds(deps.db, tenant, pspObjectId, states)) await processInboxRow(deps, id, opts);
   } catch (err) {
     deps.log.error({ err, tenantIdentifier: tenant, pspObjectId }, 'webhook processing of a PSP object failed');
   }
@@ -285,8 +254,7 @@ async function transactionIdsOf(q: Queryable, tenant: string, transactionId: str
   const ids = new Set<string>([transactionId]);
   if (payment) {
     ids.add(payment.transactionId);
-    const a = await q.query<{ transaction_id: string }>('SELECT transaction_id FROM payment_aliases WHERE tenant_identifier = $1 AND payment_id = $2', [tenant, payment.id]);
-    for (const row of a.rows) ids.add(row.transaction_id);
+    for (const id of await listAliasTransactionIds(q, tenant, payment.id)) ids.add(id);
   }
   return [...ids];
 }
@@ -303,12 +271,7 @@ export async function replayHeldWebhooks(deps: AppDeps, tenant: string, transact
 /** Marks the `waiting_for_order` rows of a payment `discarded` (pre-order payment cancelled, flows.md 7), in the caller's transaction. */
 export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId: string): Promise<number> {
   const ids = await transactionIdsOf(tx, tenant, transactionId);
-  const r = await tx.query<{ id: string }>(
-    `UPDATE webhook_inbox SET state = 'discarded', reason = 'pre-order payment cancelled', processed_at = now()
-     WHERE tenant_identifier = $1 AND psp_object_id = ANY($2::text[]) AND state = 'waiting_for_order' RETURNING id`,
-    [tenant, ids],
-  );
-  return r.rows.length;
+  return discardHeldInboxRows(tx, tenant, ids);
 }
 
 // ---- background worker ----
@@ -324,34 +287,21 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
   unreleasedRows.set(deps, unreleased);
   if (unreleased.size > 0) {
     const ids = [...unreleased];
-    await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [ids, ACTIVE_STATES]);
+    await releaseInboxRows(deps.db, ids, ACTIVE_STATES);
     for (const id of ids) unreleased.delete(id);
   }
   // Held rows older than 7 days expire.
-  const expired = await deps.db.query<{ id: string; event_id: string; tenant_identifier: string }>(
-    `UPDATE webhook_inbox SET state = 'expired', reason = 'no order linked within 7 days', processed_at = now()
-     WHERE state = 'waiting_for_order' AND received_at < $1 RETURNING id, event_id, tenant_identifier`,
-    [new Date(Date.now() - HELD_EXPIRE_AFTER_MS)],
-  );
-  for (const row of expired.rows) {
+  const expired = await expireHeldInboxRows(deps.db, new Date(Date.now() - HELD_EXPIRE_AFTER_MS));
+  for (const row of expired) {
     webhookDeadTotal.inc();
     deps.log.error({ webhookInboxId: row.id, eventId: row.event_id, tenantIdentifier: row.tenant_identifier }, 'held webhook expired');
   }
-  const claimed = await deps.db.tx(async (tx) => {
-    const r = await tx.query<{ id: string; received_at: Date }>(
-      `UPDATE webhook_inbox SET next_attempt_at = $1
-       WHERE id IN (SELECT id FROM webhook_inbox WHERE state = ANY($2::text[]) AND next_attempt_at <= now()
-                    ORDER BY received_at, id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
-       RETURNING id, received_at`,
-      [new Date(Date.now() + LEASE_MS), ACTIVE_STATES],
-    );
-    return r.rows;
-  });
+  const claimed = await deps.db.tx((tx) => claimDueInboxRows(tx, new Date(Date.now() + LEASE_MS), ACTIVE_STATES, BATCH));
   claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
   for (let i = 0; i < claimed.length; i++) {
     if (stopping?.aborted) {
       // shutting down: the rest of the batch is released for any instance at once instead of after the lease
-      await deps.db.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [claimed.slice(i).map((r) => r.id), ACTIVE_STATES]);
+      await releaseInboxRows(deps.db, claimed.slice(i).map((r) => r.id), ACTIVE_STATES);
       break;
     }
     try {

@@ -8,7 +8,7 @@ import type { AppDeps } from '../app/context.js';
 import { buildAsyncApiDocument } from '../messaging/asyncapi.js';
 import { outboxStats } from '../messaging/stats.js';
 import { httpDuration, httpRequests, registry } from '../metrics.js';
-import { pendingMigrations } from '../store/db.js';
+import { pendingMigrations, pingDatabase } from '../store/db.js';
 import { protectionOf } from './auth.js';
 
 /**
@@ -90,7 +90,7 @@ export async function opsRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       const reasons: string[] = [];
       const degraded: string[] = [];
       try {
-        await db.query('SELECT 1');
+        await pingDatabase(db);
         checks.database = 'ok';
         const pending = await pendingMigrations(db, deps.connectors.migrationDirs());
         if (pending === 0) checks.migrations = 'ok';

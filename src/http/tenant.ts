@@ -4,6 +4,7 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.js';
 import type { Queryable } from '../store/db.js';
+import { findTenantRow } from '../store/tenants.js';
 
 /** First value of a header (repeats may arrive joined by ", "), trimmed; undefined when empty. */
 export function firstHeader(req: FastifyRequest, name: string): string | undefined {
@@ -39,8 +40,7 @@ export interface TenantRow {
 export async function requireActiveTenant(req: FastifyRequest, db: Queryable): Promise<TenantRow> {
   const id = tenantFromHeaders(req);
   if (id === undefined) throw new AppError('TENANT_IDENTIFIER_MISSING', 'X-Tenant-Identifier in header is required.');
-  const r = await db.query<TenantRow>('SELECT * FROM tenants WHERE tenant_identifier = $1', [id]);
-  const row = r.rows[0];
+  const row: TenantRow | null = await findTenantRow(db, id);
   if (!row) throw new AppError('TENANT_NOT_FOUND', 'Could not find an App configuration for the given Tenant');
   if (row.status === 'DISCONNECTED') throw new AppError('TENANT_DISCONNECTED', 'Tenant is disconnected.');
   return row;

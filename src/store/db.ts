@@ -333,6 +333,11 @@ export async function migrate(db: Db, extraDirs: readonly string[] = []): Promis
   return applied;
 }
 
+/** Whether the database answers at all (readiness probe): throws when it does not. */
+export async function pingDatabase(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}
+
 /**
  * How many migrations are not applied. Only a missing `schema_migrations` table (nothing migrated yet) counts every
  * migration as pending; any other error (database unreachable, permissions) is thrown for the caller to report.

@@ -92,3 +92,9 @@ export async function writeMerchantStatus(tx: Tx, tenant: string, merchantRefere
   if (!r.rows[0]) throw new Error(`merchant ${merchantReference} does not exist`);
   return Number(r.rows[0].status_seq);
 }
+
+/** Whether the tenant has a merchant whose onboarding is not `rejected`. */
+export async function hasActiveMerchants(q: Queryable, tenant: string): Promise<boolean> {
+  const r = await q.query<{ active: boolean }>(`SELECT EXISTS (SELECT 1 FROM merchants WHERE tenant_identifier = $1 AND status <> 'rejected') AS active`, [tenant]);
+  return r.rows[0]?.active === true;
+}

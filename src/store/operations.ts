@@ -274,3 +274,53 @@ export function backoffMs(attempts: number): number {
   const steps = [1_000, 5_000, 30_000, 120_000, 600_000];
   return steps[Math.max(0, attempts - 1)] ?? 30 * 60_000;
 }
+
+// ---- reconciliation claims (flows.md 14): `FOR UPDATE SKIP LOCKED`, leased by moving next_attempt_at forward ----
+
+/** Claims up to `limit` due `pending` capture/cancel records by moving `next_attempt_at` to `leaseUntil`. */
+export async function claimDueOperations(tx: Tx, leaseUntil: Date, limit: number): Promise<Array<{ id: string; kind: OperationKind }>> {
+  const r = await tx.query<{ id: string; kind: OperationKind }>(
+    `UPDATE payment_operations SET next_attempt_at = $1
+       WHERE id IN (SELECT id FROM payment_operations WHERE status = 'pending' AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED)
+       RETURNING id, kind`,
+    [leaseUntil],
+  );
+  return r.rows;
+}
+
+/** Claims up to `limit` due `pending` refunds without a PSP refund id (PSP call to repeat). */
+export async function claimDueRefundCalls(tx: Tx, leaseUntil: Date, limit: number): Promise<Array<{ id: string }>> {
+  const r = await tx.query<{ id: string }>(
+    `UPDATE refunds SET next_attempt_at = $1
+       WHERE id IN (SELECT id FROM refunds WHERE status = 'pending' AND psp_refund_id IS NULL AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED)
+       RETURNING id`,
+    [leaseUntil],
+  );
+  return r.rows;
+}
+
+/** Locks up to `limit` due `pending`/`processing` refunds with a PSP refund id (status to ask at the PSP). */
+export async function lockDueRefundChecks(tx: Tx, limit: number): Promise<Array<{ id: string; attempts: number }>> {
+  const r = await tx.query<{ id: string; attempts: number }>(
+    `SELECT id, attempts FROM refunds WHERE status IN ('pending', 'processing') AND psp_refund_id IS NOT NULL AND next_attempt_at <= now()
+       ORDER BY next_attempt_at, id LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED`,
+  );
+  return r.rows;
+}
+
+/** Counts one status check of a refund and schedules the next one. */
+export async function scheduleRefundCheck(tx: Tx, id: string, nextAttemptAt: Date): Promise<void> {
+  await tx.query(`UPDATE refunds SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = $1`, [id, nextAttemptAt]);
+}
+
+/** Makes claimed capture/cancel records still `pending` due at once. */
+export async function releaseOperations(q: Queryable, ids: readonly string[]): Promise<void> {
+  await q.query(`UPDATE payment_operations SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status = 'pending'`, [ids]);
+}
+
+/** Makes claimed refunds still `pending`/`processing` due at once. */
+export async function releaseRefunds(q: Queryable, ids: readonly string[]): Promise<void> {
+  await q.query(`UPDATE refunds SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND status IN ('pending', 'processing')`, [ids]);
+}

@@ -4,6 +4,7 @@
  * `findPaymentsByTransactionAnyTenant`, used only where no tenant is known (browser redirect).
  * Status values are written only by the use cases after the domain's transition check (states.md 8).
  */
+import type { PaymentStatus } from '../domain/payment-status.js';
 import type { Queryable, Tx } from './db.js';
 
 export type HistoryTrigger = 'sync' | 'command' | 'webhook' | 'redirect' | 'reconciliation';
@@ -434,4 +435,57 @@ export async function tenantForPspObject(q: Queryable, connector: string, pspObj
     pspObjectId,
   ]);
   return r.rows[0]?.tenant_identifier ?? null;
+}
+
+/** The old transaction ids (aliases) of a payment. */
+export async function listAliasTransactionIds(q: Queryable, tenant: string, paymentId: string): Promise<string[]> {
+  const r = await q.query<{ transaction_id: string }>('SELECT transaction_id FROM payment_aliases WHERE tenant_identifier = $1 AND payment_id = $2', [tenant, paymentId]);
+  return r.rows.map((row) => row.transaction_id);
+}
+
+/**
+ * Pre-order payments never linked to an order (no order reference, status `new`) created before `createdBefore`, of
+ * tenants not disconnected, oldest first, except `skipIds`.
+ */
+export async function listAbandonedPreOrderPayments(
+  q: Queryable,
+  createdBefore: Date,
+  skipIds: readonly string[],
+  limit: number,
+): Promise<Array<{ id: string; tenant_identifier: string }>> {
+  const r = await q.query<{ id: string; tenant_identifier: string }>(
+    `SELECT p.id, p.tenant_identifier FROM payments p JOIN tenants t ON t.tenant_identifier = p.tenant_identifier
+     WHERE p.order_reference IS NULL AND p.status = 'new' AND p.created_at < $1 AND t.status <> 'DISCONNECTED'
+       AND NOT (p.id = ANY($2::text[]))
+     ORDER BY p.created_at LIMIT ${Math.trunc(limit)}`,
+    [createdBefore, [...skipIds]],
+  );
+  return r.rows;
+}
+
+/**
+ * Whether the tenant has an open payment (sync-api.md 4.2): an order-linked payment in one of `openStatuses` or with a
+ * `pending`/`processing` refund, or a `pending` transfer.
+ */
+export async function tenantHasOpenPayments(q: Queryable, tenant: string, openStatuses: readonly PaymentStatus[]): Promise<boolean> {
+  const r = await q.query<{ open: boolean }>(
+    `SELECT (
+       EXISTS (SELECT 1 FROM payments p
+               WHERE p.tenant_identifier = $1 AND p.order_reference IS NOT NULL
+                 AND (p.status = ANY($2::text[])
+                      OR EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id AND r.tenant_identifier = $1 AND r.status IN ('pending', 'processing'))))
+       OR EXISTS (SELECT 1 FROM transfers tr WHERE tr.tenant_identifier = $1 AND tr.status = 'pending')
+     ) AS open`,
+    [tenant, [...openStatuses]],
+  );
+  return r.rows[0]?.open === true;
+}
+
+/** Id of the newest stored outgoing message `messageName` of the payment (ordering key `<tenant>/payment/<id>`), if any. */
+export async function findLatestPaymentMessageId(q: Queryable, tenant: string, paymentId: string, messageName: string): Promise<string | null> {
+  const r = await q.query<{ id: string }>(
+    'SELECT id FROM outbox WHERE tenant_identifier = $1 AND ordering_key = $2 AND message_name = $3 ORDER BY seq DESC LIMIT 1',
+    [tenant, `${tenant}/payment/${paymentId}`, messageName],
+  );
+  return r.rows[0]?.id ?? null;
 }

@@ -11,7 +11,7 @@
  * Use `decryptedSettings(box, row)` to get what a connector needs, and `webhookSecrets(box, row, now)` to
  * verify webhooks. `TenantRepository` bundles them with a SecretBox.
  */
-import type { Db, Queryable } from './db.js';
+import type { Db, Queryable, Tx } from './db.js';
 import type { SecretBox } from './secret-box.js';
 
 export type TenantStatusValue = 'NEW' | 'CONNECTED' | 'DISCONNECTED';
@@ -69,6 +69,17 @@ function normalise(row: TenantRecord): TenantRecord {
 export async function loadTenant(q: Queryable, tenantIdentifier: string, opts: { forUpdate?: boolean } = {}): Promise<TenantRecord | null> {
   const r = await q.query<TenantRecord>(`SELECT ${COLUMNS} FROM tenants WHERE tenant_identifier = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`, [tenantIdentifier]);
   return r.rows[0] ? normalise(r.rows[0]) : null;
+}
+
+/** The tenant's row as stored (every column, not normalised), or null. */
+export async function findTenantRow(q: Queryable, tenantIdentifier: string): Promise<TenantRecord | null> {
+  const r = await q.query<TenantRecord>('SELECT * FROM tenants WHERE tenant_identifier = $1', [tenantIdentifier]);
+  return r.rows[0] ?? null;
+}
+
+/** Inserts a placeholder row (`NEW`, inactive, revision 0) unless the tenant has one: a first configure claims the row to lock it. */
+export async function insertTenantPlaceholder(tx: Tx, tenantIdentifier: string): Promise<void> {
+  await tx.query(`INSERT INTO tenants (tenant_identifier, status, is_active, revision) VALUES ($1, 'NEW', false, 0) ON CONFLICT (tenant_identifier) DO NOTHING`, [tenantIdentifier]);
 }
 
 /** Inserts or updates the whole row (call inside the transaction that wrote its messages). */

@@ -2,7 +2,8 @@
  * Webhook inbox rows (`webhook_inbox`, migrations/003_payments.sql): one verified PSP event per row, de-duplicated per
  * (tenant, connector, event id).
  */
-import type { Queryable } from './db.js';
+import type { WebhookInboxStatus } from '../domain/processing-status.js';
+import type { Queryable, Tx } from './db.js';
 
 export interface NewInboxEvent {
   id: string;
@@ -29,4 +30,116 @@ export async function insertInboxEvent(q: Queryable, e: NewInboxEvent): Promise<
     [e.id, e.tenantIdentifier, e.connector, e.eventId, e.eventType, e.mode, e.pspObjectId, JSON.stringify(e.payload), e.state, e.reason, e.nextAttemptAt],
   );
   return r.rows.length > 0;
+}
+
+/** One `webhook_inbox` row as the processor reads it. */
+export interface InboxRow {
+  id: string;
+  tenant_identifier: string;
+  connector: string;
+  event_id: string;
+  event_type: string;
+  mode: string;
+  psp_object_id: string | null;
+  payload: unknown;
+  state: WebhookInboxStatus;
+  reason: string | null;
+  attempts: number;
+  next_attempt_at: Date;
+  received_at: Date;
+  processed_at: Date | null;
+}
+
+/** Locks the row (`FOR UPDATE`, inside the caller's transaction); null when there is no such row. */
+export async function lockInboxRow(tx: Tx, id: string): Promise<InboxRow | null> {
+  const r = await tx.query<InboxRow>('SELECT * FROM webhook_inbox WHERE id = $1 FOR UPDATE', [id]);
+  const row = r.rows[0];
+  if (!row) return null;
+  return { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) };
+}
+
+/** Keeps the row's state; records the reason, the attempt count and when to try again. */
+export async function postponeInboxRow(tx: Tx, id: string, reason: string, attempts: number, nextAttemptAt: Date): Promise<void> {
+  await tx.query('UPDATE webhook_inbox SET reason = $2, attempts = $3, next_attempt_at = $4 WHERE id = $1', [id, reason, attempts, nextAttemptAt]);
+}
+
+export interface InboxStateChange {
+  state: WebhookInboxStatus;
+  reason: string | null;
+  attempts: number;
+  nextAttemptAt: Date;
+  /** A final state: `processed_at` is set. */
+  final: boolean;
+}
+
+/** Writes the row's new state (the caller checked the move against the inbox state machine). */
+export async function writeInboxState(tx: Tx, id: string, c: InboxStateChange): Promise<void> {
+  await tx.query(
+    `UPDATE webhook_inbox SET state = $2, reason = $3, attempts = $4, next_attempt_at = $5, processed_at = CASE WHEN $6::boolean THEN now() ELSE processed_at END
+     WHERE id = $1`,
+    [id, c.state, c.reason, c.attempts, c.nextAttemptAt, c.final],
+  );
+}
+
+/** The oldest row of the same PSP object in one of `states` that arrived before `row`, if any. */
+export async function findOlderInboxRow(
+  q: Queryable,
+  row: Pick<InboxRow, 'id' | 'tenant_identifier' | 'connector' | 'psp_object_id' | 'received_at'>,
+  states: readonly WebhookInboxStatus[],
+): Promise<{ id: string; state: WebhookInboxStatus } | null> {
+  const r = await q.query<{ id: string; state: WebhookInboxStatus }>(
+    `SELECT id, state FROM webhook_inbox
+     WHERE tenant_identifier = $1 AND connector = $2 AND psp_object_id = $3 AND id <> $4
+       AND state = ANY($5::text[]) AND (received_at < $6 OR (received_at = $6 AND id < $4))
+     ORDER BY received_at, id LIMIT 1`,
+    [row.tenant_identifier, row.connector, row.psp_object_id, row.id, states, row.received_at],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** Ids of one PSP object's rows in one of `states`, in arrival order. */
+export async function listObjectInboxIds(q: Queryable, tenant: string, pspObjectId: string, states: readonly WebhookInboxStatus[]): Promise<string[]> {
+  const r = await q.query<{ id: string }>(
+    `SELECT id FROM webhook_inbox WHERE tenant_identifier = $1 AND psp_object_id = $2 AND state = ANY($3::text[])
+       ORDER BY received_at, id`,
+    [tenant, pspObjectId, states],
+  );
+  return r.rows.map((row) => row.id);
+}
+
+/** Marks the `waiting_for_order` rows of these PSP objects `discarded` (pre-order payment cancelled). Returns how many. */
+export async function discardHeldInboxRows(tx: Tx, tenant: string, pspObjectIds: readonly string[]): Promise<number> {
+  const r = await tx.query<{ id: string }>(
+    `UPDATE webhook_inbox SET state = 'discarded', reason = 'pre-order payment cancelled', processed_at = now()
+     WHERE tenant_identifier = $1 AND psp_object_id = ANY($2::text[]) AND state = 'waiting_for_order' RETURNING id`,
+    [tenant, pspObjectIds],
+  );
+  return r.rows.length;
+}
+
+/** Makes claimed rows still in one of `states` due at once (lease released). */
+export async function releaseInboxRows(q: Queryable, ids: readonly string[], states: readonly WebhookInboxStatus[]): Promise<void> {
+  await q.query(`UPDATE webhook_inbox SET next_attempt_at = now() WHERE id = ANY($1::text[]) AND state = ANY($2::text[])`, [ids, states]);
+}
+
+/** Expires `waiting_for_order` rows received before `before`; returns them. */
+export async function expireHeldInboxRows(q: Queryable, before: Date): Promise<Array<{ id: string; event_id: string; tenant_identifier: string }>> {
+  const r = await q.query<{ id: string; event_id: string; tenant_identifier: string }>(
+    `UPDATE webhook_inbox SET state = 'expired', reason = 'no order linked within 7 days', processed_at = now()
+     WHERE state = 'waiting_for_order' AND received_at < $1 RETURNING id, event_id, tenant_identifier`,
+    [before],
+  );
+  return r.rows;
+}
+
+/** Claims up to `limit` due rows in one of `states` (`FOR UPDATE SKIP LOCKED`) by moving `next_attempt_at` to `leaseUntil`. */
+export async function claimDueInboxRows(tx: Tx, leaseUntil: Date, states: readonly WebhookInboxStatus[], limit: number): Promise<Array<{ id: string; received_at: Date }>> {
+  const r = await tx.query<{ id: string; received_at: Date }>(
+    `UPDATE webhook_inbox SET next_attempt_at = $1
+       WHERE id IN (SELECT id FROM webhook_inbox WHERE state = ANY($2::text[]) AND next_attempt_at <= now()
+                    ORDER BY received_at, id LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED)
+       RETURNING id, received_at`,
+    [leaseUntil, states],
+  );
+  return r.rows;
 }
