@@ -6,9 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { findCommandId, insertCommand, type CommandTransport, type ReceivedCommandState } from '../store/command-inbox.js';
 import type { Tx } from '../store/db.js';
 
-export type CommandTransport = 'local' | 'http' | 'rabbitmq';
+export type { CommandTransport } from '../store/command-inbox.js';
 
 export interface StoreCommandInput {
   transport: CommandTransport;
@@ -25,7 +26,7 @@ export interface StoreCommandInput {
   /** The payload (JSON object), or undefined when it could not be decoded. */
   payload?: unknown;
   /** `received` (default) or `dead` for undecodable messages (http transport). */
-  state?: 'received' | 'dead';
+  state?: ReceivedCommandState;
   /** Reason stored with a `dead` row. */
   lastError?: string;
 }
@@ -43,31 +44,22 @@ commandInboxSignal.setMaxListeners(100);
 export async function storeCommand(tx: Tx, input: StoreCommandInput): Promise<StoreCommandResult> {
   const id = randomUUID();
   const state = input.state ?? 'received';
-  const r = await tx.query<{ id: string }>(
-    `INSERT INTO command_inbox (id, transport, channel, transport_message_id, message_name, tenant_identifier, attributes, payload, state, last_error)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (transport, channel, transport_message_id) DO NOTHING
-     RETURNING id`,
-    [
-      id,
-      input.transport,
-      input.channel,
-      input.transportMessageId,
-      input.messageName ?? null,
-      input.tenantIdentifier ?? null,
-      JSON.stringify(input.attributes ?? {}),
-      input.payload === undefined ? null : JSON.stringify(input.payload),
-      state,
-      input.lastError ?? null,
-    ],
-  );
-  if (r.rows.length > 0) {
+  const inserted = await insertCommand(tx, {
+    id,
+    transport: input.transport,
+    channel: input.channel,
+    transportMessageId: input.transportMessageId,
+    messageName: input.messageName ?? null,
+    tenantIdentifier: input.tenantIdentifier ?? null,
+    attributes: input.attributes ?? {},
+    payload: input.payload,
+    state,
+    lastError: input.lastError ?? null,
+  });
+  if (inserted !== undefined) {
     if (state === 'received') tx.afterCommit(() => commandInboxSignal.emit('received'));
-    return { id: r.rows[0]!.id, duplicate: false };
+    return { id: inserted, duplicate: false };
   }
-  const existing = await tx.query<{ id: string }>(
-    'SELECT id FROM command_inbox WHERE transport = $1 AND channel = $2 AND transport_message_id = $3',
-    [input.transport, input.channel, input.transportMessageId],
-  );
-  return { id: existing.rows[0]?.id ?? id, duplicate: true };
+  const existing = await findCommandId(tx, input.transport, input.channel, input.transportMessageId);
+  return { id: existing ?? id, duplicate: true };
 }

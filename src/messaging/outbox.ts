@@ -1,11 +1,13 @@
 /**
  * Writing outgoing messages (messages.md 2 and 7). Every message is inserted into `outbox` inside the
- * caller's transaction, with a deterministic id, a per-tenant strictly increasing timestamp and the
- * attributes of messages.md 2.2. The relay (relay.ts) delivers it later. No code path publishes directly.
+ * caller's transaction (through the outbox repository, `src/store/outbox.ts`), with a deterministic id,
+ * a per-tenant strictly increasing timestamp and the attributes of messages.md 2.2. The relay (relay.ts)
+ * delivers it later. No code path publishes directly.
  */
 import { EventEmitter } from 'node:events';
 import { v5 as uuidv5 } from 'uuid';
 import type { Tx } from '../store/db.js';
+import { insertOutboxMessage, requeueOutboxMessage } from '../store/outbox.js';
 
 export const CHANNELS = ['payment-method-commands', 'payment-events', 'app-events', 'merchant-app-events', 'payment-commands'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -41,25 +43,7 @@ export interface MessageAttributes {
   messageId: string;
 }
 
-export interface OutboxRow {
-  id: string;
-  seq: number;
-  tenant_identifier: string;
-  channel: Channel;
-  message_name: string;
-  ordering_key: string;
-  attributes: MessageAttributes;
-  payload: Record<string, unknown>;
-  message_timestamp: string;
-  state: 'pending' | 'delivered' | 'dead';
-  attempts: number;
-  next_attempt_at: Date;
-  first_failed_at: Date | null;
-  last_error: string | null;
-  receipt: string | null;
-  created_at: Date;
-  delivered_at: Date | null;
-}
+export type { OutboxRow } from '../store/outbox.js';
 
 export function messageId(appIdentifier: string, tenantIdentifier: string, name: string, eventKey: string): string {
   return uuidv5(`urn:open-acp-pay:${appIdentifier}:${tenantIdentifier}:${name}:${eventKey}`, NAMESPACE);
@@ -105,43 +89,23 @@ export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingM
       transactionId: id,
       messageId: id,
     };
-    await tx.query(ENQUEUE_SQL, [
+    await insertOutboxMessage(tx, {
       id,
-      m.tenantIdentifier,
-      m.channel,
-      m.name,
-      `${m.tenantIdentifier}/${m.orderingKey}`,
-      JSON.stringify(attributes),
-      JSON.stringify(stripNulls(m.payload)),
-    ]);
+      tenantIdentifier: m.tenantIdentifier,
+      channel: m.channel,
+      messageName: m.name,
+      orderingKey: `${m.tenantIdentifier}/${m.orderingKey}`,
+      attributes,
+      payload: stripNulls(m.payload),
+    });
   }
   if (messages.length > 0) tx.afterCommit(() => outboxSignal.emit('written'));
   return ids;
 }
 
-/**
- * One round trip per message: the tenant's clock advances only when the message id is not stored yet
- * (strictly increasing per tenant: the clock, or the previous value plus 1 µs, messages.md 2.3), and the
- * row is inserted with that timestamp (also in its attributes). A message already stored (the same
- * business event) changes nothing.
- */
-const ENQUEUE_SQL = `WITH clock AS (
-    INSERT INTO message_clock (tenant_identifier, last_ts)
-    SELECT $2, clock_timestamp() WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE id = $1)
-    ON CONFLICT (tenant_identifier) DO UPDATE
-      SET last_ts = GREATEST(clock_timestamp(), message_clock.last_ts + interval '1 microsecond')
-    RETURNING to_char(last_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts)
-  INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
-  SELECT $1, $2, $3, $4, $5, $6::jsonb || jsonb_build_object('timestamp', clock.ts), $7::jsonb, clock.ts FROM clock
-  ON CONFLICT (id) DO NOTHING`;
-
 /** Re-publication (messages.md 4.3): the stored row goes back to pending with its id, payload and timestamp. */
 export async function republish(tx: Tx, id: string): Promise<boolean> {
-  const r = await tx.query(
-    `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(), first_failed_at = NULL, last_error = NULL, lease_until = NULL
-     WHERE id = $1`,
-    [id],
-  );
-  if (r.rowCount > 0) tx.afterCommit(() => outboxSignal.emit('written'));
-  return r.rowCount > 0;
+  const requeued = await requeueOutboxMessage(tx, id);
+  if (requeued) tx.afterCommit(() => outboxSignal.emit('written'));
+  return requeued;
 }

@@ -1,5 +1,5 @@
 /**
- * The outbox relay (messages.md 7): claims due `pending` rows with a lease (FOR UPDATE SKIP LOCKED, so
+ * The outbox relay (messages.md 7): claims due `pending` rows with a lease (row locks that skip locked rows, so
  * several instances on one database never send the same row at once and each added instance adds
  * capacity), respects the ordering key, publishes each row through the transport outside any
  * transaction, and records the outcome: `delivered`, a retry with exponential backoff, or `dead` after
@@ -9,6 +9,14 @@ import type { Logger } from 'pino';
 import { outboxDeadTotal, outboxDelivered } from '../metrics.js';
 import type { Worker } from '../runtime.js';
 import type { Db } from '../store/db.js';
+import {
+  claimOutboxRows,
+  deleteDeliveredOutboxRows,
+  markOutboxBatchDelivered,
+  markOutboxDelivered,
+  recordOutboxFailure,
+  releaseOutboxLeases,
+} from '../store/outbox.js';
 import { hubHousekeeping } from './hub.js';
 import { outboxSignal, type OutboxRow } from './outbox.js';
 import { QuietDeliveryError, type BatchPublishOutcome, type Transport } from './transports/types.js';
@@ -52,9 +60,6 @@ export function retryDelayMs(attempts: number, base: number, max: number, jitter
   const factor = 1 + jitter * (2 * random() - 1);
   return Math.max(0, Math.round(raw * factor));
 }
-
-const ROW_COLUMNS = `id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, state,
-  attempts, next_attempt_at, first_failed_at, last_error, receipt, created_at, delivered_at`;
 
 /** Messages a repeated command may re-publish; housekeeping keeps their delivered rows. */
 export const REPUBLISHABLE_MESSAGES = ['PaymentCaptured', 'PaymentCanceled', 'PaymentRefunded'];
@@ -167,21 +172,7 @@ export class OutboxRelay implements Worker {
 
   /** Claims the due rows (with a lease) in one autocommit statement. */
   async claim(): Promise<OutboxRow[]> {
-    const r = await this.db.query<OutboxRow>(
-      `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
-       WHERE id IN (
-         SELECT c.id FROM outbox c
-         WHERE c.state = 'pending' AND c.next_attempt_at <= now()
-           AND (c.lease_until IS NULL OR c.lease_until <= now())
-           AND NOT EXISTS (
-             SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.seq < c.seq AND e.state <> 'delivered' AND e.discarded_at IS NULL)
-         ORDER BY c.seq
-         LIMIT $1
-         FOR UPDATE SKIP LOCKED)
-       RETURNING ${ROW_COLUMNS}`,
-      [this.opts.batchSize, this.opts.leaseMs],
-    );
-    return r.rows.sort((a, b) => a.seq - b.seq);
+    return claimOutboxRows(this.db, this.opts.batchSize, this.opts.leaseMs);
   }
 
   /**
@@ -191,7 +182,7 @@ export class OutboxRelay implements Worker {
   private async releaseUnrecorded(): Promise<void> {
     if (this.unreleased.size === 0) return;
     const ids = [...this.unreleased];
-    await this.db.query(`UPDATE outbox SET lease_until = NULL WHERE id = ANY($1::text[]) AND state = 'pending'`, [ids]);
+    await releaseOutboxLeases(this.db, ids);
     for (const id of ids) this.unreleased.delete(id);
   }
 
@@ -250,13 +241,7 @@ export class OutboxRelay implements Worker {
     }
     if (okRows.length === 0) return out;
     try {
-      await this.db.query(
-        `UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = v.receipt, attempts = o.attempts + 1,
-           last_error = NULL, lease_until = NULL
-         FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS receipt) v
-         WHERE o.id = v.id AND o.state = 'pending'`,
-        [okRows.map((r) => r.id), receipts],
-      );
+      await markOutboxBatchDelivered(this.db, okRows.map((r) => r.id), receipts);
     } catch (err) {
       // Published but not recorded: the leases run out and the rows are sent again (at least once).
       this.log.error({ err, messageIds: okRows.map((r) => r.id), worker: this.name }, 'could not record outbox delivery');
@@ -288,12 +273,7 @@ export class OutboxRelay implements Worker {
       }
     }
     try {
-      await this.db.query(
-        `UPDATE outbox SET state = 'delivered', delivered_at = now(), receipt = $2, attempts = attempts + 1,
-           last_error = NULL, lease_until = NULL
-         WHERE id = $1 AND state = 'pending'`,
-        [row.id, receipt ?? null],
-      );
+      await markOutboxDelivered(this.db, row.id, receipt ?? null);
     } catch (err) {
       // Published but not recorded: the lease runs out and the row is sent again (at least once).
       this.log.error({ err, messageId: row.id, worker: this.name }, 'could not record outbox delivery');
@@ -308,19 +288,7 @@ export class OutboxRelay implements Worker {
   private async recordFailure(row: OutboxRow, err: unknown): Promise<'failed' | 'dead'> {
     const message = (err instanceof Error ? err.message : String(err)).slice(0, 1000) || 'unknown error';
     const delay = retryDelayMs(row.attempts + 1, this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.jitter);
-    const r = await this.db.query<{ state: string; attempts: number; first_failed_at: Date }>(
-      `UPDATE outbox SET
-         attempts = attempts + 1,
-         last_error = $2,
-         lease_until = NULL,
-         first_failed_at = COALESCE(first_failed_at, now()),
-         next_attempt_at = now() + make_interval(secs => $3::double precision / 1000),
-         state = CASE WHEN COALESCE(first_failed_at, now()) < now() - make_interval(hours => $4::int) THEN 'dead' ELSE 'pending' END
-       WHERE id = $1 AND state = 'pending'
-       RETURNING state, attempts, first_failed_at`,
-      [row.id, message, delay, this.opts.maxRetryHours],
-    );
-    const updated = r.rows[0];
+    const updated = await recordOutboxFailure(this.db, { id: row.id, error: message, delayMs: delay, maxRetryHours: this.opts.maxRetryHours });
     if (updated?.state === 'dead') {
       outboxDeadTotal.inc();
       this.log.error(
@@ -348,16 +316,12 @@ export class OutboxRelay implements Worker {
    * original row (same id, payload and timestamp), and a shop may retry a command long after 7 days.
    */
   async housekeeping(): Promise<{ outbox: number; hubAcked: number; hubUnacked: number }> {
-    const r = await this.db.query(
-      `DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < now() - make_interval(days => $1::int)
-         AND message_name <> ALL($2::text[])`,
-      [this.opts.deliveredRetentionDays, REPUBLISHABLE_MESSAGES],
-    );
+    const deleted = await deleteDeliveredOutboxRows(this.db, this.opts.deliveredRetentionDays, REPUBLISHABLE_MESSAGES);
     let hub = { acked: 0, unacked: 0 };
     if (this.opts.hubHousekeeping) hub = await hubHousekeeping(this.db);
-    if (r.rowCount > 0 || hub.acked > 0 || hub.unacked > 0) {
-      this.log.info({ outboxDeleted: r.rowCount, hubAckedDeleted: hub.acked, hubUnackedDeleted: hub.unacked }, 'outbox housekeeping');
+    if (deleted > 0 || hub.acked > 0 || hub.unacked > 0) {
+      this.log.info({ outboxDeleted: deleted, hubAckedDeleted: hub.acked, hubUnackedDeleted: hub.unacked }, 'outbox housekeeping');
     }
-    return { outbox: r.rowCount, hubAcked: hub.acked, hubUnacked: hub.unacked };
+    return { outbox: deleted, hubAcked: hub.acked, hubUnacked: hub.unacked };
   }
 }

@@ -3,30 +3,9 @@
  * Platform's hub (same database), addressed to the consumer named by the row's tenant identifier.
  */
 import type { Queryable } from '../../store/db.js';
-import { hubInsert } from '../hub.js';
+import { hubInsert, hubInsertBatch } from '../hub.js';
 import type { OutboxRow } from '../outbox.js';
 import type { BatchPublishOutcome, PublishResult, Transport } from './types.js';
-
-/**
- * A relay round in one statement: inserts every row (idempotent on (channel, message id)) and makes a
- * row that was already stored and acknowledged available again (re-publication), as `hubInsert` with
- * `redeliver` does for one row. The UPDATE sees the table as it was before the statement, so it never
- * touches the rows this statement inserts.
- */
-const BATCH_SQL = `WITH v AS (
-    SELECT e->>'messageId' AS message_id, e->>'channel' AS channel, e->>'consumerId' AS consumer_id, e->>'body' AS body,
-      e->'attributes' AS attributes, ord
-    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)),
-  ins AS (
-    INSERT INTO hub_messages (message_id, channel, consumer_id, body, attributes)
-    SELECT message_id, channel, consumer_id, body, attributes FROM v ORDER BY ord
-    ON CONFLICT (channel, message_id) DO NOTHING
-    RETURNING 1),
-  redeliver AS (
-    UPDATE hub_messages h SET acked_at = NULL, leased_until = NULL
-    FROM v WHERE h.channel = v.channel AND h.message_id = v.message_id AND h.acked_at IS NOT NULL
-    RETURNING 1)
-  SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM redeliver) AS redelivered`;
 
 export class LocalTransport implements Transport {
   readonly kind = 'local';
@@ -58,7 +37,7 @@ export class LocalTransport implements Transport {
       body: JSON.stringify(row.payload),
       attributes: row.attributes,
     }));
-    await this.db.query(BATCH_SQL, [JSON.stringify(entries)]);
+    await hubInsertBatch(this.db, entries);
     return rows.map((row) => ({ ok: true as const, receipt: row.id }));
   }
 }
