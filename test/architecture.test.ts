@@ -54,7 +54,7 @@ const GENERIC_LAYERS = ['src/domain', 'src/app', 'src/http', 'src/store', 'src/m
  * with its own tables in migrations/sandbox/, not part of the app's layers). A connector's own migrations (SQL files
  * in a `migrations/` folder) are exempt too.
  */
-const SQL_FREE_LAYERS = ['src/domain', 'src/app', 'src/http', 'src/connectors'];
+const SQL_FREE_LAYERS = ['src/domain', 'src/app', 'src/http', 'src/connectors', 'src/messaging'];
 
 const QUERY_CALL = /\.query\s*(<[^>]*>)?\s*\(/;
 const SQL_STATEMENT = /\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/;

@@ -5,7 +5,7 @@ import { outboxDeadTotal } from '../src/metrics.js';
 import { enqueue, republish, type OutboxRow, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { OutboxRelay, retryDelayMs, type RelayOptions } from '../src/messaging/relay.js';
 import { outboxStats } from '../src/messaging/stats.js';
-import type { PublishResult, Transport } from '../src/messaging/transports/types.js';
+import { QuietDeliveryError, type PublishResult, type Transport } from '../src/messaging/transports/types.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
@@ -39,6 +39,8 @@ class FakeTransport implements Transport {
   readonly kind = 'fake';
   calls: string[] = [];
   failing = new Set<string>();
+  /** Of the failing ids, those whose failure the transport reports itself (an unroutable channel). */
+  quiet = new Set<string>();
   delayMs = 0;
   gate: Promise<void> | undefined;
   constructor(private readonly shared?: string[]) {}
@@ -47,7 +49,7 @@ class FakeTransport implements Transport {
     this.shared?.push(row.id);
     if (this.gate) await this.gate;
     if (this.delayMs) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
-    if (this.failing.has(row.id)) throw new Error(`receiver refused ${row.id}`);
+    if (this.failing.has(row.id)) throw this.quiet.has(row.id) ? new QuietDeliveryError(`unroutable ${row.id}`) : new Error(`receiver refused ${row.id}`);
     return { receipt: `r-${row.id}` };
   }
 }
@@ -271,6 +273,20 @@ for (const backend of backends) {
       await r.runOnce();
       expect(await state(b!)).toMatchObject({ state: 'delivered' });
       expect(t.calls.indexOf(b!)).toBeGreaterThan(t.calls.lastIndexOf(a!));
+    });
+
+    it('a message of an unroutable channel (reported by the transport) is retried at least every 10 s, others back off to the cap', async () => {
+      const [q, n] = await db.tx((tx) => enqueue(tx, APP, [msg('quiet-t', 'PaymentUpdated', 'payment/q/version/1', 'payment/q'), msg('quiet-t', 'PaymentUpdated', 'payment/n/version/1', 'payment/n')]));
+      const t = new FakeTransport();
+      t.failing.add(q!).add(n!);
+      t.quiet.add(q!);
+      // the 12th attempt: 1 s doubled 11 times is far beyond both caps
+      await db.query(`UPDATE outbox SET attempts = 11, next_attempt_at = now() WHERE id = ANY($1)`, [[q, n]]);
+      expect(await relay(t, { jitter: 0 }).runOnce()).toMatchObject({ claimed: 2, failed: 2 });
+      const inMs = async (id: string) => (await state(id)).next_attempt_at.getTime() - Date.now();
+      expect(await inMs(q!)).toBeLessThanOrEqual(10_000);
+      expect(await inMs(q!)).toBeGreaterThan(8_000);
+      expect(await inMs(n!)).toBeGreaterThan(250_000);
     });
 
     it('marks a row dead after OUTBOX_MAX_RETRY_HOURS of failures; it keeps blocking its key and is counted', async () => {

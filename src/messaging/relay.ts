@@ -64,6 +64,9 @@ export function retryDelayMs(attempts: number, base: number, max: number, jitter
 /** Messages a repeated command may re-publish; housekeeping keeps their delivered rows. */
 export const REPUBLISHABLE_MESSAGES = ['PaymentCaptured', 'PaymentCanceled', 'PaymentRefunded'];
 
+/** Longest retry delay of a message whose channel is unroutable (the transport reports it; an operator fixes it). */
+const QUIET_RETRY_MAX_MS = 10_000;
+
 /** Longest pause between rounds while rounds keep failing (database away). */
 const RELAY_MAX_BACKOFF_MS = 5_000;
 
@@ -287,7 +290,10 @@ export class OutboxRelay implements Worker {
 
   private async recordFailure(row: OutboxRow, err: unknown): Promise<'failed' | 'dead'> {
     const message = (err instanceof Error ? err.message : String(err)).slice(0, 1000) || 'unknown error';
-    const delay = retryDelayMs(row.attempts + 1, this.opts.backoffBaseMs, this.opts.backoffMaxMs, this.opts.jitter);
+    // A condition the transport reports itself (an unroutable channel) ends when the operator binds a queue, not by
+    // waiting: retry at most every QUIET_RETRY_MAX_MS so the waiting messages go out soon after the binding.
+    const maxMs = err instanceof QuietDeliveryError ? Math.min(QUIET_RETRY_MAX_MS, this.opts.backoffMaxMs) : this.opts.backoffMaxMs;
+    const delay = retryDelayMs(row.attempts + 1, this.opts.backoffBaseMs, maxMs, this.opts.jitter);
     const updated = await recordOutboxFailure(this.db, { id: row.id, error: message, delayMs: delay, maxRetryHours: this.opts.maxRetryHours });
     if (updated?.state === 'dead') {
       outboxDeadTotal.inc();
