@@ -164,6 +164,21 @@ describe('webhooks: refusals of the 4.10 table (nothing stored)', () => {
     expect((await inbox('wh-a')).filter((x) => x.psp_object_id === id)).toHaveLength(0);
   });
 
+  it("a correctly signed event whose mode differs from the tenant's is recorded as ignored and changes nothing (issue 10 item 8)", async () => {
+    await configure('wh-live', { isLive: true });
+    const id = txId();
+    const paymentId = await storePayment('wh-live', id);
+    const r = await post(event('payment.authorized', paymentObject(id, 'wh-live')), { path: '/webhooks/test' });
+    expect(r.status).toBe(200);
+    const row = await until(async () => (await inbox('wh-live')).find((x) => x.psp_object_id === id), (x) => x?.state === 'ignored');
+    expect(row).toMatchObject({ state: 'ignored', reason: expect.stringContaining("differs from the tenant's live mode") });
+    expect(await countOf(paymentId)).toBe(0);
+    // the same event in the tenant's mode is applied
+    const live = await post(event('payment.authorized', paymentObject(id, 'wh-live'), { livemode: true }), { path: '/webhooks' });
+    expect(live.status).toBe(200);
+    expect(await until(() => countOf(paymentId), (n) => n === 1)).toBe(1);
+  });
+
   it('unattributable (no mapping, unknown tenant hint, or none): 503 WEBHOOK_UNATTRIBUTED with Retry-After: 60', async () => {
     for (const hint of ['no-such-tenant', undefined]) {
       const obj = paymentObject(txId(), 'x');
