@@ -5,7 +5,7 @@
  * is done twice, and both instances did work.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureFaultTenant, exactlyOnce, FaultClient, hubEvents, paymentLife, printFigures, publishViaEventPlatform, Rows, runPayments } from './helpers/fault.js';
+import { configureFaultTenant, exactlyOnce, FaultClient, hubEvents, loadWhileKilling, paymentLife, printFigures, publishViaEventPlatform, Rows, runPayments } from './helpers/fault.js';
 import { ensureBuild, freePort, startAppProcess, type AppProcess } from './helpers/process.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 import { RoundRobinProxy } from './helpers/tcp-proxy.js';
@@ -44,25 +44,15 @@ describe.skipIf(!pgOk)('fault: two instances, one killed repeatedly', () => {
     const client = new FaultClient(() => [balancer.url]);
     await configureFaultTenant(client, T);
 
-    let kills = 0;
-    let recoveryMs = 0;
-    let done = false;
-    const killer = (async () => {
-      while (kills < KILLS && !done) {
-        await new Promise((r) => setTimeout(r, 2_500));
-        if (done) break;
-        const t0 = Date.now();
+    const { runs, kills, recoveryMs } = await loadWhileKilling(
+      KILLS,
+      async () => {
         procs[1]!.child.kill('SIGKILL');
         await procs[1]!.exited;
-        kills++;
         procs[1] = await startAppProcess(ports[1]!, env);
-        recoveryMs = Math.max(recoveryMs, Date.now() - t0);
-      }
-    })();
-    const runs = await runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run), () => kills < KILLS).finally(() => {
-      done = true;
-    });
-    await killer;
+      },
+      (keepGoing) => runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run), keepGoing),
+    );
     const { lost, duplicated } = await exactlyOnce(rows, rows, T, runs, hubEvents(rows, T));
     printFigures('two-instances', { kills, payments: runs.length, lost, duplicated, fiveXX: client.fiveXX, recoveryMs });
     expect(procs[0]!.alive()).toBe(true); // the survivor never went down

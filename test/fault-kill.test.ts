@@ -5,7 +5,7 @@
  * payment exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureFaultTenant, exactlyOnce, FaultClient, hubEvents, paymentLife, printFigures, publishViaEventPlatform, Rows, runPayments } from './helpers/fault.js';
+import { configureFaultTenant, exactlyOnce, FaultClient, hubEvents, loadWhileKilling, paymentLife, printFigures, publishViaEventPlatform, Rows, runPayments } from './helpers/fault.js';
 import { ensureBuild, freePort, startAppProcess, type AppProcess } from './helpers/process.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
@@ -38,26 +38,16 @@ describe.skipIf(!pgOk)('fault: SIGKILL under load', () => {
     const client = new FaultClient(() => [`http://127.0.0.1:${port}`]);
     await configureFaultTenant(client, T);
 
-    let kills = 0;
-    let recoveryMs = 0;
-    let done = false;
-    const killer = (async () => {
-      while (kills < KILLS && !done) {
-        await new Promise((r) => setTimeout(r, 2_500));
-        if (done) break;
-        const t0 = Date.now();
+    const { runs, kills, recoveryMs } = await loadWhileKilling(
+      KILLS,
+      async () => {
         proc!.child.kill('SIGKILL');
         await proc!.exited;
-        kills++;
         proc = await startAppProcess(port, env);
         await client.call('/ready'); // retried until it answers below 500
-        recoveryMs = Math.max(recoveryMs, Date.now() - t0);
-      }
-    })();
-    const runs = await runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run), () => kills < KILLS).finally(() => {
-      done = true;
-    });
-    await killer;
+      },
+      (keepGoing) => runPayments(PAYMENTS, 4, (run) => paymentLife(client, rows, T, publishViaEventPlatform(client), run), keepGoing),
+    );
     const { lost, duplicated } = await exactlyOnce(rows, rows, T, runs, hubEvents(rows, T));
     printFigures('sigkill', { kills, payments: runs.length, lost, duplicated, fiveXX: client.fiveXX, recoveryMs });
     expect(kills).toBeGreaterThan(0);

@@ -9,8 +9,9 @@ import { ERROR_MESSAGE_ID } from '../app/payment-page.js';
 import { formatAmount } from '../domain/money.js';
 import { t, type Locale, type MessageKey } from '../i18n/messages.js';
 
-export const escapeHtml = (s: unknown): string =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+import { escapeHtml } from '../html.js';
+
+export { escapeHtml };
 const e = escapeHtml;
 
 const htmlLang = (locale: Locale): string => locale.slice(0, 2);

@@ -34,9 +34,12 @@ declare module 'fastify' {
   }
 }
 
-/** Secrets each request submitted (body secret fields, bearer token): masked in its error bodies and logged errors. */
-const submitted = new WeakMap<object, string[]>();
-const secretsOf = (raw: object): string[] => submitted.get(raw) ?? [];
+/**
+ * Secrets each request submitted (body secret fields, bearer token): masked in its error bodies and logged errors.
+ * Collected on first use: most requests never produce an error, and the walk over the body is not free.
+ */
+const submitted = new WeakMap<object, () => string[]>();
+const secretsOf = (raw: object): string[] => submitted.get(raw)?.() ?? [];
 
 function bearerOf(headers: Record<string, unknown>): string[] {
   const m = /^\s*Bearer\s+(\S+)/i.exec(String(headers.authorization ?? ''));
@@ -113,7 +116,8 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
       const problem = inputProblem(value, label);
       if (problem) throw (req.routeOptions.config.inputError ?? defaultInputError)(problem, where);
     }
-    submitted.set(req.raw, [...submittedSecrets(req.body, secretKeys), ...bearerOf(req.headers)]);
+    let found: string[] | undefined;
+    submitted.set(req.raw, () => (found ??= [...submittedSecrets(req.body, secretKeys), ...bearerOf(req.headers)]));
   });
 
   // A response sent before the request body was read (413 on a too large body, an early 4xx) would close the
@@ -142,7 +146,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
 /** No error body ever echoes a secret the request submitted (sync-api.md 3.1), whatever produced the message. */
 function maskedPayload(req: FastifyRequest, payload: unknown): unknown {
   if (typeof payload !== 'string') return payload;
-  const secrets = [...secretsOf(req.raw), ...bearerOf(req.headers)];
+  const secrets = [...new Set([...secretsOf(req.raw), ...bearerOf(req.headers)])];
   return secrets.length > 0 ? maskSecrets(payload, secrets) : payload;
 }
 

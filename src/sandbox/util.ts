@@ -83,9 +83,7 @@ export function accountForKey(key: string): string | undefined {
   return `sbx_acct_${sha256(`sandbox-account:${key}`).slice(0, 16)}`;
 }
 
-export function escapeHtml(s: unknown): string {
-  return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml } from '../html.js';
 
 /** Emitted after a commit that wrote events or refunds, so the dispatcher wakes up. */
 export const sandboxSignal = new EventEmitter();

@@ -185,6 +185,35 @@ export async function runPayments(count: number, concurrency: number, life: (run
 }
 
 /**
+ * Runs `load` while `killAndRestart` is called `times` times, 2.5 s apart; the load goes on until the kills are done.
+ * `recoveryMs`: the longest kill-to-restarted time.
+ */
+export async function loadWhileKilling(
+  times: number,
+  killAndRestart: () => Promise<void>,
+  load: (keepGoing: () => boolean) => Promise<PaymentRun[]>,
+): Promise<{ runs: PaymentRun[]; kills: number; recoveryMs: number }> {
+  let kills = 0;
+  let recoveryMs = 0;
+  let done = false;
+  const killer = (async () => {
+    while (kills < times && !done) {
+      await new Promise((r) => setTimeout(r, 2_500));
+      if (done) break;
+      const t0 = Date.now();
+      await killAndRestart();
+      kills++;
+      recoveryMs = Math.max(recoveryMs, Date.now() - t0);
+    }
+  })();
+  const runs = await load(() => kills < times).finally(() => {
+    done = true;
+  });
+  await killer;
+  return { runs, kills, recoveryMs };
+}
+
+/**
  * Exactly-once checks once everything settled: every payment's three outcome events (PaymentAuthorized,
  * PaymentCaptured, PaymentRefunded) were delivered once (`lost`: missing; `duplicated`: the same outcome more than once,
  * by message id or by outcome), and the sandbox PSP captured and refunded each payment exactly once.

@@ -9,6 +9,7 @@
  * but in the sandbox's own pages).
  */
 import type { CheckoutContext, CheckoutView, PspPayment } from '../types.js';
+import { escapeHtml } from '../../html.js';
 
 const LABELS: Record<string, Record<string, string>> = {
   en: {
@@ -35,7 +36,7 @@ const LABELS: Record<string, Record<string, string>> = {
   },
 };
 
-const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = escapeHtml;
 
 const httpUrl = (u: string | null | undefined): string | null => {
   if (!u) return null;

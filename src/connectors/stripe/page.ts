@@ -4,13 +4,14 @@
  * PaymentIntent waits for an in-page challenge. The inline script gets the app's per-response nonce.
  */
 import type { CheckoutContext, CheckoutView, CspSources, PspPayment, TenantSettings } from '../types.js';
+import { escapeHtml } from '../../html.js';
 
 const LABELS: Record<string, { pay: string; processing: string; failed: string }> = {
   en: { pay: 'Pay', processing: 'Processing…', failed: 'The payment could not be started. Please try again.' },
   de: { pay: 'Bezahlen', processing: 'Wird verarbeitet…', failed: 'Die Zahlung konnte nicht gestartet werden. Bitte versuchen Sie es erneut.' },
 };
 
-const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = escapeHtml;
 
 const originOf = (url: string): string | null => {
   try {

@@ -2,6 +2,7 @@
  * Server-rendered HTML for the console: an escaping tagged template, the page layout, small inline SVG charts.
  * Nothing is loaded from outside the app (one stylesheet at /console/assets/console.css, no script).
  */
+import { escapeHtml } from '../../html.js';
 
 export class Raw {
   constructor(readonly value: string) {}
@@ -10,8 +11,7 @@ export class Raw {
   }
 }
 
-const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ESC[c]!);
+export const esc = (s: string): string => escapeHtml(s);
 
 function render(v: unknown): string {
   if (v === null || v === undefined || v === false) return '';
