@@ -296,6 +296,7 @@ describe('http consumer mechanics', () => {
     const failingDb: Db = {
       kind: db.kind,
       description: 'failing',
+      stats: db.stats,
       query: (sql, params) => db.query(sql, params),
       tx: async () => {
         throw new Error('database unavailable');

@@ -408,6 +408,7 @@ describe('webhooks: buffering, retries, dead rows', () => {
     const failing: Db = {
       kind: real.kind,
       description: real.description,
+      stats: real.stats,
       query: (sql, params) => real.query(sql, params),
       session: (fn) => real.session(fn),
       close: () => real.close(),

@@ -33,9 +33,20 @@ export interface Session extends Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/**
+ * Statement and transaction counters of one Db (the benchmark prints them per hot path). `trace`, when set to an
+ * array, receives each statement's SQL text (diagnostics only; never set in production).
+ */
+export interface DbStats {
+  statements: number;
+  transactions: number;
+  trace?: string[];
+}
+
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   readonly description: string;
+  readonly stats: DbStats;
   tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Runs fn on one dedicated session (needed for session-level advisory locks). */
   session<T>(fn: (s: Session) => Promise<T>): Promise<T>;
@@ -43,6 +54,11 @@ export interface Db extends Queryable {
 }
 
 const INT8_OID = 20;
+
+function count(stats: DbStats, sql: string): void {
+  stats.statements++;
+  stats.trace?.push(sql);
+}
 export const PGLITE_SHARED_BUFFERS = '16MB';
 const toNumber = (v: string): number => Number(v);
 
@@ -126,12 +142,14 @@ async function checkout(pool: pg.Pool): Promise<{ client: pg.PoolClient; release
 class PgDb implements Db {
   readonly kind = 'postgres' as const;
   readonly description: string;
+  readonly stats: DbStats = { statements: 0, transactions: 0 };
   constructor(private readonly pool: pg.Pool, url: string) {
     const u = new URL(url);
     this.description = `PostgreSQL ${u.hostname}:${u.port || '5432'}${u.pathname}`;
   }
 
   async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+    count(this.stats, sql);
     const r = await this.pool.query(sql, params as unknown[]);
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   }
@@ -139,8 +157,10 @@ class PgDb implements Db {
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const { client, release } = await checkout(this.pool);
     const cbs: Array<() => void> = [];
+    this.stats.transactions++;
     const handle: Tx = {
       query: async <R = Row>(sql: string, params?: unknown[]) => {
+        count(this.stats, sql);
         const r = await client.query(sql, params as unknown[]);
         return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
       },
@@ -201,21 +221,25 @@ interface PGliteLike {
 
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
+  readonly stats: DbStats = { statements: 0, transactions: 0 };
   constructor(
     private readonly lite: PGliteLike,
     readonly description: string,
   ) {}
 
   async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
+    count(this.stats, sql);
     const r = await this.lite.query<T>(sql, params);
     return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
   }
 
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const cbs: Array<() => void> = [];
+    this.stats.transactions++;
     const result = await this.lite.transaction(async (t) =>
       fn({
         query: async <R = Row>(sql: string, params?: unknown[]) => {
+          count(this.stats, sql);
           const r = await t.query<R>(sql, params);
           return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
         },
