@@ -27,6 +27,7 @@ import { createLogger, loadKeyRing } from './runtime.js';
 import { findPaymentsByReference, listOutbox } from './store/console-queries.js';
 import { migrate, openDb } from './store/db.js';
 import { SecretBox } from './store/secret-box.js';
+import { TenantCache } from './store/tenant-cache.js';
 import { rotateTenantSecrets } from './store/tenants.js';
 
 const USAGE = `Usage: cli <command>
@@ -125,7 +126,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   const db = await openDb(config.database);
   try {
     await migrate(db, connectors.migrationDirs());
-    const deps: AppDeps = { config, db, log, secrets: new SecretBox(loadKeyRing(config, log)), connectors };
+    const deps: AppDeps = { config, db, log, secrets: new SecretBox(loadKeyRing(config, log)), connectors, tenants: new TenantCache(db) };
     return await run(cmd, deps, io);
   } catch (err) {
     io.err(`${argv.slice(0, 2).join(' ')} failed: ${firstLine(err)}`);

@@ -14,6 +14,7 @@ import { buildServer } from './http/server.js';
 import { createWorkers } from './workers.js';
 import { migrate, openDb, setAfterCommitErrorSink } from './store/db.js';
 import { checkKeyRing } from './store/key-check.js';
+import { TenantCache } from './store/tenant-cache.js';
 import { backfillTenantConnector } from './store/tenants.js';
 import { SecretBox } from './store/secret-box.js';
 
@@ -77,7 +78,14 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
     await db.close();
     throw err;
   }
-  const deps: AppDeps = { config, db, log, secrets, connectors };
+  const tenants = new TenantCache(db);
+  try {
+    await tenants.start();
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const deps: AppDeps = { config, db, log, secrets, connectors, tenants };
   let app: FastifyInstance | undefined;
   let address: string;
   try {
@@ -127,6 +135,7 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
       );
       await serverClosed;
       clearTimeout(requestsCut);
+      await tenants.stop();
       await db.close();
     })());
 

@@ -107,7 +107,7 @@ describe('disconnect and reconnect', () => {
   it('a disconnected tenant gets 403 on tenant-scoped endpoints but may configure', async () => {
     const { requireActiveTenant } = await import('../src/http/tenant.js');
     const fakeReq = { headers: { 'x-tenant-identifier': 'dc-1' } } as never;
-    await expect(requireActiveTenant(fakeReq, app.deps.db)).rejects.toMatchObject({ status: 403 });
+    await expect(requireActiveTenant(fakeReq, app.deps.tenants)).rejects.toMatchObject({ status: 403 });
   });
 
   it('reconfigure after disconnect → CONNECTED, stored secrets reused, AddPaymentMethod for every method again', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { TenantCache } from '../src/store/tenant-cache.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../src/app/context.js';
@@ -21,7 +22,7 @@ describe('error handling of the HTTP layer (sync-api.md 3)', () => {
     await migrate(db);
     const log = pino({ level: 'error' }, { write: (s: string) => void logged.push(s) });
     const connectors = new ConnectorRegistry({ ...config, sandboxPspUrl: 'http://127.0.0.1:1/sandbox' }, { config: { ...config, sandboxPspUrl: 'http://127.0.0.1:1/sandbox' }, listenUrl: () => 'http://127.0.0.1:1', log });
-    deps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connectors };
+    deps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connectors, tenants: new TenantCache(db) };
     app = await buildServer(deps);
     app.post(
       '/test/echo',

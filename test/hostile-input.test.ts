@@ -4,6 +4,7 @@
  * secret the request submitted.
  */
 import { createHmac } from 'node:crypto';
+import { TenantCache } from '../src/store/tenant-cache.js';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -221,7 +222,7 @@ describe('no error body or logged error echoes a submitted secret (item 4)', () 
     await migrate(db);
     const log = pino({ level: 'debug' }, { write: (s: string) => void logged.push(s) });
     const cfg = { ...config, sandboxPspUrl: 'http://127.0.0.1:1/sandbox' };
-    const deps: AppDeps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connectors: new ConnectorRegistry(cfg, { config: cfg, listenUrl: () => 'http://127.0.0.1:1', log }) };
+    const deps: AppDeps = { config, db, log, secrets: new SecretBox(config.encryptionKeys!), connectors: new ConnectorRegistry(cfg, { config: cfg, listenUrl: () => 'http://127.0.0.1:1', log }), tenants: new TenantCache(db) };
     server = await buildServer(deps);
     // Two routes that echo what they got, as a careless message or a database error would.
     server.post('/test/echo-error', async (req) => {

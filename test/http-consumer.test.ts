@@ -297,6 +297,7 @@ describe('http consumer mechanics', () => {
       kind: db.kind,
       description: 'failing',
       stats: db.stats,
+      listen: (c, n, l) => db.listen(c, n, l),
       query: (sql, params) => db.query(sql, params),
       tx: async () => {
         throw new Error('database unavailable');

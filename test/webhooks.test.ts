@@ -409,6 +409,7 @@ describe('webhooks: buffering, retries, dead rows', () => {
       kind: real.kind,
       description: real.description,
       stats: real.stats,
+      listen: (c, n, l) => real.listen(c, n, l),
       query: (sql, params) => real.query(sql, params),
       session: (fn) => real.session(fn),
       close: () => real.close(),

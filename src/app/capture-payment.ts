@@ -28,7 +28,7 @@ import type { Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
 import { appendHistory, findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
-import { decryptedSettings, loadTenant } from '../store/tenants.js';
+import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
 
@@ -121,7 +121,7 @@ export interface PspContext {
 }
 
 export async function pspContextOf(deps: AppDeps, payment: Pick<PaymentRow, 'tenantIdentifier' | 'connector'>): Promise<PspContext | null> {
-  const row = await loadTenant(deps.db, payment.tenantIdentifier);
+  const row = await deps.tenants.get(payment.tenantIdentifier);
   return row ? { connector: deps.connectors.require(payment.connector), settings: decryptedSettings(deps.secrets, row) } : null;
 }
 

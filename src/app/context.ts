@@ -6,6 +6,7 @@ import type { AppConfig } from '../config.js';
 import type { ConnectorRegistry } from '../connectors/registry.js';
 import type { Db } from '../store/db.js';
 import type { SecretBox } from '../store/secret-box.js';
+import type { TenantLookup } from '../store/tenant-cache.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -14,4 +15,6 @@ export interface AppDeps {
   secrets: SecretBox;
   /** The enabled connectors, resolved per tenant and per payment (`connectors.require(row.connector)`). */
   connectors: ConnectorRegistry;
+  /** Tenant rows, read once per instance and dropped when any instance changes them (src/store/tenant-cache.ts). */
+  tenants: TenantLookup;
 }

@@ -13,7 +13,7 @@
  */
 import type { CheckoutView, Connector, CspSources, PspPayment, PspResult } from '../connectors/types.js';
 import { findPaymentByTransaction, findPaymentsByTransactionAnyTenant, type PaymentRow } from '../store/payments.js';
-import { decryptedSettings, loadTenant } from '../store/tenants.js';
+import { decryptedSettings } from '../store/tenants.js';
 import { applyPaymentOutcome, enforceDeclineCap } from './apply-payment-outcome.js';
 import { returnUrlFor } from './initialize-payment.js';
 import { formatAmount, parseMinorUnits } from '../domain/money.js';
@@ -202,7 +202,7 @@ function afterPaymentTarget(p: PaymentRow, status: string): PageOutcome | null {
 }
 
 async function askPsp(deps: AppDeps, p: PaymentRow): Promise<{ connector: Connector; settings: Record<string, unknown>; result: PspResult<PspPayment> } | null> {
-  const tenant = await loadTenant(deps.db, p.tenantIdentifier);
+  const tenant = await deps.tenants.get(p.tenantIdentifier);
   if (!tenant) return null;
   const settings = decryptedSettings(deps.secrets, tenant);
   const connector = deps.connectors.require(p.connector);

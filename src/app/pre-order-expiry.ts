@@ -13,7 +13,6 @@ export { DEFAULT_PRE_ORDER_EXPIRY_MS } from '../config.js';
 import { AppError } from '../domain/errors.js';
 import type { Worker } from '../runtime.js';
 import { findPaymentById, listAbandonedPreOrderPayments } from '../store/payments.js';
-import { loadTenant } from '../store/tenants.js';
 import { cancelUnlinkedPayment } from './cancel-pre-order.js';
 import type { AppDeps } from './context.js';
 import { createPollingWorker } from './polling-worker.js';
@@ -38,7 +37,7 @@ export async function runPreOrderExpiry(deps: AppDeps, opts: { expiryMs: number;
   const result: ExpiryRunResult = { canceled: 0, failed: 0 };
   for (const row of due) {
     try {
-      const tenant = await loadTenant(deps.db, row.tenant_identifier);
+      const tenant = await deps.tenants.get(row.tenant_identifier);
       const payment = await findPaymentById(deps.db, row.id);
       if (!tenant || !payment || payment.orderReference || payment.status !== 'new') continue;
       const r = await cancelUnlinkedPayment(deps, tenant, payment, { trigger: 'reconciliation', ref: `pre-order-expiry:${payment.id}`, reason: 'abandoned pre-order payment expired' });

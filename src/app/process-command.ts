@@ -15,7 +15,6 @@ import type { Tx } from '../store/db.js';
 import { backoffMs } from '../store/operations.js';
 import { loadCommand, recordCommandFailure, type FinishedCommandState, type InboxCommandRow } from '../store/payment-commands.js';
 import { findPaymentByOrder, lockPayment } from '../store/payments.js';
-import { loadTenant } from '../store/tenants.js';
 import { applyCancelWebhook, runCancel, startCancel } from './cancel-payment.js';
 import { applyCaptureWebhook, finishInbox, runCapture, startCapture, writePaymentChange, type OperationWebhookResult, type Source } from './capture-payment.js';
 import type { AppDeps } from './context.js';
@@ -126,7 +125,7 @@ async function handle(deps: AppDeps, row: InboxCommandRow): Promise<ProcessResul
     await finishAlone(deps, row.id, 'ignored', `unknown message name "${row.message_name ?? ''}"`);
     return 'ignored';
   }
-  const tenant = row.tenant_identifier ? await loadTenant(deps.db, row.tenant_identifier) : null;
+  const tenant = row.tenant_identifier ? await deps.tenants.get(row.tenant_identifier) : null;
   if (!tenant || tenant.status === 'DISCONNECTED') {
     log.info(`command ignored: tenant ${tenant ? 'disconnected' : 'unknown'}`);
     await finishAlone(deps, row.id, 'ignored', tenant ? 'tenant is disconnected' : 'tenant is unknown');

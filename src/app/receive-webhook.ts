@@ -13,7 +13,7 @@ import type { Connector, ParsedWebhookRequest, WebhookAck, WebhookRequest } from
 import { AppError } from '../domain/errors.js';
 import { insertInboxEvent } from '../store/webhook-inbox.js';
 import { tenantForPspObject } from '../store/payments.js';
-import { decryptedSettings, loadTenant, webhookSecrets, type TenantRecord } from '../store/tenants.js';
+import { decryptedSettings, webhookSecrets, type TenantRecord } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { LEASE_MS, payloadForStorage } from './webhook-processing.js';
 
@@ -136,7 +136,7 @@ export async function receiveWebhook(deps: AppDeps, limiter: RejectionLimiter, i
 
 /** The tenant whose secrets verify the request: the one the endpoint URL names, else the one owning its objects. */
 async function attributedTenant(deps: AppDeps, connector: Connector, parsed: ParsedWebhookRequest): Promise<TenantRecord | null> {
-  if (parsed.endpointTenant) return loadTenant(deps.db, parsed.endpointTenant.slice(0, 255));
+  if (parsed.endpointTenant) return deps.tenants.get(parsed.endpointTenant.slice(0, 255));
   const first = parsed.events[0]!;
   let tenantId: string | null = null;
   for (const id of first.objectIds) {
@@ -144,7 +144,7 @@ async function attributedTenant(deps: AppDeps, connector: Connector, parsed: Par
     if (tenantId) break;
   }
   if (!tenantId && first.tenantHint) tenantId = first.tenantHint.slice(0, 255);
-  return tenantId ? loadTenant(deps.db, tenantId) : null;
+  return tenantId ? deps.tenants.get(tenantId) : null;
 }
 
 async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, request: WebhookRequest, input: IncomingWebhook): Promise<ReceivedWebhook> {

@@ -29,7 +29,7 @@ import type { TenantRow } from '../http/tenant.js';
 import type { Tx } from '../store/db.js';
 import { findMerchant } from '../store/merchants.js';
 import { findPaymentByOrder, lockPayment, recordPspObject } from '../store/payments.js';
-import { loadTenant, decryptedSettings } from '../store/tenants.js';
+import { decryptedSettings } from '../store/tenants.js';
 import {
   findTransfer,
   findTransferByPspId,
@@ -370,7 +370,7 @@ export async function reconcilePendingTransfers(deps: AppDeps, opts: { olderThan
   try {
     const pending = await listPendingTransfers(deps.db, new Date(Date.now() - (opts.olderThanMs ?? 60_000)));
     for (const record of pending) {
-      const tenantRow = await loadTenant(deps.db, record.tenantIdentifier);
+      const tenantRow = await deps.tenants.get(record.tenantIdentifier);
       if (!tenantRow) continue;
       let destination: string | null = null;
       if (record.kind === 'payout') {

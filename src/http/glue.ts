@@ -262,7 +262,7 @@ export async function glueRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       response: { 201: created({ isSuccessful: { type: 'boolean' }, error: { type: 'null' }, preOrderPaymentData: anyObject }), ...errors },
     },
     handler: async (req, reply) => {
-      const tenant = await requireActiveTenant(req, deps.db);
+      const tenant = await requireActiveTenant(req, deps.tenants);
       const attrs = attributesOf(req.body, 'payments');
       check(attrs, PAYMENTS_RULES);
       requireOurMethod(deps, tenant, attrs);
@@ -294,7 +294,7 @@ export async function glueRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       response: { 201: created({ isSuccessful: { type: 'boolean' }, error: { type: 'null' }, preOrderPaymentData: anyObject }), ...errors },
     },
     handler: async (req, reply) => {
-      const tenant = await requireActiveTenant(req, deps.db);
+      const tenant = await requireActiveTenant(req, deps.tenants);
       const attrs = attributesOf(req.body, 'payment-cancellations');
       check(attrs, CANCELLATION_RULES);
       requireOurMethod(deps, tenant, attrs);
@@ -320,7 +320,7 @@ export async function glueRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
       response: { 201: created({ customer: customerSchema }), ...errors },
     },
     handler: async (req, reply) => {
-      const tenant = await requireActiveTenant(req, deps.db);
+      const tenant = await requireActiveTenant(req, deps.tenants);
       const attrs = attributesOf(req.body, 'payment-customers');
       check(attrs, CUSTOMER_RULES);
       requireOurMethod(deps, tenant, attrs);

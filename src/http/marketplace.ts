@@ -121,7 +121,7 @@ const onboardingSchema = {
 
 export async function marketplaceRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const transfers = async (req: FastifyRequest, reply: FastifyReply) => {
-    const tenant = await requireActiveTenant(req, deps.db);
+    const tenant = await requireActiveTenant(req, deps.tenants);
     return reply.code(200).send(await processTransfers(deps, tenant, req.body));
   };
   for (const url of ['/private/payments/transfers', '/payments/transfers']) {
@@ -133,7 +133,7 @@ export async function marketplaceRoutes(app: FastifyInstance, deps: AppDeps): Pr
     url: '/private/merchants/onboarding',
     schema: onboardingSchema,
     handler: async (req: FastifyRequest, reply: FastifyReply) => {
-      const tenant = await requireActiveTenant(req, deps.db);
+      const tenant = await requireActiveTenant(req, deps.tenants);
       const answer = await onboardMerchant(deps, tenant, firstHeader(req, 'x-merchant-reference'), req.body, req.id);
       return reply.code(answer.httpStatus).send(answer.body);
     },

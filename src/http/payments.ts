@@ -92,7 +92,7 @@ const schema = {
 
 export async function paymentRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const tenant = await requireActiveTenant(req, deps.db);
+    const tenant = await requireActiveTenant(req, deps.tenants);
     const body = unwrapInitializeBody(req.body, String(req.headers['content-type'] ?? ''));
     const answer = await initializePayment(deps, tenant, body, req.id);
     return reply.code(200).send(answer);

@@ -98,11 +98,11 @@ const customerRouteSchema = {
 
 export async function preOrderRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const confirm = async (req: FastifyRequest, reply: FastifyReply) => {
-    const tenant = await requireActiveTenant(req, deps.db);
+    const tenant = await requireActiveTenant(req, deps.tenants);
     return reply.code(200).send(await confirmPreOrderPayment(deps, tenant, req.body, req.id));
   };
   const cancel = async (req: FastifyRequest, reply: FastifyReply) => {
-    const tenant = await requireActiveTenant(req, deps.db);
+    const tenant = await requireActiveTenant(req, deps.tenants);
     return reply.code(200).send(await cancelPreOrderPayment(deps, tenant, req.body, req.id));
   };
   for (const url of ['/private/confirm-pre-order-payment', '/confirm-pre-order-payment']) {
@@ -117,7 +117,7 @@ export async function preOrderRoutes(app: FastifyInstance, deps: AppDeps): Promi
     schema: customerRouteSchema,
     config: { errorExtra: failureKeys },
     handler: async (req, reply) => {
-      const tenant = await requireActiveTenant(req, deps.db);
+      const tenant = await requireActiveTenant(req, deps.tenants);
       return reply.code(200).send(await lookupCustomer(deps, tenant, req.body));
     },
   });

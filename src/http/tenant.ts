@@ -3,8 +3,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../domain/errors.js';
-import type { Queryable } from '../store/db.js';
-import { findTenantRow } from '../store/tenants.js';
+import type { TenantLookup } from '../store/tenant-cache.js';
 
 /** First value of a header (repeats may arrive joined by ", "), trimmed; undefined when empty. */
 export function firstHeader(req: FastifyRequest, name: string): string | undefined {
@@ -37,10 +36,10 @@ export interface TenantRow {
 }
 
 /** Applies 2.2 in order and returns the active tenant. */
-export async function requireActiveTenant(req: FastifyRequest, db: Queryable): Promise<TenantRow> {
+export async function requireActiveTenant(req: FastifyRequest, tenants: TenantLookup): Promise<TenantRow> {
   const id = tenantFromHeaders(req);
   if (id === undefined) throw new AppError('TENANT_IDENTIFIER_MISSING', 'X-Tenant-Identifier in header is required.');
-  const row: TenantRow | null = await findTenantRow(db, id);
+  const row: TenantRow | null = await tenants.get(id);
   if (!row) throw new AppError('TENANT_NOT_FOUND', 'Could not find an App configuration for the given Tenant');
   if (row.status === 'DISCONNECTED') throw new AppError('TENANT_DISCONNECTED', 'Tenant is disconnected.');
   return row;

@@ -50,6 +50,11 @@ export interface Db extends Queryable {
   tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Runs fn on one dedicated session (needed for session-level advisory locks). */
   session<T>(fn: (s: Session) => Promise<T>): Promise<T>;
+  /**
+   * LISTEN on `channel` (on PostgreSQL through a dedicated connection, reconnected by itself). `onLive(true)` once
+   * listening; `onLive(false)` as soon as notifications may have been missed (connection lost). Returns an unsubscribe.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onLive: (live: boolean) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -143,7 +148,8 @@ class PgDb implements Db {
   readonly kind = 'postgres' as const;
   readonly description: string;
   readonly stats: DbStats = { statements: 0, transactions: 0 };
-  constructor(private readonly pool: pg.Pool, url: string) {
+  private readonly listeners = new Set<() => Promise<void>>();
+  constructor(private readonly pool: pg.Pool, private readonly url: string) {
     const u = new URL(url);
     this.description = `PostgreSQL ${u.hostname}:${u.port || '5432'}${u.pathname}`;
   }
@@ -206,7 +212,53 @@ class PgDb implements Db {
     }
   }
 
+  async listen(channel: string, onNotify: (payload: string) => void, onLive: (live: boolean) => void): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let delay = 500;
+    const lost = (c: pg.Client): void => {
+      if (client !== c) return;
+      client = undefined;
+      onLive(false);
+      c.end().catch(() => undefined);
+      if (!stopped) retry = setTimeout(connect, delay).unref() as NodeJS.Timeout;
+      delay = Math.min(delay * 2, 5_000);
+    };
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, keepAlive: true });
+      client = c;
+      c.on('error', () => lost(c));
+      c.on('end', () => lost(c));
+      c.on('notification', (n) => {
+        if (n.channel === channel) onNotify(n.payload ?? '');
+      });
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        if (stopped || client !== c) return;
+        delay = 500;
+        onLive(true);
+      } catch {
+        lost(c);
+      }
+    };
+    await connect();
+    const unsubscribe = async (): Promise<void> => {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      this.listeners.delete(unsubscribe);
+      onLive(false);
+      await c?.end().catch(() => undefined);
+    };
+    this.listeners.add(unsubscribe);
+    return unsubscribe;
+  }
+
   async close(): Promise<void> {
+    await Promise.all([...this.listeners].map((u) => u()));
     await this.pool.end();
   }
 }
@@ -216,6 +268,7 @@ interface PGliteLike {
   query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[]; affectedRows?: number }>;
   transaction<T>(cb: (tx: { query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }> }) => Promise<T>): Promise<T>;
   exec(sql: string): Promise<unknown>;
+  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -257,6 +310,16 @@ class PgliteDb implements Db {
         await this.lite.exec(sql);
       },
     });
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void, onLive: (live: boolean) => void): Promise<() => Promise<void>> {
+    // One process owns a PGlite database: its notifications cannot be missed.
+    const unlisten = await this.lite.listen(channel, onNotify);
+    onLive(true);
+    return async () => {
+      onLive(false);
+      await unlisten().catch(() => undefined);
+    };
   }
 
   async close(): Promise<void> {

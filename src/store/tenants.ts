@@ -82,8 +82,23 @@ export async function insertTenantPlaceholder(tx: Tx, tenantIdentifier: string):
   await tx.query(`INSERT INTO tenants (tenant_identifier, status, is_active, revision) VALUES ($1, 'NEW', false, 0) ON CONFLICT (tenant_identifier) DO NOTHING`, [tenantIdentifier]);
 }
 
+/** Called with the tenant identifier right after a change made through this module is committed (the tenant cache listens). */
+const savedListeners = new Set<(tenantIdentifier: string) => void>();
+export function onTenantSaved(listener: (tenantIdentifier: string) => void): () => void {
+  savedListeners.add(listener);
+  return () => savedListeners.delete(listener);
+}
+function announceSaved(q: Queryable, tenantIdentifier: string): void {
+  const announce = (): void => {
+    for (const l of savedListeners) l(tenantIdentifier);
+  };
+  if ('afterCommit' in q && typeof (q as Tx).afterCommit === 'function') (q as Tx).afterCommit(announce);
+  else announce();
+}
+
 /** Inserts or updates the whole row (call inside the transaction that wrote its messages). */
 export async function saveTenant(q: Queryable, row: TenantRecord): Promise<void> {
+  announceSaved(q, row.tenant_identifier);
   await q.query(
     `INSERT INTO tenants (${COLUMNS}, updated_at)
      VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb, $10, now())
@@ -135,8 +150,16 @@ function tenantOf(row: object): string | undefined {
 
 /** The tenant's settings as the connector sees them: non-secret values merged with the decrypted secrets. */
 export function decryptedSettings(box: SecretBox, row: Pick<TenantRecord, 'config' | 'secrets'>): Record<string, unknown> {
-  return { ...(row.config ?? {}), ...decryptSecrets(box, row) };
+  // A row read once (the tenant cache hands out the same object) is decrypted once per key ring.
+  let byBox = decrypted.get(row);
+  if (!byBox) decrypted.set(row, (byBox = new WeakMap()));
+  let settings = byBox.get(box);
+  if (!settings) byBox.set(box, (settings = { ...(row.config ?? {}), ...decryptSecrets(box, row) }));
+  return { ...settings };
 }
+
+/** Decrypted settings per row object and key ring (rows are never changed in place: a change is a new row). */
+const decrypted = new WeakMap<object, WeakMap<SecretBox, Record<string, unknown>>>();
 
 /**
  * Current webhook secrets of the given fields (the connector's `settings.webhookSecretFields`), plus the previous ones
@@ -205,6 +228,7 @@ export async function rotateTenantSecrets(
       const previous: Record<string, PreviousSecret> = {};
       for (const [f, v] of Object.entries(row.previous_secrets)) previous[f] = { ...v, value: reseal(v.value) };
       if (changed) {
+        announceSaved(tx, id);
         await tx.query('UPDATE tenants SET secrets = $2::jsonb, previous_secrets = $3::jsonb, updated_at = now() WHERE tenant_identifier = $1', [
           id,
           JSON.stringify(secrets),
