@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { v5 as uuidv5 } from 'uuid';
 import type { Tx } from '../store/db.js';
-import { insertOutboxMessage, requeueOutboxMessage } from '../store/outbox.js';
+import { insertOutboxMessages, requeueOutboxMessage, type OutboxInsert } from '../store/outbox.js';
 
 export const CHANNELS = ['payment-method-commands', 'payment-events', 'app-events', 'merchant-app-events', 'payment-commands'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -72,35 +72,38 @@ outboxSignal.setMaxListeners(100);
  * A message whose id already exists (the same business event) is not inserted again.
  */
 export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingMessage[]): Promise<string[]> {
-  const ids: string[] = [];
-  for (const m of messages) {
-    const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);
-    ids.push(id);
-    // The timestamp is set by the statement (below); every other attribute is known here.
-    const attributes: Omit<MessageAttributes, 'timestamp'> = {
-      transferName: m.name,
-      name: m.name,
-      event: m.name,
-      tenantIdentifier: m.tenantIdentifier,
-      storeReference: m.tenantIdentifier,
-      actorId: appIdentifier,
-      publisher: appIdentifier,
-      correlationId: m.correlationId ?? id,
-      transactionId: id,
-      messageId: id,
-    };
-    await insertOutboxMessage(tx, {
-      id,
-      tenantIdentifier: m.tenantIdentifier,
-      channel: m.channel,
-      messageName: m.name,
-      orderingKey: `${m.tenantIdentifier}/${m.orderingKey}`,
-      attributes,
-      payload: stripNulls(m.payload),
-    });
-  }
+  const rows = messages.map((m) => outboxInsertOf(appIdentifier, m));
+  // one statement per tenant (the tenant's message clock orders them), in the given order
+  const tenants = [...new Set(rows.map((r) => r.tenantIdentifier))];
+  for (const tenant of tenants) await insertOutboxMessages(tx, tenant, rows.filter((r) => r.tenantIdentifier === tenant));
   if (messages.length > 0) tx.afterCommit(() => outboxSignal.emit('written'));
-  return ids;
+  return rows.map((r) => r.id);
+}
+
+/** The outbox row of a message: deterministic id and every attribute but the timestamp (set by the statement). */
+export function outboxInsertOf(appIdentifier: string, m: OutgoingMessage): OutboxInsert {
+  const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);
+  const attributes: Omit<MessageAttributes, 'timestamp'> = {
+    transferName: m.name,
+    name: m.name,
+    event: m.name,
+    tenantIdentifier: m.tenantIdentifier,
+    storeReference: m.tenantIdentifier,
+    actorId: appIdentifier,
+    publisher: appIdentifier,
+    correlationId: m.correlationId ?? id,
+    transactionId: id,
+    messageId: id,
+  };
+  return {
+    id,
+    tenantIdentifier: m.tenantIdentifier,
+    channel: m.channel,
+    messageName: m.name,
+    orderingKey: `${m.tenantIdentifier}/${m.orderingKey}`,
+    attributes,
+    payload: stripNulls(m.payload),
+  };
 }
 
 /** Re-publication (messages.md 4.3): the stored row goes back to pending with its id, payload and timestamp. */

@@ -40,24 +40,42 @@ export interface OutboxInsert {
 }
 
 /**
- * One round trip per message: the tenant's clock advances only when the message id is not stored yet
- * (strictly increasing per tenant: the clock, or the previous value plus 1 µs, messages.md 2.3), and the
- * row is inserted with that timestamp (also in its attributes). A message already stored (the same
- * business event) changes nothing.
+ * One round trip for all messages of a transaction: the tenant's clock advances only for messages whose id is not
+ * stored yet (strictly increasing per tenant: the clock, or the previous value plus 1 µs, messages.md 2.3; the k-th of
+ * n new messages gets the clock's new value minus (n - k) µs), and the rows are inserted in the given order with those
+ * timestamps (also in their attributes). A message already stored (the same business event) changes nothing.
+ * The clock row's lock serialises concurrent writers of one tenant until commit.
  */
-const ENQUEUE_SQL = `WITH clock AS (
+const ENQUEUE_SQL = `WITH input AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+      WITH ORDINALITY AS x(id, channel, message_name, ordering_key, attributes, payload, n)),
+  fresh AS (
+    SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM input i WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id)),
+  clock AS (
     INSERT INTO message_clock (tenant_identifier, last_ts)
-    SELECT $2, clock_timestamp() WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE id = $1)
+    SELECT $1, clock_timestamp() + (count(*) - 1) * interval '1 microsecond' FROM fresh HAVING count(*) > 0
     ON CONFLICT (tenant_identifier) DO UPDATE
-      SET last_ts = GREATEST(clock_timestamp(), message_clock.last_ts + interval '1 microsecond')
-    RETURNING to_char(last_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts)
+      SET last_ts = GREATEST(EXCLUDED.last_ts, message_clock.last_ts + (SELECT count(*) FROM fresh) * interval '1 microsecond')
+    RETURNING last_ts, (SELECT count(*) FROM fresh) AS cnt)
   INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
-  SELECT $1, $2, $3, $4, $5, $6::jsonb || jsonb_build_object('timestamp', clock.ts), $7::jsonb, clock.ts FROM clock
+  SELECT f.id, $1, f.channel, f.message_name, f.ordering_key, f.attributes::jsonb || jsonb_build_object('timestamp', t.ts), f.payload::jsonb, t.ts
+  FROM fresh f CROSS JOIN clock c
+  CROSS JOIN LATERAL (SELECT to_char((c.last_ts - (c.cnt - f.k) * interval '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts) t
+  ORDER BY f.k
   ON CONFLICT (id) DO NOTHING`;
 
-/** Inserts one message within the caller's transaction (see ENQUEUE_SQL). */
-export async function insertOutboxMessage(tx: Queryable, m: OutboxInsert): Promise<void> {
-  await tx.query(ENQUEUE_SQL, [m.id, m.tenantIdentifier, m.channel, m.messageName, m.orderingKey, JSON.stringify(m.attributes), JSON.stringify(m.payload)]);
+/** Inserts messages of one tenant within the caller's transaction, in the given order (see ENQUEUE_SQL). */
+export async function insertOutboxMessages(tx: Queryable, tenantIdentifier: string, ms: readonly OutboxInsert[]): Promise<void> {
+  if (ms.length === 0) return;
+  await tx.query(ENQUEUE_SQL, [
+    tenantIdentifier,
+    ms.map((m) => m.id),
+    ms.map((m) => m.channel),
+    ms.map((m) => m.messageName),
+    ms.map((m) => m.orderingKey),
+    ms.map((m) => JSON.stringify(m.attributes)),
+    ms.map((m) => JSON.stringify(m.payload)),
+  ]);
 }
 
 /** Re-publication (messages.md 4.3): the stored row goes back to pending with its id, payload and timestamp. */
