@@ -9,8 +9,7 @@ import { v5 as uuidv5 } from 'uuid';
 import type { Connector, PspFailure, PspPayment, TenantSettings } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
-import { enqueue } from '../messaging/outbox.js';
-import type { Tx } from '../store/db.js';
+import { enqueue, outboxRowsOf, outboxWritten } from '../messaging/outbox.js';
 import {
   addAlias,
   findPaymentByOrder,
@@ -309,12 +308,12 @@ export async function afterPaymentStored(deps: AppDeps, tenant: string, transact
 }
 
 /**
- * Stores a freshly created PSP payment with its history row, PSP object mapping and PaymentCreated. null = unique key taken.
- * `webhooksWaiting`: webhooks of the new transaction id already wait in the inbox (re-drive them after commit).
+ * Stores a freshly created PSP payment with its history row, PSP object mapping and PaymentCreated, all in one
+ * statement (one round trip, atomic: flows.md 0 rule 3). null = unique key taken (nothing written).
+ * `webhooksWaiting`: webhooks of the new transaction id already wait in the inbox (re-drive them after the write).
  */
 async function storeNewPayment(
   deps: AppDeps,
-  tx: Tx,
   tenant: string,
   req: InitializeRequest,
   methodName: string,
@@ -324,7 +323,7 @@ async function storeNewPayment(
   paymentId: string,
 ): Promise<{ payment: PaymentRow; webhooksWaiting: boolean } | null> {
   const stored = await insertNewPayment(
-    tx,
+    deps.db,
     {
       id: paymentId,
       tenantIdentifier: tenant,
@@ -348,11 +347,11 @@ async function storeNewPayment(
       initializeFingerprint: fingerprint(req.amount, req.currency),
     },
     { trigger: 'sync', ref: requestId, pspObjectKind: 'payment', waitingStates: ACTIVE_STATES },
+    ({ payment, history }) => (psp.id.startsWith('tmp-') ? [] : outboxRowsOf(deps.config.appIdentifier, [paymentCreatedMessage(payment, [history], requestId)])),
   );
   if (!stored) return null;
-  const { payment, history } = stored;
-  if (!psp.id.startsWith('tmp-')) await enqueue(tx, deps.config.appIdentifier, [paymentCreatedMessage(payment, [history], requestId)]);
-  return { payment, webhooksWaiting: stored.webhooksWaiting };
+  outboxWritten();
+  return { payment: stored.payment, webhooksWaiting: stored.webhooksWaiting };
 }
 
 export async function initializePayment(deps: AppDeps, tenant: TenantForPayment, body: unknown, requestId: string): Promise<InitializeAnswer> {
@@ -401,16 +400,15 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
   }
   const psp = created.value;
 
-  const stored = await deps.db.tx(async (tx) => {
-    const fresh = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId, paymentId);
-    if (fresh) return { payment: fresh.payment, fresh: true, webhooksWaiting: fresh.webhooksWaiting };
-    // Lost the race against an identical request (unique (tenant, order) / (tenant, transaction)): answer the first.
-    const first = (await findPaymentByOrder(tx, tenantId, ref)) ?? (await findPaymentByTransaction(tx, tenantId, psp.id));
-    if (!first || first.orderReference !== ref || !sameContent(first)) throw amountConflict(ref);
-    return { payment: first, fresh: false, webhooksWaiting: false };
-  });
-  if (stored.fresh && stored.webhooksWaiting) await afterPaymentStored(deps, tenantId, stored.payment.transactionId);
-  return hostedAnswer(deps, stored.payment);
+  const fresh = await storeNewPayment(deps, tenantId, req, methodName, psp, s, requestId, paymentId);
+  if (fresh) {
+    if (fresh.webhooksWaiting) await afterPaymentStored(deps, tenantId, fresh.payment.transactionId);
+    return hostedAnswer(deps, fresh.payment);
+  }
+  // Lost the race against an identical request (unique (tenant, order) / (tenant, transaction)): answer the first.
+  const first = (await findPaymentByOrder(deps.db, tenantId, ref)) ?? (await findPaymentByTransaction(deps.db, tenantId, psp.id));
+  if (!first || first.orderReference !== ref || !sameContent(first)) throw amountConflict(ref);
+  return hostedAnswer(deps, first);
 }
 
 async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: InitializeRequest, methodName: string, requestId: string): Promise<InitializeAnswer> {
@@ -437,11 +435,8 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
     );
     if (!created.ok) throw pspError(created.failure, () => new AppError('CONFLICT', 'The payment provider refused to create the payment.'));
     const psp = created.value;
-    const stored = await deps.db.tx(async (tx) => {
-      const p = await storeNewPayment(deps, tx, tenantId, req, methodName, psp, s, requestId, paymentId);
-      if (!p) throw new AppError('CONFLICT', `Transaction "${psp.id}" is already stored.`);
-      return p;
-    });
+    const stored = await storeNewPayment(deps, tenantId, req, methodName, psp, s, requestId, paymentId);
+    if (!stored) throw new AppError('CONFLICT', `Transaction "${psp.id}" is already stored.`);
     if (stored.webhooksWaiting) await afterPaymentStored(deps, tenantId, stored.payment.transactionId);
     return preOrderAnswer(stored.payment);
   }

@@ -80,6 +80,16 @@ export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingM
   return rows.map((r) => r.id);
 }
 
+/** The outbox rows of messages, for a store function that writes them in the same statement as the change they announce. */
+export function outboxRowsOf(appIdentifier: string, messages: OutgoingMessage[]): OutboxInsert[] {
+  return messages.map((m) => outboxInsertOf(appIdentifier, m));
+}
+
+/** Wakes the relays after outbox rows were written by a statement outside `enqueue` (call after it succeeded). */
+export function outboxWritten(): void {
+  outboxSignal.emit('written');
+}
+
 /** The outbox row of a message: deterministic id and every attribute but the timestamp (set by the statement). */
 export function outboxInsertOf(appIdentifier: string, m: OutgoingMessage): OutboxInsert {
   const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);

@@ -45,37 +45,52 @@ export interface OutboxInsert {
  * n new messages gets the clock's new value minus (n - k) µs), and the rows are inserted in the given order with those
  * timestamps (also in their attributes). A message already stored (the same business event) changes nothing.
  * The clock row's lock serialises concurrent writers of one tenant until commit.
+ *
+ * `outboxInsertCtes` gives these as common table expressions to join to another write (a payment and the message
+ * announcing it in one statement): `tenantParam` names the tenant's parameter, the six arrays of `outboxInsertParams`
+ * start at `firstArrayParam`, and `gate` (SQL) must hold for anything to be written.
  */
-const ENQUEUE_SQL = `WITH input AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+export function outboxInsertCtes(tenantParam: string, firstArrayParam: number, gate?: string): string {
+  const a = (i: number): string => `$${firstArrayParam + i}::text[]`;
+  return `outbox_input AS (
+    SELECT * FROM unnest(${a(0)}, ${a(1)}, ${a(2)}, ${a(3)}, ${a(4)}, ${a(5)})
       WITH ORDINALITY AS x(id, channel, message_name, ordering_key, attributes, payload, n)),
-  fresh AS (
-    SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM input i WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id)),
-  clock AS (
+  outbox_fresh AS (
+    SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM outbox_input i
+    WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id)${gate ? ` AND ${gate}` : ''}),
+  outbox_clock AS (
     INSERT INTO message_clock (tenant_identifier, last_ts)
-    SELECT $1, clock_timestamp() + (count(*) - 1) * interval '1 microsecond' FROM fresh HAVING count(*) > 0
+    SELECT ${tenantParam}, clock_timestamp() + (count(*) - 1) * interval '1 microsecond' FROM outbox_fresh HAVING count(*) > 0
     ON CONFLICT (tenant_identifier) DO UPDATE
-      SET last_ts = GREATEST(EXCLUDED.last_ts, message_clock.last_ts + (SELECT count(*) FROM fresh) * interval '1 microsecond')
-    RETURNING last_ts, (SELECT count(*) FROM fresh) AS cnt)
-  INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
-  SELECT f.id, $1, f.channel, f.message_name, f.ordering_key, f.attributes::jsonb || jsonb_build_object('timestamp', t.ts), f.payload::jsonb, t.ts
-  FROM fresh f CROSS JOIN clock c
-  CROSS JOIN LATERAL (SELECT to_char((c.last_ts - (c.cnt - f.k) * interval '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts) t
-  ORDER BY f.k
-  ON CONFLICT (id) DO NOTHING`;
+      SET last_ts = GREATEST(EXCLUDED.last_ts, message_clock.last_ts + (SELECT count(*) FROM outbox_fresh) * interval '1 microsecond')
+    RETURNING last_ts, (SELECT count(*) FROM outbox_fresh) AS cnt),
+  outbox_written AS (
+    INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
+    SELECT f.id, ${tenantParam}, f.channel, f.message_name, f.ordering_key, f.attributes::jsonb || jsonb_build_object('timestamp', t.ts), f.payload::jsonb, t.ts
+    FROM outbox_fresh f CROSS JOIN outbox_clock c
+    CROSS JOIN LATERAL (SELECT to_char((c.last_ts - (c.cnt - f.k) * interval '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts) t
+    ORDER BY f.k
+    ON CONFLICT (id) DO NOTHING)`;
+}
 
-/** Inserts messages of one tenant within the caller's transaction, in the given order (see ENQUEUE_SQL). */
-export async function insertOutboxMessages(tx: Queryable, tenantIdentifier: string, ms: readonly OutboxInsert[]): Promise<void> {
-  if (ms.length === 0) return;
-  await tx.query(ENQUEUE_SQL, [
-    tenantIdentifier,
+/** The six array parameters of `outboxInsertCtes`, in order. */
+export function outboxInsertParams(ms: readonly OutboxInsert[]): unknown[] {
+  return [
     ms.map((m) => m.id),
     ms.map((m) => m.channel),
     ms.map((m) => m.messageName),
     ms.map((m) => m.orderingKey),
     ms.map((m) => JSON.stringify(m.attributes)),
     ms.map((m) => JSON.stringify(m.payload)),
-  ]);
+  ];
+}
+
+const ENQUEUE_SQL = `WITH ${outboxInsertCtes('$1', 2)} SELECT 1`;
+
+/** Inserts messages of one tenant within the caller's transaction, in the given order (see ENQUEUE_SQL). */
+export async function insertOutboxMessages(tx: Queryable, tenantIdentifier: string, ms: readonly OutboxInsert[]): Promise<void> {
+  if (ms.length === 0) return;
+  await tx.query(ENQUEUE_SQL, [tenantIdentifier, ...outboxInsertParams(ms)]);
 }
 
 /** Re-publication (messages.md 4.3): the stored row goes back to pending with its id, payload and timestamp. */

@@ -6,6 +6,7 @@
  */
 import type { PaymentStatus } from '../domain/payment-status.js';
 import type { Queryable, Tx } from './db.js';
+import { outboxInsertCtes, outboxInsertParams, type OutboxInsert } from './outbox.js';
 
 export type HistoryTrigger = 'sync' | 'command' | 'webhook' | 'redirect' | 'reconciliation';
 
@@ -223,33 +224,41 @@ export interface NewPaymentStored {
  * `waitingStates`, for `p.connector`). Returns null, writing nothing, when the unique keys are taken (as insertPayment).
  */
 export async function insertNewPayment(
-  tx: Tx,
+  q: Queryable,
   p: NewPayment,
   first: { trigger: HistoryTrigger; ref: string | null; pspObjectKind: string; waitingStates: readonly string[] },
+  /** The messages announcing the new payment, built from the row as it will be stored (written only if it is). */
+  announce: (stored: { payment: PaymentRow; history: HistoryRow }) => OutboxInsert[] = () => [],
 ): Promise<NewPaymentStored | null> {
-  const r = await tx.query<DbPaymentRow & { h_id: number; h_seq: number; h_status: string; h_trigger: HistoryTrigger; h_trigger_ref: string | null; h_details: Record<string, unknown> | null; h_created_at: Date; h_webhooks_waiting: boolean }>(
+  // The row and its first history row as they will be stored (timestamps set here so the messages carry them).
+  const createdAt = new Date();
+  const expected = { payment: newPaymentRow(p, createdAt), history: { id: 0, paymentId: p.id, seq: 1, status: p.status, trigger: first.trigger, triggerRef: first.ref, details: null, createdAt } };
+  const messages = announce(expected);
+  const r = await q.query<DbPaymentRow & { h_id: number; h_seq: number; h_status: string; h_trigger: HistoryTrigger; h_trigger_ref: string | null; h_details: Record<string, unknown> | null; h_created_at: Date; h_webhooks_waiting: boolean }>(
     `WITH p AS (
        INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
          capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
-         initialize_fingerprint, linked_at, psp_data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END, $24::jsonb)
+         initialize_fingerprint, linked_at, psp_data, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE $25::timestamptz END,
+         $24::jsonb, $25::timestamptz, $25::timestamptz)
        ON CONFLICT DO NOTHING
        RETURNING *),
      h AS (
-       INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref)
-       SELECT id, 1, status, $20, $21 FROM p
+       INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, created_at)
+       SELECT id, 1, status, $20, $21, $25::timestamptz FROM p
        RETURNING id, seq, status, trigger, trigger_ref, details, created_at),
      o AS (
        INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind)
        SELECT connector, transaction_id, tenant_identifier, $22 FROM p
-       ON CONFLICT (connector, psp_object_id) DO NOTHING)
+       ON CONFLICT (connector, psp_object_id) DO NOTHING),
+     ${outboxInsertCtes('$2', 26, 'EXISTS (SELECT 1 FROM p)')}
      SELECT p.*, h.id AS h_id, h.seq AS h_seq, h.status AS h_status, h.trigger AS h_trigger, h.trigger_ref AS h_trigger_ref,
        h.details AS h_details, h.created_at AS h_created_at,
        EXISTS (SELECT 1 FROM webhook_inbox w
                WHERE w.tenant_identifier = p.tenant_identifier AND w.connector = p.connector AND w.psp_object_id = p.transaction_id
                  AND w.state = ANY($23::text[])) AS h_webhooks_waiting
      FROM p CROSS JOIN h`,
-    [...newPaymentParams(p), first.trigger, first.ref, first.pspObjectKind, [...first.waitingStates], JSON.stringify(p.pspData ?? {})],
+    [...newPaymentParams(p), first.trigger, first.ref, first.pspObjectKind, [...first.waitingStates], JSON.stringify(p.pspData ?? {}), createdAt, ...outboxInsertParams(messages)],
   );
   const row = r.rows[0];
   if (!row) return null;
@@ -266,6 +275,43 @@ export async function insertNewPayment(
       created_at: row.h_created_at,
     }),
     webhooksWaiting: row.h_webhooks_waiting === true,
+  };
+}
+
+/** The row `insertNewPayment` stores for `p` (defaults of migrations/003_payments.sql), created at `at`. */
+function newPaymentRow(p: NewPayment, at: Date): PaymentRow {
+  return {
+    id: p.id,
+    tenantIdentifier: p.tenantIdentifier,
+    transactionId: p.transactionId,
+    orderReference: p.orderReference,
+    status: p.status,
+    version: 1,
+    amount: p.amount,
+    currency: p.currency,
+    authorizedAmount: 0,
+    capturedAmount: 0,
+    pendingCaptureAmount: 0,
+    releasedAmount: 0,
+    refundedAmount: 0,
+    pendingRefundAmount: 0,
+    paymentMethod: p.paymentMethod,
+    connector: p.connector,
+    mode: p.mode,
+    captureMode: p.captureMode,
+    orderData: p.orderData,
+    redirectSuccessUrl: p.redirectSuccessUrl ?? null,
+    redirectCancelUrl: p.redirectCancelUrl ?? null,
+    checkoutSummaryPageUrl: p.checkoutSummaryPageUrl ?? null,
+    localeName: p.localeName ?? null,
+    preOrderData: p.preOrderData ?? null,
+    pspDetails: p.pspDetails ?? {},
+    pspData: p.pspData ?? {},
+    declinedAttempts: [],
+    initializeFingerprint: p.initializeFingerprint ?? null,
+    linkedAt: p.orderReference === null ? null : at,
+    createdAt: at,
+    updatedAt: at,
   };
 }
 
