@@ -21,7 +21,7 @@ import {
 } from '../domain/payment-status.js';
 import { enqueue, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Tx } from '../store/db.js';
-import { appendHistory, findPaymentById, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { appendHistory, findPaymentById, lockPayment, updatePayment, updatePaymentRecording, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { PSP_TIMEOUT_MS, pspContextOf } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
@@ -196,10 +196,11 @@ export async function applyPaymentOutcome(deps: AppDeps, tx: Tx, paymentId: stri
     releasedAmount: amounts.releasedAmount,
   };
   if (outcome.publicDetails && Object.keys(outcome.publicDetails).length > 0) changes.pspDetails = { ...payment.pspDetails, ...outcome.publicDetails };
-  const updated = await updatePayment(tx, payment.id, changes);
   const historyDetails = outcome.decline ? { decline: { code: outcome.decline.code, message: outcome.decline.message } } : null;
-  const entry = await appendHistory(tx, payment.id, to, source.trigger, source.ref, historyDetails);
-  const history = await listHistory(tx, payment.id);
+  const recorded = await updatePaymentRecording(tx, payment.id, changes, { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails }, true);
+  const updated = recorded.payment;
+  const entry = recorded.entry!;
+  const history = recorded.history;
 
   const out: OutgoingMessage[] = [];
   for (const m of messagesFor(check.messages, updated.orderReference !== null)) {

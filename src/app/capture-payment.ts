@@ -27,7 +27,7 @@ import { enqueue, republish, type OutgoingMessage } from '../messaging/outbox.js
 import type { Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
-import { appendHistory, findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPayment, updatePayment, updatePaymentRecording, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -84,12 +84,14 @@ export async function writePaymentChange(
   opts: { updated: boolean; statusMessages: StatusMsg[]; source: Source },
 ): Promise<{ payment: PaymentRow; statusMessageIds: string[] }> {
   let payment = before;
+  let history: HistoryRow[] = [];
   if (changes) {
-    payment = await updatePayment(tx, before.id, changes);
-    if (changes.status !== undefined && changes.status !== before.status) await appendHistory(tx, before.id, changes.status, opts.source.trigger, opts.source.ref);
+    const entry = changes.status !== undefined && changes.status !== before.status ? { status: changes.status, trigger: opts.source.trigger, ref: opts.source.ref } : null;
+    // the history is read in the same statement whenever a PaymentUpdated may follow (it carries the history)
+    ({ payment, history } = await updatePaymentRecording(tx, before.id, changes, entry, opts.updated));
   }
   const out: OutgoingMessage[] = [];
-  if (opts.updated && changes && paymentUpdateCarriesChange(before, payment)) out.push(paymentUpdatedMessage(payment, await listHistory(tx, payment.id), opts.source.ref));
+  if (opts.updated && changes && paymentUpdateCarriesChange(before, payment)) out.push(paymentUpdatedMessage(payment, history, opts.source.ref));
   const status = payment.orderReference
     ? opts.statusMessages.map((m) =>
         paymentStatusMessage(m.name, payment, { eventKey: m.eventKey, orderItemIds: m.orderItemIds, amount: m.amount, correlationId: opts.source.ref }),

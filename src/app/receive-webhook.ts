@@ -135,12 +135,12 @@ export async function receiveWebhook(deps: AppDeps, limiter: RejectionLimiter, i
 }
 
 /** The tenant whose secrets verify the request: the one the endpoint URL names, else the one owning its objects. */
-async function attributedTenant(deps: AppDeps, connector: Connector, parsed: ParsedWebhookRequest): Promise<TenantRecord | null> {
+async function attributedTenant(deps: AppDeps, connector: Connector, parsed: ParsedWebhookRequest, ownerOf: (id: string) => Promise<string | null>): Promise<TenantRecord | null> {
   if (parsed.endpointTenant) return deps.tenants.get(parsed.endpointTenant.slice(0, 255));
   const first = parsed.events[0]!;
   let tenantId: string | null = null;
   for (const id of first.objectIds) {
-    tenantId = await tenantForPspObject(deps.db, connector.id, id);
+    tenantId = await ownerOf(id);
     if (tenantId) break;
   }
   if (!tenantId && first.tenantHint) tenantId = first.tenantHint.slice(0, 255);
@@ -151,7 +151,14 @@ async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, requ
   // An endpoint that does not name its tenant receives one mode per URL (`/webhooks` live, `/webhooks/test` test).
   if (!parsed.endpointTenant && parsed.events.some((e) => e.mode !== input.mode)) throw new AppError('VALIDATION_FAILED', 'Webhook mode does not match the endpoint.');
 
-  const tenant = await attributedTenant(deps, connector, parsed);
+  // Owners of PSP objects, each looked up once per request (attribution and the 1.10 check ask the same).
+  const owners = new Map<string, Promise<string | null>>();
+  const ownerOf = (id: string): Promise<string | null> => {
+    let owner = owners.get(id);
+    if (!owner) owners.set(id, (owner = tenantForPspObject(deps.db, connector.id, id)));
+    return owner;
+  };
+  const tenant = await attributedTenant(deps, connector, parsed, ownerOf);
   if (!tenant) {
     if (parsed.endpointTenant) throw new AppError('VALIDATION_FAILED', 'Invalid webhook signature.'); // unknown endpoint tenant: nothing to verify with
     throw new AppError('WEBHOOK_UNATTRIBUTED', 'Webhook cannot be attributed yet; retry later.', { headers: { 'Retry-After': '60' } });
@@ -179,7 +186,7 @@ async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, requ
     if (event.mode !== tenantMode) ignoredReason = `event mode ${event.mode} differs from the tenant's ${tenantMode} mode`;
     else {
       for (const id of event.objectIds) {
-        const owner = await tenantForPspObject(deps.db, connector.id, id);
+        const owner = await ownerOf(id);
         if (owner && owner !== tenant.tenant_identifier) {
           ignoredReason = 'the event concerns an object of another tenant';
           break;

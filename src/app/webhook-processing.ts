@@ -174,7 +174,8 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Prom
   }
   if (outcome.kind !== 'payment') return { to: 'ignored', reason: `not handled yet (${outcome.kind} outcome)` };
 
-  const payment = await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId);
+  // usually the event's primary object: the context snapshot already read it
+  const payment = known && outcome.transactionId === row.psp_object_id ? known : await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId);
   if (!payment) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
 
   const result = await applyPaymentOutcome(

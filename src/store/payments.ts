@@ -394,6 +394,13 @@ const JSON_FIELDS = new Set<keyof PaymentChanges>(['orderData', 'preOrderData', 
 
 /** Applies `changes` to the (locked) payment, increments `version` and returns the row after the write. */
 export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentChanges): Promise<PaymentRow> {
+  const { sets, params } = paymentSets(paymentId, changes);
+  const r = await tx.query<DbPaymentRow>(`UPDATE payments SET ${sets} WHERE id = $1 RETURNING *`, params);
+  if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
+  return mapPaymentRow(r.rows[0]);
+}
+
+function paymentSets(paymentId: string, changes: PaymentChanges): { sets: string; params: unknown[] } {
   const sets: string[] = [];
   const params: unknown[] = [paymentId];
   for (const [key, value] of Object.entries(changes) as Array<[keyof PaymentChanges, unknown]>) {
@@ -404,10 +411,51 @@ export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentC
     sets.push(`${column} = $${params.length}`);
   }
   sets.push('version = version + 1', 'updated_at = now()');
-  const r = await tx.query<DbPaymentRow>(`UPDATE payments SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, params);
-  if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
-  return mapPaymentRow(r.rows[0]);
+  return { sets: sets.join(', '), params };
 }
+
+export interface HistoryEntry {
+  status: string;
+  trigger: HistoryTrigger;
+  ref: string | null;
+  details?: Record<string, unknown> | null;
+}
+
+/**
+ * `updatePayment`, then (when `entry` is given) `appendHistory`, then (when `withHistory`) `listHistory`, in one
+ * statement. Call with the payment row locked.
+ */
+export async function updatePaymentRecording(
+  tx: Tx,
+  paymentId: string,
+  changes: PaymentChanges,
+  entry: HistoryEntry | null,
+  withHistory: boolean,
+): Promise<{ payment: PaymentRow; entry: HistoryRow | null; history: HistoryRow[] }> {
+  const { sets, params } = paymentSets(paymentId, changes);
+  const ctes = [`u AS (UPDATE payments SET ${sets} WHERE id = $1 RETURNING *)`];
+  const columns = ['u.*'];
+  if (entry) {
+    params.push(entry.status, entry.trigger, entry.ref, entry.details == null ? null : JSON.stringify(entry.details));
+    const n = params.length;
+    ctes.push(`h AS (
+      INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, details)
+      SELECT u.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_status_history WHERE payment_id = $1), $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb FROM u
+      RETURNING *)`);
+    columns.push('(SELECT row_to_json(h) FROM h) AS history_new');
+  }
+  // the statement's snapshot does not hold the row `h` inserts: the old rows, then the new one
+  if (withHistory) columns.push(`(SELECT COALESCE(json_agg(x ORDER BY x.seq), '[]'::json) FROM payment_status_history x WHERE x.payment_id = $1) AS history_old`);
+  const r = await tx.query<DbPaymentRow & { history_new?: DbHistoryJson | null; history_old?: DbHistoryJson[] }>(`WITH ${ctes.join(', ')} SELECT ${columns.join(', ')} FROM u`, params);
+  const row = r.rows[0];
+  if (!row) throw new Error(`payment ${paymentId} does not exist`);
+  const created = row.history_new ? historyFromJson(row.history_new) : null;
+  const history = withHistory ? [...(row.history_old ?? []).map(historyFromJson), ...(created ? [created] : [])] : [];
+  return { payment: mapPaymentRow(row), entry: created, history };
+}
+
+type DbHistoryJson = Omit<DbHistoryRow, 'created_at'> & { created_at: string };
+const historyFromJson = (h: DbHistoryJson): HistoryRow => mapHistoryRow({ ...h, created_at: new Date(h.created_at) });
 
 /** Appends a status-history row (states.md 1.5) with the next per-payment sequence number. Call with the payment row locked. */
 export async function appendHistory(
