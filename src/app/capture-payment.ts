@@ -45,6 +45,15 @@ export interface Source {
   ref: string;
 }
 
+/**
+ * The record and payment as the transaction that created the record committed them: the PSP call right after uses
+ * them instead of reading both again (the outcome's transaction locks and re-checks the record anyway).
+ */
+export interface CallSnapshot<R> {
+  record: R;
+  payment: PaymentRow;
+}
+
 export interface StatusMsg {
   name: string;
   eventKey: string;
@@ -166,7 +175,7 @@ export interface CaptureCommandInput {
 export type CaptureStart =
   | { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null }
   /** A pending record this command must (still) take to the PSP. */
-  | { kind: 'call'; paymentId: string; recordId: string };
+  | { kind: 'call'; paymentId: string; recordId: string; snapshot?: CallSnapshot<OperationRow> };
 
 /** Step 1 of flows.md 8, in `tx` (finishes the inbox row itself when nothing else is to be done). */
 export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd: CaptureCommandInput): Promise<CaptureStart> {
@@ -210,7 +219,7 @@ export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd
     }
     case 'proceed': {
       const id = randomUUID();
-      await insertOperation(tx, {
+      const record = await insertOperation(tx, {
         id,
         paymentId: payment.id,
         tenantIdentifier: payment.tenantIdentifier,
@@ -222,8 +231,8 @@ export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd
         commandId: cmd.inboxId,
         nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
       });
-      await updatePayment(tx, payment.id, { pendingCaptureAmount: withPendingCapture(amountsOf(payment), cmd.amount).pendingCaptureAmount });
-      return { kind: 'call', paymentId: payment.id, recordId: id };
+      const after = await updatePayment(tx, payment.id, { pendingCaptureAmount: withPendingCapture(amountsOf(payment), cmd.amount).pendingCaptureAmount });
+      return { kind: 'call', paymentId: payment.id, recordId: id, snapshot: { record, payment: after } };
     }
   }
 }
@@ -237,13 +246,13 @@ export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd
  * command processor and the reconciliation job. `inboxId`: the command row to finish in the outcome's transaction.
  * Throws only on database errors.
  */
-export async function runCapture(deps: AppDeps, recordId: string, source: Source, inboxId?: string): Promise<OperationAnswer['kind'] | 'settled'> {
-  const record = await getOperation(deps.db, recordId);
+export async function runCapture(deps: AppDeps, recordId: string, source: Source, inboxId?: string, snapshot?: CallSnapshot<OperationRow>): Promise<OperationAnswer['kind'] | 'settled'> {
+  const record = snapshot?.record ?? (await getOperation(deps.db, recordId));
   if (!record || record.status !== 'pending') {
     if (inboxId) await deps.db.tx((tx) => finishInbox(tx, inboxId, 'processed', 'capture already settled'));
     return 'settled';
   }
-  const payment = await findPaymentById(deps.db, record.paymentId);
+  const payment = snapshot?.payment ?? (await findPaymentById(deps.db, record.paymentId));
   if (!payment) throw new Error(`payment ${record.paymentId} of capture ${record.id} does not exist`);
   const psp = await pspContextOf(deps, payment);
   let answer: OperationAnswer;

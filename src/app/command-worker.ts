@@ -17,7 +17,7 @@ const BATCH = 20;
 
 /** Claims due rows (at most one per tenant+order) and processes them. Returns how many it took. */
 export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): Promise<number> {
-  const claimed = await deps.db.tx((tx) => claimDueCommands(tx, new Date(Date.now() + COMMAND_LEASE_MS), BATCH));
+  const claimed = await claimDueCommands(deps.db, new Date(Date.now() + COMMAND_LEASE_MS), BATCH);
   claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
   for (let i = 0; i < claimed.length; i++) {
     if (stopping?.()) {
@@ -25,7 +25,7 @@ export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): 
       await releaseCommands(deps.db, claimed.slice(i).map((r) => r.id));
       break;
     }
-    await processCommand(deps, claimed[i]!.id);
+    await processCommand(deps, claimed[i]!);
   }
   return claimed.length;
 }

@@ -99,12 +99,14 @@ async function finishAlone(deps: AppDeps, id: string, state: FinishedCommandStat
 export type ProcessResult = 'processed' | 'ignored' | 'rejected' | 'retrying' | 'dead' | 'skipped';
 
 /**
- * Processes one inbox row (claimed by the caller). Never throws: failures move the row to `retrying` / `dead`.
+ * Processes one inbox row (claimed by the caller, given as the claim returned it or by id). Never throws: failures move
+ * the row to `retrying` / `dead`.
  */
-export async function processCommand(deps: AppDeps, inboxId: string): Promise<ProcessResult> {
+export async function processCommand(deps: AppDeps, claimed: string | InboxCommandRow): Promise<ProcessResult> {
+  const inboxId = typeof claimed === 'string' ? claimed : claimed.id;
   let row: InboxCommandRow | null = null;
   try {
-    row = await loadCommand(deps.db, inboxId);
+    row = typeof claimed === 'string' ? await loadCommand(deps.db, claimed) : claimed;
     if (!row || (row.state !== 'received' && row.state !== 'retrying')) return 'skipped';
     return await handle(deps, row);
   } catch (err) {
@@ -158,7 +160,7 @@ async function handle(deps: AppDeps, row: InboxCommandRow): Promise<ProcessResul
     case 'capture': {
       const s = await deps.db.tx((tx) => startCapture(deps, tx, payment.id, { ...base, amount: cmd.amount, currency: cmd.currency }));
       if (s.kind === 'done') return s.state;
-      await runCapture(deps, s.recordId, source, row.id);
+      await runCapture(deps, s.recordId, source, row.id, s.snapshot);
       return 'processed';
     }
     case 'cancel': {
@@ -170,7 +172,7 @@ async function handle(deps: AppDeps, row: InboxCommandRow): Promise<ProcessResul
     case 'refund': {
       const s = await deps.db.tx((tx) => startRefund(deps, tx, payment.id, { ...base, amount: cmd.amount, currency: cmd.currency }));
       if (s.kind === 'done') return s.state;
-      await runRefund(deps, s.refundId, source, row.id);
+      await runRefund(deps, s.refundId, source, row.id, s.snapshot);
       return 'processed';
     }
   }

@@ -23,6 +23,7 @@ import {
   type OperationWebhookResult,
   type Source,
   type StatusMsg,
+  type CallSnapshot,
 } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf } from './payment-messages.js';
@@ -37,7 +38,7 @@ export interface RefundCommandInput {
   currency: string;
 }
 
-export type RefundStart = { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null } | { kind: 'call'; paymentId: string; refundId: string };
+export type RefundStart = { kind: 'done'; state: 'processed' | 'rejected'; reason: string | null } | { kind: 'call'; paymentId: string; refundId: string; snapshot?: CallSnapshot<RefundRow> };
 
 export type RefundAnswer = { kind: 'answered'; pspRefundId: string; status: RefundStatus } | { kind: 'failed'; reason: string } | { kind: 'unknown'; reason: string };
 
@@ -83,12 +84,12 @@ export async function startRefund(deps: AppDeps, tx: Tx, paymentId: string, cmd:
       const created = refundCreation('pending');
       if (!created.ok) throw new Error(created.error.message);
       const amounts = withRefundStatus(amountsOf(payment), null, 'pending', decision.amount);
-      await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
+      const changed = await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
         updated: created.messages.some((m) => m.name === 'PaymentUpdated'),
         statusMessages: [],
         source,
       });
-      await insertRefund(tx, {
+      const record = await insertRefund(tx, {
         id,
         paymentId: payment.id,
         tenantIdentifier: payment.tenantIdentifier,
@@ -100,19 +101,19 @@ export async function startRefund(deps: AppDeps, tx: Tx, paymentId: string, cmd:
         commandId: cmd.inboxId,
         nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
       });
-      return { kind: 'call', paymentId: payment.id, refundId: id };
+      return { kind: 'call', paymentId: payment.id, refundId: id, snapshot: { record, payment: changed.payment } };
     }
   }
 }
 
 /** PSP refund for a pending refund record without PSP id (key = refund id), then the answer. Shared with reconciliation. */
-export async function runRefund(deps: AppDeps, refundId: string, source: Source, inboxId?: string): Promise<RefundAnswer['kind'] | 'settled'> {
-  const refund = await getRefund(deps.db, refundId);
+export async function runRefund(deps: AppDeps, refundId: string, source: Source, inboxId?: string, snapshot?: CallSnapshot<RefundRow>): Promise<RefundAnswer['kind'] | 'settled'> {
+  const refund = snapshot?.record ?? (await getRefund(deps.db, refundId));
   if (!refund || refund.status !== 'pending' || refund.pspRefundId) {
     if (inboxId) await deps.db.tx((tx) => finishInbox(tx, inboxId, 'processed', 'refund already answered'));
     return 'settled';
   }
-  const payment = await findPaymentById(deps.db, refund.paymentId);
+  const payment = snapshot?.payment ?? (await findPaymentById(deps.db, refund.paymentId));
   if (!payment) throw new Error(`payment ${refund.paymentId} of refund ${refund.id} does not exist`);
   const psp = await pspContextOf(deps, payment);
   const answer: RefundAnswer = psp

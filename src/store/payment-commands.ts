@@ -26,7 +26,7 @@ export async function loadCommand(q: Queryable, id: string): Promise<InboxComman
     [id],
   );
   const row = r.rows[0];
-  return row ? { ...row, attempts: Number(row.attempts), created_at: new Date(row.created_at) } : null;
+  return row ? commandRow(row) : null;
 }
 
 /** Marks a command finished within `tx` (only from received/retrying). */
@@ -58,8 +58,9 @@ export async function recordCommandFailure(
  * Claims up to `limit` due received/retrying commands, at most the oldest unfinished one per (tenant, orderReference),
  * with `FOR UPDATE SKIP LOCKED`, by moving `next_attempt_at` to `leaseUntil`.
  */
-export async function claimDueCommands(tx: Tx, leaseUntil: Date, limit: number): Promise<Array<{ id: string; created_at: Date }>> {
-  const r = await tx.query<{ id: string; created_at: Date }>(
+export async function claimDueCommands(q: Queryable, leaseUntil: Date, limit: number): Promise<InboxCommandRow[]> {
+  // one autocommit statement: the claim is its own transaction; the claimed rows come back whole (no second read)
+  const r = await q.query<InboxCommandRow>(
     `UPDATE command_inbox SET next_attempt_at = $1
        WHERE id IN (
          SELECT c.id FROM command_inbox c
@@ -73,11 +74,13 @@ export async function claimDueCommands(tx: Tx, leaseUntil: Date, limit: number):
          ORDER BY c.created_at, c.id
          LIMIT ${Math.trunc(limit)}
          FOR UPDATE SKIP LOCKED)
-       RETURNING id, created_at`,
+       RETURNING id, transport_message_id, message_name, tenant_identifier, payload, state, attempts, created_at`,
     [leaseUntil],
   );
-  return r.rows;
+  return r.rows.map(commandRow);
 }
+
+const commandRow = (row: InboxCommandRow): InboxCommandRow => ({ ...row, attempts: Number(row.attempts), created_at: new Date(row.created_at) });
 
 /** Makes claimed commands still received/retrying due at once (lease released). */
 export async function releaseCommands(q: Queryable, ids: readonly string[]): Promise<void> {
