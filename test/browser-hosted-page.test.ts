@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type BrowserContext } from 'playwright-core';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { browserAvailable, launchChromium } from './helpers/services.js';
@@ -22,6 +23,7 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
   const visits: string[] = [];
   let context: BrowserContext;
   const T = 'browser-tenant';
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     shop = createServer((req, res) => {
@@ -30,7 +32,8 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
     });
     await new Promise<void>((r) => shop.listen(0, '127.0.0.1', () => r()));
     shopUrl = `http://127.0.0.1:${(shop.address() as AddressInfo).port}`;
-    app = await startTestApp();
+    // every log line at every level, unredacted, to check that no card number is ever logged
+    app = await startTestApp({}, { log: pino({ level: 'trace' }, { write: (line: string) => void logLines.push(line) }) });
     await configureTenant(app, T);
     context = await launchChromium();
   }, 60_000);
@@ -126,6 +129,8 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
       const confirm = `${app.deps.config.appBaseUrl}/sandbox/v1/payments/${p.transactionId}/confirm`;
       expect(sent.bodies).toEqual([`POST ${confirm}`, `POST ${confirm}`]);
       expect(sent.urls.filter((u) => /4000\D*0000\D*0000\D*0002|4242\D*4242/.test(decodeURIComponent(u)))).toEqual([]);
+      expect(logLines.length).toBeGreaterThan(0);
+      expect(logLines.filter((l) => /4000\D{0,3}0000\D{0,3}0000\D{0,3}0002|4242\D{0,3}4242\D{0,3}4242/.test(l))).toEqual([]);
     } finally {
       await page.close();
     }
