@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { browserAvailable, launchChromium } from './helpers/services.js';
+import { until } from './helpers/commands.js';
 import { CARD_YEAR, configureTenant, initialize, messageNames } from './helpers/hosted-flow.js';
 
 const available = await browserAvailable();
@@ -121,6 +122,12 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
       // the page was not left: no navigation since it was opened
       expect(sent.navigations()).toBe(before);
       expect(page.url()).toBe(pageOrigin(p.redirectUrl));
+      // the app learns of the attempt from the sandbox's webhook and records it in the payment's history (flows.md 4.13)
+      const declines = await until(
+        async () => (await app.deps.db.query<{ details: any }>("SELECT details FROM payment_status_history WHERE payment_id = $1 AND details ? 'retryableDecline'", [p.paymentId])).rows,
+        (rows) => rows.length > 0,
+      );
+      expect(declines.map((r) => r.details.retryableDecline.code)).toEqual(['card_declined']);
 
       await page.fill('input[name="cardNumber"]', '4242 4242 4242 4242');
       await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-success**`), page.click('button.pay')]);
@@ -142,6 +149,19 @@ describe.skipIf(!available)('hosted payment page in Chromium', () => {
 
   it('the same when the page and the sandbox are on different origins (CORS on the storefront confirm)', async () => {
     await declineThenPay((u) => u.replace('//127.0.0.1:', '//localhost:'));
+  }, 60_000);
+
+  it('a card that fails for good (4100000000000019) leaves the page for the shop cancel URL', async () => {
+    const p = await initialize(app, T, urls());
+    const page = await context.newPage();
+    try {
+      await page.goto(p.redirectUrl);
+      await fillCard(page, '4100000000000019');
+      await Promise.all([page.waitForURL(`${shopUrl}/en/payment/order-cancel**`), page.click('button.pay')]);
+      expect((await messageNames(app, p.paymentId)).filter((n) => n === 'PaymentAuthorizationFailed')).toHaveLength(1);
+    } finally {
+      await page.close();
+    }
   }, 60_000);
 
   it('without JavaScript a decline returns to the page with the message tied to the number (typed again), then pays', async () => {
