@@ -86,15 +86,19 @@ describe.skipIf(!available)('payment page states: axe-core and screenshots', () 
 
   /**
    * Opens the state at both widths (`open` navigates the page there), checks it (`check`), runs axe-core and writes
-   * the screenshots.
+   * the screenshots. `javaScript: false`: the page's own scripts do not run.
    */
-  async function state(name: string, open: (page: Page) => Promise<void>, check: (page: Page) => Promise<void>): Promise<void> {
+  async function state(name: string, open: (page: Page) => Promise<void>, check: (page: Page) => Promise<void>, opts: { javaScript?: boolean } = {}): Promise<void> {
     const page = await context.newPage();
     try {
+      const cdp = opts.javaScript === false ? await context.newCDPSession(page) : null;
+      const scripts = async (on: boolean) => void (await cdp?.send('Emulation.setScriptExecutionDisabled', { value: !on }));
       for (const vp of VIEWPORTS) {
         await page.setViewportSize({ width: vp.width, height: vp.height });
+        await scripts(false);
         await open(page);
         await check(page);
+        await scripts(true); // for axe-core; the page's own script, never run at load, stays unrun
         expect(await seriousViolations(page), `${name} at ${vp.name}`).toEqual([]);
         // the page fits the phone: nothing wider than the viewport
         expect(await page.evaluate<number>('document.documentElement.scrollWidth'), `${name} at ${vp.name}: horizontal scroll`).toBeLessThanOrEqual(vp.width);
@@ -142,10 +146,31 @@ describe.skipIf(!available)('payment page states: axe-core and screenshots', () 
     );
   }, 90_000);
 
-  it('after a decline: the message tied to the card number field', async () => {
+  it('after a decline: the number kept, the message tied to the card number field', async () => {
+    // each width declines once on the same payment (a retryable decline leaves it open)
     const p = await initialize(app, A, order('DE--1003'));
     await state(
       'declined',
+      async (page) => {
+        await page.goto(p.redirectUrl);
+        await fillCard(page, '4000 0000 0000 0002');
+        await page.click('button.pay');
+        await page.waitForSelector('#payment-error');
+      },
+      async (page) => {
+        expect(await page.textContent('#payment-error')).toBe('Your card was declined. Please try again or use another card.');
+        expect(await page.inputValue('input[name="cardNumber"]')).toBe('4000 0000 0000 0002');
+        expect(await page.getAttribute('input[name="cardNumber"]', 'aria-invalid')).toBe('true');
+        expect(await page.getAttribute('input[name="cardNumber"]', 'aria-describedby')).toBe('payment-error');
+        expect(page.url()).toBe(p.redirectUrl);
+      },
+    );
+  }, 90_000);
+
+  it('after a decline without JavaScript: the page comes back with the message tied to the card number field', async () => {
+    const p = await initialize(app, A, order('DE--1008'));
+    await state(
+      'declined-no-js',
       async (page) => {
         await page.goto(p.redirectUrl);
         await fillCard(page, '4000000000000002');
@@ -156,6 +181,7 @@ describe.skipIf(!available)('payment page states: axe-core and screenshots', () 
         expect(await page.getAttribute('input[name="cardNumber"]', 'aria-invalid')).toBe('true');
         expect(await page.getAttribute('input[name="cardNumber"]', 'aria-describedby')).toBe('payment-error');
       },
+      { javaScript: false },
     );
   }, 90_000);
 

@@ -28,6 +28,8 @@ const get = async (path: string) => {
 const q = (o: Record<string, string>) => new URLSearchParams(o).toString();
 const setStatus = (paymentId: string, status: string) => app.deps.db.query('UPDATE payments SET status = $2 WHERE id = $1', [paymentId, status]);
 
+const decodeHtml = (s: string): string => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
 function expectHtmlHeaders(h: Headers): void {
   expect(h.get('content-type')).toBe('text/html; charset=utf-8');
   expect(h.get('cache-control')).toBe('no-store');
@@ -68,7 +70,13 @@ describe('GET /app-payment', () => {
     expect(csp).toMatch(new RegExp(`form-action 'self'[^;]*${appOrigin.replace(/[.:/]/g, '\\$&')}`));
     expect(csp).toContain("style-src 'unsafe-inline'");
     expect(csp).toContain("img-src 'self' data:");
-    expect(r.text).not.toMatch(/<script/i);
+    // one inline script (the sandbox form's progressive enhancement), allowed by this response's nonce only; the
+    // form needs none, so no <noscript> notice
+    const nonce = /script-src 'nonce-([A-Za-z0-9+/=]+)'(;|$)/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(r.text.match(/<script\b[^>]*>/gi)).toEqual([`<script nonce="${nonce}">`]);
+    expect(csp).toContain(`connect-src ${appOrigin}`);
+    expect(r.text).not.toContain('<noscript');
     expect(r.text).toContain(formatMoney(12345, 'EUR', 'en_US'));
     expect(r.text).toContain('123.45');
     expect(r.text).toContain('Blue shirt');
@@ -197,6 +205,51 @@ describe('GET /app-payment', () => {
     const r = await get(u.pathname + u.search);
     expect(r.text).toContain('We could not confirm the payment status yet.');
     expect(r.text).not.toMatch(/<input[^>]*aria-invalid/);
+  });
+
+  it('the form script gets, per sandbox decline code, only the catalog text and field the page would show for ?error=', async () => {
+    for (const locale of ['en_US', 'de_DE'] as const) {
+      const p = await initialize(app, A, { localeName: locale });
+      const page = await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search);
+      const form = /<form class="card-form"[^>]*>/.exec(page.text)![0];
+      const attr = (name: string) => decodeHtml(new RegExp(`${name}="([^"]*)"`).exec(form)?.[1] ?? '');
+      expect(attr('data-confirm-url')).toBe(`${app.deps.config.appBaseUrl}/sandbox/v1/payments/${p.transactionId}/confirm`);
+      expect(attr('data-return-url')).toBe(`${app.deps.config.appBaseUrl}/app-payment/redirect?transactionId=${p.transactionId}&tenantIdentifier=${A}`);
+      expect(attr('data-message-id')).toBe('payment-error');
+      const declines = JSON.parse(attr('data-declines')) as Record<string, { text: string; field: string | null }>;
+      for (const code of ['card_declined', 'insufficient_funds', 'invalid_number', 'expired_card', 'invalid_cvc', '*']) {
+        const u = new URL(p.redirectUrl);
+        u.searchParams.set('error', code === '*' ? 'card_declined' : code);
+        const shown = await get(u.pathname + u.search);
+        const text = decodeHtml(/<p id="payment-error" class="error" role="alert">([^<]*)<\/p>/.exec(shown.text)![1]!);
+        expect(declines[code]!.text, `${locale} ${code}`).toBe(text);
+        const marked = /<input[^>]*name="(\w+)"[^>]*aria-invalid="true"/.exec(shown.text)?.[1];
+        expect(declines[code]!.field).toBe({ cardNumber: 'number', expMonth: 'expiry', cvc: 'cvc' }[marked!]);
+      }
+    }
+  });
+
+  it("the sandbox's storefront confirm answers a page of another origin (CORS, no credentials), declines included", async () => {
+    const p = await initialize(app, A);
+    const url = `${app.url}/sandbox/v1/payments/${p.transactionId}/confirm`;
+    const pre = await fetch(url, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toBe('POST');
+    expect(pre.headers.get('access-control-allow-headers')).toContain('content-type');
+    expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
+    const clientSecret = parseForm((await get(new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search)).text).hidden.clientSecret;
+    const confirm = (body: unknown) => fetch(url, { method: 'POST', headers: { origin: 'https://shop.example', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const declined = await confirm({ clientSecret, card: { number: '4000000000000002', expMonth: '12', expYear: CARD_YEAR, cvc: '123' } });
+    expect(declined.status).toBe(402);
+    expect(declined.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await declined.json()).toMatchObject({ error: { type: 'card_error', code: 'card_declined', declineType: 'retryable' } });
+    const wrongSecret = await confirm({ clientSecret: 'nope', card: { number: '4242424242424242', expMonth: '12', expYear: CARD_YEAR, cvc: '123' } });
+    expect(wrongSecret.status).toBe(401);
+    expect(wrongSecret.headers.get('access-control-allow-origin')).toBe('*');
+    // other sandbox API calls stay closed to browsers of other origins
+    const other = await fetch(`${app.url}/sandbox/v1/account`, { headers: { origin: 'https://shop.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('only catalog text: unknown codes, catalog keys that are not declines and text all show the generic decline message', async () => {

@@ -18,7 +18,7 @@ import { applyPaymentOutcome, enforceDeclineCap } from './apply-payment-outcome.
 import { returnUrlFor } from './initialize-payment.js';
 import { formatAmount, parseMinorUnits } from '../domain/money.js';
 import type { AppDeps } from './context.js';
-import { isMessageKey, type Locale, type MessageKey } from '../i18n/messages.js';
+import { isMessageKey, t, type Locale, type MessageKey } from '../i18n/messages.js';
 
 export const PSP_CALL_TIMEOUT_MS = 15_000;
 
@@ -57,8 +57,11 @@ export interface PaymentPageView {
   locale: Locale;
   /** The connector's form HTML (already escaped by the connector). */
   formHtml: string;
-  /** The connector's inline script (tagged with the response's CSP nonce) and external scripts, when it needs JavaScript. */
-  script: { inline: string; external: string[] } | null;
+  /**
+   * The connector's inline script (tagged with the response's CSP nonce) and external scripts. `required`: the form
+   * needs JavaScript (a `<noscript>` notice); false: the script only improves a form that works without it.
+   */
+  script: { inline: string; external: string[]; required: boolean } | null;
   /** What the `error` query parameter names (a code mapped to the catalog; never text from the URL). */
   error: DeclineNotice | null;
   cancelUrl: string | null;
@@ -93,6 +96,11 @@ export function declineNotice(error: string): DeclineNotice {
   const key = `decline_${code}`;
   const known = code !== '' && code !== 'generic' && isMessageKey(key);
   return { key: known ? key : 'decline_generic', field: known ? DECLINE_FIELDS[code] ?? null : null };
+}
+
+/** The text a decline notice shows: its catalog text, plus "try again" for a decline (not for a pending status check). */
+export function declineText(locale: Locale, key: MessageKey): string {
+  return key === 'decline_status_unavailable' ? t(locale, key) : `${t(locale, key)} ${t(locale, 'page_try_again')}`;
 }
 
 const DECLINE_FIELDS: Record<string, DeclineNotice['field']> = {
@@ -261,6 +269,12 @@ function redirectFor(deps: AppDeps, connector: Connector, p: PaymentRow, psp: Ps
   }
 }
 
+/** A decline shown in place by the connector's form (CheckoutContext.inPageDeclines): the same text and field as `?error=`. */
+function inPageNotice(locale: Locale, messageKey: string): { text: string; field: DeclineNotice['field'] } {
+  const n = declineNotice(messageKey);
+  return { text: declineText(locale, n.key), field: n.field };
+}
+
 /** `GET /app-payment` (sync-api.md 4.11). `requestLocale`: the browser's language, for pages of an unknown payment. */
 export async function showPaymentPage(deps: AppDeps, query: Record<string, unknown>, requestId: string, requestLocale: Locale = 'en_US'): Promise<PageOutcome> {
   const transactionId = str(query.transactionId);
@@ -294,6 +308,7 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
       amountLabel: formatAmount(p.amount, p.currency, localeOf(p)),
       pspData: p.pspData,
       ...(error?.field ? { fieldError: { field: error.field, messageId: ERROR_MESSAGE_ID } } : {}),
+      inPageDeclines: { messageId: ERROR_MESSAGE_ID, notice: (key) => inPageNotice(localeOf(p), key) },
     });
   } catch (err) {
     deps.log.error({ err, transactionId: p.transactionId }, 'payment page: connector could not render its form');
@@ -316,7 +331,7 @@ export async function showPaymentPage(deps: AppDeps, query: Record<string, unkno
       taxTotal: str(p.orderData.priceMode) === 'NET_MODE' ? positive(p.orderData.taxTotal) : null,
       locale: localeOf(p),
       formHtml: form.html,
-      script: form.kind === 'sdk' ? { inline: form.script, external: form.externalScripts } : null,
+      script: form.kind === 'sdk' ? { inline: form.script, external: form.externalScripts, required: true } : form.script ? { inline: form.script, external: [], required: false } : null,
       error,
       cancelUrl: p.redirectCancelUrl,
       backUrl: p.checkoutSummaryPageUrl,

@@ -252,12 +252,14 @@ export interface CspSources {
 
 /**
  * What `/app-payment` shows (P6):
- * - `page`: the app renders its page around the connector's HTML form (no script);
+ * - `page`: the app renders its page around the connector's HTML form, which works without JavaScript; an optional
+ *   `script` only improves it where scripts run (progressive enhancement: tagged with the per-response nonce, no
+ *   `<noscript>` notice);
  * - `sdk`: as `page`, plus an inline script the app tags with a per-response CSP nonce (and external scripts);
  * - `redirect`: a PSP-hosted page.
  */
 export type CheckoutView =
-  | { kind: 'page'; html: string; csp: CspSources }
+  | { kind: 'page'; html: string; csp: CspSources; script?: string }
   | { kind: 'sdk'; html: string; script: string; externalScripts: string[]; csp: CspSources; noscriptMessageKey?: string }
   | { kind: 'redirect'; url: string };
 
@@ -275,6 +277,13 @@ export interface CheckoutContext {
    * renders marks that field `aria-invalid` and points its `aria-describedby` at the message. Absent: no field error.
    */
   fieldError?: { field: 'number' | 'expiry' | 'cvc'; messageId: string };
+  /**
+   * For a form that reports a retryable decline in place (without leaving the page, so what was typed stays): the text
+   * the page shows for a decline message key (a `declineMessageKey` answer), from the app's catalog, and the card field
+   * it concerns. The element holding the text gets the id `messageId` (the field's `aria-describedby`). Absent: the
+   * form leaves the page for every outcome.
+   */
+  inPageDeclines?: { messageId: string; notice(messageKey: string): { text: string; field: 'number' | 'expiry' | 'cvc' | null } };
 }
 
 export interface PaymentOperations {

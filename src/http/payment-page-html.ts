@@ -2,10 +2,10 @@
  * The hosted payment page's HTML (sync-api.md 4.11): the order summary (shop, items, expenses, discount, total), the
  * connector's form, the decline message, and the error/status pages with their ways back to the shop.
  * Every text comes from the message catalog (src/i18n/messages.ts); every value is HTML-escaped. No script of its own:
- * only a connector that needs one (`sdk` checkout) brings it, tagged with the response's nonce.
+ * only a connector brings one (an `sdk` checkout that needs it, or a `page` form it improves), tagged with the response's nonce.
  */
 import type { PageLine, PageOutcome, PaymentPageView } from '../app/payment-page.js';
-import { ERROR_MESSAGE_ID } from '../app/payment-page.js';
+import { declineText, ERROR_MESSAGE_ID } from '../app/payment-page.js';
 import { formatAmount } from '../domain/money.js';
 import { t, type Locale, type MessageKey } from '../i18n/messages.js';
 
@@ -49,11 +49,6 @@ export function pageDocument(locale: Locale, title: string, body: string, mainCl
 <body><main${mainClass ? ` class="${mainClass}"` : ''}>${body}</main></body></html>`;
 }
 
-/** The decline text of a notice: its catalog text, plus "try again" for a decline (not for a pending status check). */
-function declineText(locale: Locale, key: MessageKey): string {
-  return key === 'decline_status_unavailable' ? t(locale, key) : `${t(locale, key)} ${t(locale, 'page_try_again')}`;
-}
-
 function summaryRows(v: PaymentPageView): string {
   const money = (n: number): string => formatAmount(n, v.currency, v.locale);
   const row = (l: PageLine, fallback: MessageKey, cls: string): string =>
@@ -90,12 +85,15 @@ ${links ? `<nav class="links" aria-label="${e(t(L, 'page_back_to_shop'))}">${lin
   return pageDocument(L, `${t(L, 'page_title')} – ${total}`, body, 'pay');
 }
 
-/** The connector's scripts (external ones first, then its inline script with the nonce), and the no-JavaScript notice (S1). */
+/**
+ * The connector's scripts (external ones first, then its inline script with the nonce), and the no-JavaScript notice (S1)
+ * when its form needs JavaScript (not for a script that only improves a form working without it).
+ */
 function scripts(v: PaymentPageView, nonce: string | undefined): string {
   if (!v.script || !nonce) return '';
   const back = v.cancelUrl ? ` <a href="${e(v.cancelUrl)}">${e(t(v.locale, 'page_cancel'))}</a>` : '';
-  return `<noscript><p class="error">${e(t(v.locale, 'page_noscript'))}${back}</p></noscript>
-${v.script.external.map((u) => `<script nonce="${e(nonce)}" src="${e(u)}"></script>`).join('\n')}
+  const noscript = v.script.required ? `<noscript><p class="error">${e(t(v.locale, 'page_noscript'))}${back}</p></noscript>\n` : '';
+  return `${noscript}${v.script.external.map((u) => `<script nonce="${e(nonce)}" src="${e(u)}"></script>`).join('\n')}
 <script nonce="${e(nonce)}">${v.script.inline.replace(/<\/(script)/gi, '<\\/$1')}</script>`;
 }
 

@@ -197,7 +197,18 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
         return send(reply, await svc.idempotent(acct, idemKey(req), [req.url, b], (tx) => svc.updateAmount(tx, acct, req.params.id, amount)));
       });
 
-      s.post<P>('/v1/payments/:id/confirm', doc('Sandbox: confirm with a card (authenticated by clientSecret)'), async (req, reply) => {
+      // A storefront calls confirm from its own page, possibly on another origin than the sandbox (SANDBOX_PSP_URL):
+      // CORS for any origin, without credentials (the clientSecret in the body authenticates it), on every answer.
+      const storefrontCors = {
+        onRequest: (_req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+          reply.header('Access-Control-Allow-Origin', '*');
+          done();
+        },
+      };
+      s.options<P>('/v1/payments/:id/confirm', { ...storefrontCors, schema: { tags: ['sandbox'], hide: true } }, async (_req, reply) =>
+        reply.code(204).header('Access-Control-Allow-Methods', 'POST').header('Access-Control-Allow-Headers', 'content-type, idempotency-key').header('Access-Control-Max-Age', '600').send(),
+      );
+      s.post<P>('/v1/payments/:id/confirm', { ...doc('Sandbox: confirm with a card (authenticated by clientSecret)'), ...storefrontCors }, async (req, reply) => {
         const b = objectBody(req.body);
         const clientSecret = strOf(b, 'clientSecret', true)!;
         const card = cardOf(b);

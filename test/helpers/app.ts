@@ -3,6 +3,7 @@
  * the way `npm start` does, for tests that go through the public surface.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, startRuntime, type Runtime } from '../../src/runtime.js';
 
@@ -14,9 +15,10 @@ export interface TestApp extends Runtime {
   request(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string>; tenant?: string; raw?: string }): Promise<{ status: number; headers: Headers; body: any; text: string }>;
 }
 
-export async function startTestApp(env: Record<string, string> = {}, opts: { startWorkers?: boolean } = {}): Promise<TestApp> {
+/** `opts.log`: a logger of the test's own (e.g. one that keeps every line to search it). */
+export async function startTestApp(env: Record<string, string> = {}, opts: { startWorkers?: boolean; log?: Logger } = {}): Promise<TestApp> {
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: 'memory://', ENCRYPTION_KEYS: TEST_KEYS, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
-  const rt = await startRuntime(config, { log: createLogger(config), startWorkers: opts.startWorkers });
+  const rt = await startRuntime(config, { log: opts.log ?? createLogger(config), startWorkers: opts.startWorkers });
   const url = rt.listenUrl;
   const request: TestApp['request'] = async (path, init = {}) => {
     const headers: Record<string, string> = { ...(init.headers ?? {}) };

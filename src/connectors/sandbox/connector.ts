@@ -3,9 +3,9 @@
  * as a Stripe connector talks to Stripe.
  */
 import type { Logger } from 'pino';
-import type { Connector, ConnectorCapabilities, CredentialCheck, PaymentMethodDefinition, PspResult, RefundOutcome, TenantSettings } from '../types.js';
+import type { CheckoutContext, Connector, ConnectorCapabilities, CredentialCheck, PaymentMethodDefinition, PspResult, RefundOutcome, TenantSettings } from '../types.js';
 import { call, callRaw, failureOf } from './client.js';
-import { renderPaymentForm } from './form.js';
+import { renderPaymentForm, type InPageDeclines } from './form.js';
 import { toPayer, toPspPayment } from './mapping.js';
 import { mapAccountStatus, parseWebhook, verifyWebhook, webhookOutcome } from './webhooks.js';
 
@@ -21,6 +21,16 @@ export const SANDBOX_SECRET_FIELDS = ['secretKey', 'webhookSecret', 'clientSecre
 
 /** Decline codes the sandbox reports that the app's message catalog knows. */
 const KNOWN_DECLINES = new Set(['card_declined', 'insufficient_funds', 'card_blocked', 'authentication_failed', 'expired_card', 'invalid_expiry', 'invalid_cvc', 'invalid_number']);
+
+/** A sandbox decline code → the app's message key (an unknown code reads as a declined card). */
+const declineMessageKey = (code: string): string => (KNOWN_DECLINES.has(code) ? code : 'card_declined');
+
+/** What the form's script shows for each decline code the sandbox answers (`*`: any other code), when the page offers it. */
+function inPageDeclines(ctx: CheckoutContext): InPageDeclines | undefined {
+  const d = ctx.inPageDeclines;
+  if (!d) return undefined;
+  return { messageId: d.messageId, byCode: Object.fromEntries([...KNOWN_DECLINES, '*'].map((code) => [code, d.notice(declineMessageKey(code))])) };
+}
 
 export const SANDBOX_CAPABILITIES: ConnectorCapabilities = {
   preOrder: true,
@@ -188,8 +198,8 @@ export function createSandboxConnector(env: SandboxConnectorEnv): Connector {
     webhookOutcome: (payload) => webhookOutcome(payload),
     webhookAck: () => ({ status: 200, contentType: 'application/json; charset=utf-8', body: '{"isSuccessful":true}' }),
     returnTransactionId: (query) => (typeof query.transactionId === 'string' && query.transactionId.trim() !== '' ? query.transactionId.trim() : null),
-    checkout: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx),
-    declineMessageKey: (code) => (KNOWN_DECLINES.has(code) ? code : 'card_declined'),
+    checkout: (_settings, payment, ctx) => renderPaymentForm(payment, env.publicBaseUrl(), ctx, inPageDeclines(ctx)),
+    declineMessageKey,
 
     // ---- optional capabilities ----
     customer: {
