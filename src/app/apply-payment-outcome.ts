@@ -123,6 +123,14 @@ function messageAmount(name: string, before: PaymentRow, after: PaymentRow): num
   }
 }
 
+/**
+ * True when the PSP restates the status the payment already has, with nothing else to record: applying it would
+ * write nothing (the redirect check skips the transaction then; a concurrent change can only be applied by its own path).
+ */
+export function outcomeRestatesStatus(status: string, outcome: Pick<PaymentOutcome, 'state' | 'decline'>): boolean {
+  return !outcome.decline && REPORTED_STATUS[outcome.state] === status;
+}
+
 export async function applyPaymentOutcome(deps: AppDeps, tx: Tx, paymentId: string, outcome: PaymentOutcome, source: OutcomeSource): Promise<ApplyOutcomeResult> {
   const payment = await lockPayment(tx, paymentId);
   const from = payment.status as PaymentStatus;

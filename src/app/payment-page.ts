@@ -14,7 +14,7 @@
 import type { CheckoutView, Connector, CspSources, PspPayment, PspResult } from '../connectors/types.js';
 import { findPaymentByTransaction, findPaymentsByTransactionAnyTenant, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
-import { applyPaymentOutcome, enforceDeclineCap } from './apply-payment-outcome.js';
+import { applyPaymentOutcome, enforceDeclineCap, outcomeRestatesStatus } from './apply-payment-outcome.js';
 import { returnUrlFor } from './initialize-payment.js';
 import { formatAmount, parseMinorUnits } from '../domain/money.js';
 import type { AppDeps } from './context.js';
@@ -225,6 +225,8 @@ async function askPsp(deps: AppDeps, p: PaymentRow): Promise<{ connector: Connec
 
 /** Applies what the PSP says through the one apply-outcome path (flows.md 4 step 9). Errors are logged (states.md 8: redirect check). */
 async function applyPspState(deps: AppDeps, p: PaymentRow, psp: PspPayment, ref: string): Promise<boolean> {
+  // Usually the webhook was first: the payment already has the status the PSP reports (no transaction needed).
+  if (outcomeRestatesStatus(p.status, { state: psp.state, ...(psp.lastDecline ? { decline: psp.lastDecline } : {}) })) return false;
   try {
     const r = await deps.db.tx((tx) =>
       applyPaymentOutcome(
