@@ -30,9 +30,9 @@ import {
   claimDueInboxRows,
   discardHeldInboxRows,
   expireHeldInboxRows,
-  findOlderInboxRow,
   listObjectInboxIds,
   lockInboxRow,
+  lockInboxRowWithOlder,
   postponeInboxRow,
   releaseInboxRows,
   writeInboxState,
@@ -129,14 +129,8 @@ async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change):
   return to;
 }
 
-/** The oldest unfinished row of the same PSP object that arrived before `row`, if any. */
-async function olderUnfinished(q: Queryable, row: InboxRow): Promise<{ id: string; state: WebhookInboxStatus } | null> {
-  if (!row.psp_object_id) return null;
-  return findOlderInboxRow(q, row, UNFINISHED_STATES);
-}
 
-async function decide(deps: AppDeps, tx: Tx, row: InboxRow, held: boolean): Promise<Change> {
-  const older = await olderUnfinished(tx, row);
+async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string; state: WebhookInboxStatus } | null, held: boolean): Promise<Change> {
   if (older) {
     const reason = `waiting for the older event ${older.id}`;
     if (older.state === 'waiting_for_order') return { to: 'waiting_for_order', reason, countAttempt: false };
@@ -211,11 +205,13 @@ export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: 
   const held = opts.held === true;
   try {
     return await deps.db.tx(async (tx) => {
-      const row = await lockInboxRow(tx, id);
-      if (!row) return null;
+      // the row, locked, with the oldest unfinished row of the same PSP object that arrived before it
+      const locked = await lockInboxRowWithOlder(tx, id, UNFINISHED_STATES);
+      if (!locked) return null;
+      const { row, older } = locked;
       const takeable = held ? UNFINISHED_STATES : ACTIVE_STATES;
       if (!takeable.includes(row.state)) return row.state;
-      const change = await decide(deps, tx, row, held);
+      const change = await decide(deps, tx, row, older, held);
       return writeState(deps, tx, row, change);
     });
   } catch (err) {

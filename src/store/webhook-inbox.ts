@@ -58,6 +58,35 @@ export async function lockInboxRow(tx: Tx, id: string): Promise<InboxRow | null>
   return { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) };
 }
 
+/**
+ * `lockInboxRow` plus the oldest row of the same PSP object in `states` that arrived before it, in one statement. The older row is read from the statement's
+ * snapshot: a row seen unfinished may have finished meanwhile (the caller waits a little longer), never the reverse.
+ */
+export async function lockInboxRowWithOlder(
+  tx: Tx,
+  id: string,
+  states: readonly WebhookInboxStatus[],
+): Promise<{ row: InboxRow; older: { id: string; state: WebhookInboxStatus } | null } | null> {
+  const r = await tx.query<InboxRow & { older_id: string | null; older_state: WebhookInboxStatus | null }>(
+    `SELECT w.*, o.id AS older_id, o.state AS older_state FROM webhook_inbox w
+     LEFT JOIN LATERAL (
+       SELECT x.id, x.state FROM webhook_inbox x
+       WHERE x.tenant_identifier = w.tenant_identifier AND x.connector = w.connector AND x.psp_object_id = w.psp_object_id AND x.id <> w.id
+         AND x.state = ANY($2::text[]) AND (x.received_at < w.received_at OR (x.received_at = w.received_at AND x.id < w.id))
+       ORDER BY x.received_at, x.id LIMIT 1) o ON true
+     WHERE w.id = $1
+     FOR UPDATE OF w`,
+    [id, states],
+  );
+  const found = r.rows[0];
+  if (!found) return null;
+  const { older_id, older_state, ...row } = found;
+  return {
+    row: { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) },
+    older: older_id && older_state ? { id: older_id, state: older_state } : null,
+  };
+}
+
 /** Keeps the row's state; records the reason, the attempt count and when to try again. */
 export async function postponeInboxRow(tx: Tx, id: string, reason: string, attempts: number, nextAttemptAt: Date): Promise<void> {
   await tx.query('UPDATE webhook_inbox SET reason = $2, attempts = $3, next_attempt_at = $4 WHERE id = $1', [id, reason, attempts, nextAttemptAt]);
@@ -79,22 +108,6 @@ export async function writeInboxState(tx: Tx, id: string, c: InboxStateChange): 
      WHERE id = $1`,
     [id, c.state, c.reason, c.attempts, c.nextAttemptAt, c.final],
   );
-}
-
-/** The oldest row of the same PSP object in one of `states` that arrived before `row`, if any. */
-export async function findOlderInboxRow(
-  q: Queryable,
-  row: Pick<InboxRow, 'id' | 'tenant_identifier' | 'connector' | 'psp_object_id' | 'received_at'>,
-  states: readonly WebhookInboxStatus[],
-): Promise<{ id: string; state: WebhookInboxStatus } | null> {
-  const r = await q.query<{ id: string; state: WebhookInboxStatus }>(
-    `SELECT id, state FROM webhook_inbox
-     WHERE tenant_identifier = $1 AND connector = $2 AND psp_object_id = $3 AND id <> $4
-       AND state = ANY($5::text[]) AND (received_at < $6 OR (received_at = $6 AND id < $4))
-     ORDER BY received_at, id LIMIT 1`,
-    [row.tenant_identifier, row.connector, row.psp_object_id, row.id, states, row.received_at],
-  );
-  return r.rows[0] ?? null;
 }
 
 /** Ids of one PSP object's rows in one of `states`, in arrival order. */
