@@ -222,7 +222,7 @@ describe('configure: malformed requests answer 443', () => {
     ['body not JSON', '{"data":'],
     ['empty body', ''],
   ];
-  /** What the `detail` names for each (what was wrong and where). */
+  /** What the `hint` names for each (what was wrong and where); `detail` stays the message (sync-api.md 3). */
   const WHERE: Record<string, string> = {
     null: 'The body is null, not a JSON object',
     '"null"': 'The body is a string, not a JSON object',
@@ -247,18 +247,19 @@ describe('configure: malformed requests answer 443', () => {
       expect(r.body.errors).toHaveLength(1);
       expect(r.body.errors[0]).toMatchObject({ code: 443, status: 400, message: 'Wrong request format.' });
       expect(r.body.error).toBe('Wrong request format.');
-      expect(r.body.errors[0].detail).toContain(WHERE[label]!);
+      expect(r.body.errors[0].hint).toContain(WHERE[label]!);
+      expect(r.body.errors[0].detail).toBe('Wrong request format.');
       expect(await loadTenant(app.deps.db, 'cfg-bad')).toBeNull();
     });
   }
 
-  it('the detail never quotes the configuration it could not read', async () => {
+  it('the hint never quotes the configuration it could not read', async () => {
     const raw = JSON.stringify({ data: { attributes: { configuration: '{"secretKey":"sk_live_topsecret' } } });
     const r = await app.request('/private/configure', { raw, tenant: 'cfg-bad', headers: { 'content-type': 'application/json' } });
-    expect(r.body.errors[0].detail).toMatch(/^"data\.attributes\.configuration" is a string but not valid JSON \(parsing stopped at character \d+\)/);
+    expect(r.body.errors[0].hint).toMatch(/^"data\.attributes\.configuration" is a string but not valid JSON \(parsing stopped at character \d+\)/);
     expect(r.text).not.toContain('topsecret');
     const broken = await app.request('/private/configure', { raw: '{"data":{"attributes":{"configuration":"sk_live_topsecret"', tenant: 'cfg-bad', headers: { 'content-type': 'application/json' } });
-    expect(broken.body.errors[0].detail).toMatch(/^The body is not valid JSON \(parsing stopped at character \d+\)/);
+    expect(broken.body.errors[0].hint).toMatch(/^The body is not valid JSON \(parsing stopped at character \d+\)/);
     expect(broken.text).not.toContain('topsecret');
   });
 

@@ -220,7 +220,7 @@ const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ?
 
 /**
  * The configure body (4.1 step 1): `data.attributes.configuration`, a JSON object or a string of one. Answers the
- * form values, or `problem`: what was wrong and where (the 443 answer's `detail`; never echoes a value).
+ * form values, or `problem`: what was wrong and where (the 443 answer's `hint`; never echoes a value).
  */
 export function readConfigureBody(body: unknown): { values: Record<string, unknown> } | { problem: string } {
   if (body instanceof UnparseableBody) {
@@ -344,8 +344,8 @@ function formError(errors: Record<string, string>): AppError {
   return new AppError(444, JSON.stringify(errors), { status: 400 });
 }
 
-/** 443 "Wrong request format." (Spryker's code and text) with a `detail` naming what was wrong and where. */
-const wrongFormat = (locale: Locale, detail: string): AppError => new AppError(443, t(locale, 'wrong_request_format'), { status: 400, detail });
+/** 443 "Wrong request format." (Spryker's code and text; `detail` the same text, sync-api.md 3) with a `hint` naming what was wrong and where. */
+const wrongFormat = (locale: Locale, hint: string): AppError => new AppError(443, t(locale, 'wrong_request_format'), { status: 400, hint });
 
 // ---------------------------------------------------------------------------------------------
 // The use case

@@ -53,8 +53,11 @@ export interface ErrorEntry {
   code: string | number;
   status: number;
   message: string;
-  /** JSON:API `detail` when it says more than `message` (default: the message). */
-  detail?: string;
+  /**
+   * What was wrong and where, for the person reading the answer (configure's 443). Our addition to the section 3 body:
+   * `detail` stays the same text as `message` (sync-api.md 3), clients that do not know `hint` ignore it.
+   */
+  hint?: string;
   field?: string;
   confirm?: { labelOk: string; labelCancel: string };
 }
@@ -70,14 +73,14 @@ export class AppError extends Error {
   constructor(
     code: ErrorCode | string | number,
     message: string,
-    opts: { status?: number; field?: string; detail?: string; extra?: Record<string, unknown>; headers?: Record<string, string>; confirm?: ErrorEntry['confirm'] } = {},
+    opts: { status?: number; field?: string; hint?: string; extra?: Record<string, unknown>; headers?: Record<string, string>; confirm?: ErrorEntry['confirm'] } = {},
   ) {
     super(message);
     this.name = 'AppError';
     this.status = opts.status ?? STATUS_OF[code as ErrorCode] ?? 400;
     const entry: ErrorEntry = { code, status: this.status, message };
     if (opts.field !== undefined) entry.field = opts.field;
-    if (opts.detail !== undefined) entry.detail = opts.detail;
+    if (opts.hint !== undefined) entry.hint = opts.hint;
     if (opts.confirm !== undefined) entry.confirm = opts.confirm;
     this.entries = [entry];
     this.extra = opts.extra ?? {};

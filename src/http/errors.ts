@@ -17,7 +17,7 @@ export function errorBody(entries: ErrorEntry[], extra: Record<string, unknown> 
   return {
     ...extra,
     error: entries[0]!.message,
-    errors: entries.map((e) => ({ ...e, detail: e.detail ?? e.message })),
+    errors: entries.map((e) => ({ ...e, detail: e.message })),
   };
 }
 
