@@ -205,7 +205,14 @@ function mutate(template: Json, mutations: Mutation[]): Json {
 }
 
 function serialize(v: Json, form: boolean): string {
-  let text = form ? qs.stringify(v, { allowDots: false }) : JSON.stringify(v);
+  let text: string | undefined;
+  try {
+    text = form ? qs.stringify(v, { allowDots: false }) : JSON.stringify(v);
+  } catch (err) {
+    // qs repeats every key path for each leaf: a rare generated value outgrows a JS string; send it as JSON instead
+    if (!(err instanceof RangeError)) throw err;
+    text = JSON.stringify(v);
+  }
   if (text === undefined) return '';
   text = text.replace(new RegExp(`"${DEEP}(\\d+)__"`, 'g'), (_m, n: string) => '['.repeat(Number(n)) + ']'.repeat(Number(n)));
   return text;

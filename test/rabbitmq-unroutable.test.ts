@@ -80,7 +80,8 @@ describe.skipIf(!rabbitOk)('rabbitmq: unroutable channels', () => {
     const q = `${APP_ID}.app-events.test`;
     await ch.assertQueue(q, { durable: false, autoDelete: false });
     await ch.bindQueue(q, EXCHANGE, 'app-events');
-    let r = await until(ready, (x) => x.body?.checks?.['channel app-events'] === undefined, 60_000);
+    // app-events clears; payment-method-commands (queued behind it on the tenant's config key) is tried next and reported
+    let r = await until(ready, (x) => x.body?.checks?.['channel app-events'] === undefined && (x.body?.degraded ?? []).includes('channel payment-method-commands'), 60_000);
     expect(r.status).toBe(200);
     // AddPaymentMethod (and, for a marketplace tenant, ReadyForMerchantAppOnboarding once its turn comes): nothing bound
     expect(r.body.degraded).toContain('channel payment-method-commands');

@@ -1,8 +1,8 @@
 /**
  * The command processor worker (messages.md 8): claims `received` and due `retrying` rows of `command_inbox` with
  * `FOR UPDATE SKIP LOCKED` and a lease (next_attempt_at moved forward, so a crashed instance's rows come back after
- * the lease), and processes them. Commands of one tenant and order run one at a time in arrival order: a row is only
- * claimed when no older unfinished row of the same (tenant, orderReference) exists. Woken by `commandInboxSignal`
+ * the lease), and processes them, several at once. Commands of one tenant and order run one at a time in arrival order:
+ * a row is only claimed when no older unfinished row of the same (tenant, orderReference) exists. Woken by `commandInboxSignal`
  * after a commit that stored commands, otherwise polling.
  */
 import { commandInboxSignal } from '../messaging/command-inbox.js';
@@ -15,18 +15,30 @@ import { processCommand } from './process-command.js';
 export const COMMAND_LEASE_MS = 20_000;
 const BATCH = 20;
 
-/** Claims due rows (at most one per tenant+order) and processes them. Returns how many it took. */
+/** Claimed commands processed at the same time (each is a different tenant+order, so they never touch the same payment). */
+export const COMMAND_CONCURRENCY = 8;
+
+/**
+ * Claims due rows (at most one per tenant+order) and processes them, up to COMMAND_CONCURRENCY at once. Returns how
+ * many it took. When stopping, rows not started yet are released for any instance at once instead of after the lease.
+ */
 export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): Promise<number> {
   const claimed = await claimDueCommands(deps.db, new Date(Date.now() + COMMAND_LEASE_MS), BATCH);
   claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
-  for (let i = 0; i < claimed.length; i++) {
-    if (stopping?.()) {
-      // shutting down: the rest of the batch is released for any instance at once instead of after the lease
-      await releaseCommands(deps.db, claimed.slice(i).map((r) => r.id));
-      break;
+  let next = 0;
+  const unstarted: string[] = [];
+  const lane = async (): Promise<void> => {
+    while (next < claimed.length) {
+      const row = claimed[next++]!;
+      if (stopping?.()) {
+        unstarted.push(row.id);
+        continue;
+      }
+      await processCommand(deps, row);
     }
-    await processCommand(deps, claimed[i]!);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(COMMAND_CONCURRENCY, claimed.length) }, lane));
+  if (unstarted.length > 0) await releaseCommands(deps.db, unstarted);
   return claimed.length;
 }
 
