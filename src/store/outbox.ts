@@ -100,16 +100,6 @@ export async function releaseOutboxLeases(db: Queryable, ids: string[]): Promise
   await db.query(`UPDATE outbox SET lease_until = NULL WHERE id = ANY($1::text[]) AND state = 'pending'`, [ids]);
 }
 
-/** Records one delivery (only a row still pending). */
-export async function markOutboxDelivered(db: Queryable, id: string, receipt: string | null): Promise<void> {
-  await db.query(
-    `UPDATE outbox SET state = 'delivered', delivered_at = now(), receipt = $2, attempts = attempts + 1,
-       last_error = NULL, lease_until = NULL
-     WHERE id = $1 AND state = 'pending'`,
-    [id, receipt],
-  );
-}
-
 /** Records the deliveries of a batch in one statement; `receipts[i]` belongs to `ids[i]` (only rows still pending). */
 export async function markOutboxBatchDelivered(db: Queryable, ids: string[], receipts: Array<string | null>): Promise<void> {
   await db.query(
@@ -127,8 +117,6 @@ export interface OutboxFailure {
   error: string;
   /** Delay before the next attempt. */
   delayMs: number;
-  /** A row failing for longer than this becomes `dead`. */
-  maxRetryHours: number;
 }
 
 export interface OutboxFailureRecord {
@@ -137,21 +125,28 @@ export interface OutboxFailureRecord {
   first_failed_at: Date;
 }
 
-/** Records a failed attempt of a pending row: a retry after `delayMs`, or `dead`; undefined when the row was no longer pending. */
-export async function recordOutboxFailure(db: Queryable, f: OutboxFailure): Promise<OutboxFailureRecord | undefined> {
-  const r = await db.query<OutboxFailureRecord>(
-    `UPDATE outbox SET
-       attempts = attempts + 1,
-       last_error = $2,
+/**
+ * Records the failed attempts of several pending rows in one statement (each a retry after its own `delayMs`, or
+ * `dead` when failing for longer than `maxRetryHours`); returns the records by id (a row no longer pending is left out).
+ */
+export async function recordOutboxFailures(db: Queryable, failures: OutboxFailure[], maxRetryHours: number): Promise<Map<string, OutboxFailureRecord>> {
+  const out = new Map<string, OutboxFailureRecord>();
+  if (failures.length === 0) return out;
+  const r = await db.query<OutboxFailureRecord & { id: string }>(
+    `UPDATE outbox o SET
+       attempts = o.attempts + 1,
+       last_error = f.error,
        lease_until = NULL,
-       first_failed_at = COALESCE(first_failed_at, now()),
-       next_attempt_at = now() + make_interval(secs => $3::double precision / 1000),
-       state = CASE WHEN COALESCE(first_failed_at, now()) < now() - make_interval(hours => $4::int) THEN 'dead' ELSE 'pending' END
-     WHERE id = $1 AND state = 'pending'
-     RETURNING state, attempts, first_failed_at`,
-    [f.id, f.error, f.delayMs, f.maxRetryHours],
+       first_failed_at = COALESCE(o.first_failed_at, now()),
+       next_attempt_at = now() + make_interval(secs => f.delay_ms / 1000),
+       state = CASE WHEN COALESCE(o.first_failed_at, now()) < now() - make_interval(hours => $4::int) THEN 'dead' ELSE 'pending' END
+     FROM unnest($1::text[], $2::text[], $3::double precision[]) AS f(id, error, delay_ms)
+     WHERE o.id = f.id AND o.state = 'pending'
+     RETURNING o.id, o.state, o.attempts, o.first_failed_at`,
+    [failures.map((f) => f.id), failures.map((f) => f.error), failures.map((f) => f.delayMs), maxRetryHours],
   );
-  return r.rows[0];
+  for (const row of r.rows) out.set(row.id, { state: row.state, attempts: row.attempts, first_failed_at: row.first_failed_at });
+  return out;
 }
 
 /** Deletes delivered rows older than `retentionDays`, except those named in `keepMessageNames`. Returns how many. */
