@@ -17,7 +17,7 @@
  * (admin URL, default postgres://postgres@127.0.0.1:5432/postgres), BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672).
  */
 import { randomBytes } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import amqp, { type ChannelModel } from 'amqplib';
 import pg from 'pg';
@@ -27,13 +27,18 @@ import { enqueue, type OutboxRow, type OutgoingMessage } from '../src/messaging/
 import { OutboxRelay } from '../src/messaging/relay.js';
 import { createTransport } from '../src/messaging/transports/index.js';
 import { publishOptions, type RabbitMqTransport } from '../src/messaging/transports/rabbitmq.js';
-import { migrate, openDb } from '../src/store/db.js';
+import { migrate, openDb, type Db } from '../src/store/db.js';
 
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const MESSAGES = Number(process.env.BENCH_RELAY_MESSAGES ?? 20_000);
 const PER_KEY = Math.max(1, Number(process.env.BENCH_RELAY_PER_KEY ?? 4));
 const TENANTS = 20;
+/** Experiments only: BENCH_RELAY_BATCH / BENCH_RELAY_PIPELINE override the relay's defaults (the figures use the defaults). */
+const RELAY_OVERRIDES = {
+  ...(process.env.BENCH_RELAY_BATCH ? { batchSize: Number(process.env.BENCH_RELAY_BATCH) } : {}),
+  ...(process.env.BENCH_RELAY_PIPELINE ? { pipeline: Number(process.env.BENCH_RELAY_PIPELINE) } : {}),
+};
 const CHANNEL = 'payment-events';
 
 /** The messages of one payment, in the order the app writes them (messages.md 3). */
@@ -74,11 +79,70 @@ async function reachable(): Promise<string | undefined> {
   return undefined;
 }
 
+/** CPU time (ms) of processes by pid, from /proc (Linux); undefined where it cannot be read. */
+function cpuMs(pids: number[]): number | undefined {
+  let ticks = 0;
+  try {
+    for (const pid of pids) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    }
+  } catch {
+    return undefined;
+  }
+  return ticks * 10; // USER_HZ = 100
+}
+
+/** The RabbitMQ server's pid when it runs on this machine (beam.smp), for its CPU time. */
+function brokerPids(): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'beam.smp';
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU used during `fn` by this process, the broker and the given database's backends (ms), and its wall time. */
+interface CpuSample {
+  seconds: number;
+  node: number;
+  broker: number | undefined;
+  postgres: number | undefined;
+}
+
+async function measured(pgBackends: () => Promise<number[]>, fn: () => Promise<void>): Promise<CpuSample> {
+  const broker = brokerPids();
+  const b0 = cpuMs(broker);
+  const n0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const n1 = process.cpuUsage(n0);
+  const b1 = cpuMs(broker);
+  const backends = await pgBackends();
+  return {
+    seconds,
+    node: (n1.user + n1.system) / 1000,
+    broker: broker.length > 0 && b0 !== undefined && b1 !== undefined ? b1 - b0 : undefined,
+    postgres: cpuMs(backends),
+  };
+}
+
 /** Raw amqplib: every message published on one confirm channel (write buffer respected), then all confirms awaited. */
-async function floor(model: ChannelModel, exchange: string, appIdentifier: string, rows: OutboxRow[]): Promise<number> {
+async function floor(model: ChannelModel, exchange: string, appIdentifier: string, rows: OutboxRow[]): Promise<CpuSample> {
   const ch = await model.createConfirmChannel();
   try {
-    const t0 = performance.now();
+    return await measured(async () => [], async () => {
     const confirms: Promise<void>[] = [];
     for (const row of rows) {
       let flowing = true;
@@ -92,7 +156,7 @@ async function floor(model: ChannelModel, exchange: string, appIdentifier: strin
       if (!flowing) await new Promise((r) => ch.once('drain', r));
     }
     await Promise.all(confirms);
-    return rows.length / ((performance.now() - t0) / 1000);
+    });
   } finally {
     await ch.close();
   }
@@ -138,10 +202,11 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     LOG_LEVEL: 'silent',
   });
   const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
-  const db = await openDb(config.database);
+  const fill = await openDb(config.database);
+  let relayDb: Db | undefined;
   let transport: RabbitMqTransport | undefined;
   try {
-    await migrate(db);
+    await migrate(fill);
     await ach.assertExchange(exchange, 'topic', { durable: true });
     await ach.assertQueue(queue, { durable: true });
     await ach.bindQueue(queue, exchange, CHANNEL);
@@ -152,47 +217,48 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     for (let p = 0; p < payments; p += 50) {
       const batch: OutgoingMessage[] = [];
       for (let q = p; q < Math.min(payments, p + 50); q++) batch.push(...paymentMessages(run, q));
-      await db.tx((tx) => enqueue(tx, appIdentifier, batch));
+      await fill.tx((tx) => enqueue(tx, appIdentifier, batch));
     }
-    const rows = (await db.query<OutboxRow>('SELECT * FROM outbox ORDER BY seq')).rows;
+    const rows = (await fill.query<OutboxRow>('SELECT * FROM outbox ORDER BY seq')).rows;
     const n = rows.length;
-    const avgBody = rows.reduce((s, r) => s + Buffer.byteLength(JSON.stringify(r.payload)), 0) / n;
+    const avgBody = rows.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r.payload)), 0) / n;
     out(
       `\nRelay to RabbitMQ: ${n.toLocaleString('en')} messages (${payments.toLocaleString('en')} ordering keys × ${PER_KEY}, ${TENANTS} tenants, ` +
         `body ${avgBody.toFixed(0)} B + ${Object.keys(publishOptions(rows[0]!, appIdentifier).headers ?? {}).length} headers) written through enqueue in ${((performance.now() - tFill) / 1000).toFixed(1)} s; PostgreSQL, durable queue`,
     );
-    await db.query('ANALYZE outbox');
+    await fill.query('ANALYZE outbox');
+    await fill.close();
 
     const floor1 = await floor(model, exchange, appIdentifier, rows);
     await ach.purgeQueue(queue);
 
-    // The relay as src/workers.ts builds it.
+    // The relay as src/workers.ts builds it, on its own pool (its backends' CPU time is the relay's database work).
+    const db = (relayDb = await openDb(config.database));
     const t = createTransport({ config, db, log });
     transport = t as RabbitMqTransport;
     transport.start();
     await transport.waitUntilConnected();
-    const relay = new OutboxRelay(db, t, log, { maxRetryHours: config.outboxMaxRetryHours });
+    const relay = new OutboxRelay(db, t, log, { maxRetryHours: config.outboxMaxRetryHours, ...RELAY_OVERRIDES });
     // Where the relay's time goes: wall time inside each kind of statement and inside the transport's publish.
     const busy = new Map<string, number>();
     const addBusy = (k: string, ms: number): void => void busy.set(k, (busy.get(k) ?? 0) + ms);
     const query = db.query.bind(db);
     db.query = (async (sql: string, params?: unknown[]) => {
-      const s = performance.now();
+      const st = performance.now();
       try {
         return await query(sql, params);
       } finally {
-        addBusy(statementKind(sql), performance.now() - s);
+        addBusy(statementKind(sql), performance.now() - st);
       }
     }) as typeof db.query;
-    for (const m of ['publish', 'publishBatch'] as const) {
-      const f = t[m]?.bind(t) as ((x: never) => Promise<unknown>) | undefined;
-      if (!f) continue;
-      (t as unknown as Record<string, unknown>)[m] = async (x: never) => {
-        const s = performance.now();
+    const publishBatch = t.publishBatch?.bind(t);
+    if (publishBatch) {
+      t.publishBatch = async (batch) => {
+        const st = performance.now();
         try {
-          return await f(x);
+          return await publishBatch(batch);
         } finally {
-          addBusy(`transport.${m}`, performance.now() - s);
+          addBusy('transport.publishBatch', performance.now() - st);
         }
       };
     }
@@ -201,50 +267,59 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     db.stats.trace = [];
     const watcher = new pg.Client({ connectionString: u.toString() });
     await watcher.connect();
-    const t0 = performance.now();
-    relay.start();
+    const backends = async (): Promise<number[]> =>
+      (await watcher.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid);
+    let relayRun: CpuSample;
     try {
-      for (;;) {
-        const r = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state <> 'delivered'`);
-        if (r.rows[0]!.n === 0) break;
-        if (performance.now() - t0 > 600_000) throw new Error(`relay did not drain the outbox within 10 min (${r.rows[0]!.n} left)`);
-        await new Promise((res) => setTimeout(res, 5));
-      }
+      relayRun = await measured(backends, async () => {
+        relay.start();
+        const t0 = performance.now();
+        for (;;) {
+          const r = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state <> 'delivered'`);
+          if (r.rows[0]!.n === 0) break;
+          if (performance.now() - t0 > 600_000) throw new Error(`relay did not drain the outbox within 10 min (${r.rows[0]!.n} left)`);
+          await new Promise((res) => setTimeout(res, 5));
+        }
+      });
     } finally {
       await watcher.end();
     }
-    const seconds = (performance.now() - t0) / 1000;
     const trace = db.stats.trace;
     const statements = db.stats.statements;
     const transactions = db.stats.transactions;
     db.stats.trace = undefined;
     await relay.stop(); // also closes the transport
     transport = undefined;
-    const relayRate = n / seconds;
     const inQueue = (await ach.checkQueue(queue)).messageCount;
     await ach.purgeQueue(queue);
 
     const floor2 = await floor(model, exchange, appIdentifier, rows);
     await ach.purgeQueue(queue);
-    const best = Math.max(floor1, floor2);
 
+    const rate = (c: CpuSample): number => n / c.seconds;
+    const best = Math.max(rate(floor1), rate(floor2));
     const kinds = new Map<string, number>();
-    for (const s of trace) kinds.set(statementKind(s), (kinds.get(statementKind(s)) ?? 0) + 1);
-    const claims = kinds.get('claim') ?? 0;
-    const rounds = Math.max(1, claims);
+    for (const st of trace) kinds.set(statementKind(st), (kinds.get(statementKind(st)) ?? 0) + 1);
+    const rounds = Math.max(1, kinds.get('claim') ?? 0);
     const fmt = (x: number): string => x.toLocaleString('en', { maximumFractionDigits: 0 });
-    out(`  floor: amqplib confirm channel, no database   ${fmt(floor1)} msg/s before, ${fmt(floor2)} msg/s after the relay`);
-    out(`  relay (default options, rabbitmq transport)   ${fmt(relayRate)} msg/s in ${seconds.toFixed(2)} s   ratio ${(relayRate / best).toFixed(2)} of the better floor   (goal: ≥ 5,000 msg/s and ≥ 0.50)`);
+    const per1000 = (ms: number | undefined): string => (ms === undefined ? 'n/a' : ((ms * 1000) / n).toFixed(0));
+    const cpu = (c: CpuSample): string => `CPU ms per 1000 messages: node ${per1000(c.node)}, RabbitMQ ${per1000(c.broker)}${c.postgres === undefined ? '' : `, PostgreSQL ${per1000(c.postgres)}`}`;
+    out(`  floor: amqplib confirm channel, no database   ${fmt(rate(floor1))} msg/s before, ${fmt(rate(floor2))} msg/s after the relay   (${cpu(floor1)})`);
+    out(
+      `  relay (${Object.keys(RELAY_OVERRIDES).length ? JSON.stringify(RELAY_OVERRIDES) : 'default options'}, rabbitmq transport)   ${fmt(rate(relayRun))} msg/s in ${relayRun.seconds.toFixed(2)} s   ` +
+        `ratio ${(rate(relayRun) / best).toFixed(2)} of the better floor   (goal: ≥ 5,000 msg/s and ≥ 0.50)   (${cpu(relayRun)})`,
+    );
     out(`  queue holds ${fmt(inQueue)} of ${fmt(n)} messages${inQueue < n ? ' (MISSING MESSAGES)' : inQueue > n ? ' (some sent twice: at least once)' : ''}`);
     out(
-      `  relay statements: ${statements} in ${transactions} transactions over ${claims} rounds (${(n / rounds).toFixed(0)} messages per round): ` +
+      `  relay statements: ${statements} in ${transactions} transactions over ${rounds} rounds (${(n / rounds).toFixed(0)} messages per round): ` +
         `${(statements / rounds).toFixed(2)} statements and ${(transactions / rounds).toFixed(2)} transactions per round; ` +
         [...kinds].map(([k, c]) => `${k} ×${c}`).join(', '),
     );
-    out(`  relay time per round (ms): ${[...busy].map(([k, ms]) => `${k} ${(ms / rounds).toFixed(2)}`).join(', ')}; wall ${((seconds * 1000) / rounds).toFixed(2)}`);
+    out(`  relay wall time per round (ms): ${[...busy].map(([k, ms]) => `${k} ${(ms / rounds).toFixed(1)}`).join(', ')}; round to round ${((relayRun.seconds * 1000) / rounds).toFixed(1)}`);
   } finally {
     await transport?.close().catch(() => undefined);
-    await db.close().catch(() => undefined);
+    await relayDb?.close().catch(() => undefined);
+    await fill.close().catch(() => undefined);
     for (const q of [queue, `${appIdentifier}.payment-commands`, `${appIdentifier}.payment-commands.retry`, `${appIdentifier}.payment-commands.dlq`]) await ach.deleteQueue(q).catch(() => undefined);
     await ach.deleteExchange(exchange).catch(() => undefined);
     await model.close().catch(() => undefined);
