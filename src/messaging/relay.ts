@@ -100,7 +100,7 @@ export class OutboxRelay implements Worker {
       pollIntervalMs: options.pollIntervalMs ?? 500,
       batchSize: options.batchSize ?? (transport.publishBatch ? 500 : 50),
       concurrency: options.concurrency ?? 10,
-      pipeline: Math.max(1, options.pipeline ?? (transport.publishBatch ? 2 : 1)),
+      pipeline: Math.max(1, options.pipeline ?? (transport.publishBatch ? 3 : 1)),
       leaseMs: options.leaseMs ?? 60_000,
       backoffBaseMs: options.backoffBaseMs ?? 1000,
       backoffMaxMs: options.backoffMaxMs ?? 300_000,
