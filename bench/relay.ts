@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import amqp, { type ChannelModel } from 'amqplib';
 import pg from 'pg';
 import pino from 'pino';
@@ -330,15 +330,9 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
   }
 }
 
-function invokedDirectly(): boolean {
-  try {
-    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+// Run alone when this file is the entry point (`node dist/bench/relay.js`).
+const entry = process.argv[1] ? pathToFileURL(realpathSync(process.argv[1])).href : undefined;
+if (entry === pathToFileURL(realpathSync(fileURLToPath(import.meta.url))).href) {
   runRelayBench().catch((err: unknown) => {
     process.stderr.write(`relay bench failed: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
