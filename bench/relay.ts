@@ -13,7 +13,8 @@
  *
  * A unique exchange and queue per run (bound so nothing is unroutable), deleted afterwards with the database.
  * Run by `npm run bench`, or alone: `npm run build && node dist/bench/relay.js`.
- * Env: BENCH_RELAY_MESSAGES (20000), BENCH_RELAY_PER_KEY (4 messages per payment/ordering key), BENCH_POSTGRES_URL
+ * Env: BENCH_RELAY_MESSAGES (20000), BENCH_RELAY_PER_KEY (4 messages per payment/ordering key), BENCH_RELAY_DELIVERED
+ * (delivered rows already in the outbox, as kept for 7 days; 0), BENCH_POSTGRES_URL
  * (admin URL, default postgres://postgres@127.0.0.1:5432/postgres), BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672).
  */
 import { randomBytes } from 'node:crypto';
@@ -33,6 +34,8 @@ const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const MESSAGES = Number(process.env.BENCH_RELAY_MESSAGES ?? 20_000);
 const PER_KEY = Math.max(1, Number(process.env.BENCH_RELAY_PER_KEY ?? 4));
+/** Delivered rows already in the outbox (it keeps them 7 days), e.g. 200000; default none. */
+const HISTORY = Number(process.env.BENCH_RELAY_DELIVERED ?? 0);
 const TENANTS = 20;
 /** Experiments only: BENCH_RELAY_BATCH / BENCH_RELAY_PIPELINE override the relay's defaults (the figures use the defaults). */
 const RELAY_OVERRIDES = {
@@ -211,6 +214,16 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     await ach.assertQueue(queue, { durable: true });
     await ach.bindQueue(queue, exchange, CHANNEL);
 
+    if (HISTORY > 0) {
+      // delivered rows of earlier days, older than every message below (housekeeping keeps them for 7 days)
+      await fill.query(
+        `INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, state, delivered_at, attempts, created_at)
+         SELECT 'history-' || i, 'bench-relay-shop-' || (i % ${TENANTS}), '${CHANNEL}', 'PaymentAuthorized', 'bench-relay-shop/payment/history-' || (i / 4), '{}'::jsonb,
+                jsonb_build_object('orderReference', 'DE--h' || i, 'amount', 1000, 'currencyIsoCode', 'EUR'), '2025-01-01T00:00:00.000000', 'delivered', now() - interval '1 day', 1, now() - interval '1 day'
+         FROM generate_series(1, $1::int) AS i`,
+        [HISTORY],
+      );
+    }
     // Fill the outbox through the real enqueue: one transaction per 50 payments.
     const payments = Math.ceil(MESSAGES / PER_KEY);
     const tFill = performance.now();
@@ -219,12 +232,12 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
       for (let q = p; q < Math.min(payments, p + 50); q++) batch.push(...paymentMessages(run, q));
       await fill.tx((tx) => enqueue(tx, appIdentifier, batch));
     }
-    const rows = (await fill.query<OutboxRow>('SELECT * FROM outbox ORDER BY seq')).rows;
+    const rows = (await fill.query<OutboxRow>(`SELECT * FROM outbox WHERE state = 'pending' ORDER BY seq`)).rows;
     const n = rows.length;
     const avgBody = rows.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r.payload)), 0) / n;
     out(
       `\nRelay to RabbitMQ: ${n.toLocaleString('en')} messages (${payments.toLocaleString('en')} ordering keys × ${PER_KEY}, ${TENANTS} tenants, ` +
-        `body ${avgBody.toFixed(0)} B + ${Object.keys(publishOptions(rows[0]!, appIdentifier).headers ?? {}).length} headers) written through enqueue in ${((performance.now() - tFill) / 1000).toFixed(1)} s; PostgreSQL, durable queue`,
+        `body ${avgBody.toFixed(0)} B + ${Object.keys(publishOptions(rows[0]!, appIdentifier).headers ?? {}).length} headers) written through enqueue in ${((performance.now() - tFill) / 1000).toFixed(1)} s; PostgreSQL, durable queue${HISTORY > 0 ? `; ${HISTORY.toLocaleString('en')} delivered rows already in the outbox` : ''}`,
     );
     await fill.query('ANALYZE outbox');
     await fill.close();
