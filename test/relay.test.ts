@@ -5,7 +5,7 @@ import { outboxDeadTotal } from '../src/metrics.js';
 import { enqueue, republish, type OutboxRow, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { OutboxRelay, retryDelayMs, type RelayOptions } from '../src/messaging/relay.js';
 import { outboxStats } from '../src/messaging/stats.js';
-import { QuietDeliveryError, type PublishResult, type Transport } from '../src/messaging/transports/types.js';
+import { QuietDeliveryError, type BatchPublishOutcome, type PublishResult, type Transport } from '../src/messaging/transports/types.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
@@ -51,6 +51,38 @@ class FakeTransport implements Transport {
     if (this.delayMs) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
     if (this.failing.has(row.id)) throw this.quiet.has(row.id) ? new QuietDeliveryError(`unroutable ${row.id}`) : new Error(`receiver refused ${row.id}`);
     return { receipt: `r-${row.id}` };
+  }
+}
+
+/**
+ * A transport that publishes a whole round at once (like RabbitMQ with confirms awaited together): each round settles
+ * after a short delay; it records rounds in flight and whether a key ever had two rows in flight at once.
+ */
+class FakeBatchTransport implements Transport {
+  readonly kind = 'fake-batch';
+  published: OutboxRow[] = [];
+  failing = new Set<string>();
+  roundsInFlight = 0;
+  maxRoundsInFlight = 0;
+  private readonly keysInFlight = new Set<string>();
+  keyTwiceInFlight: string[] = [];
+  async publish(row: OutboxRow): Promise<PublishResult> {
+    const [o] = await this.publishBatch([row]);
+    if (!o!.ok) throw o!.error;
+    return {};
+  }
+  async publishBatch(rows: OutboxRow[]): Promise<BatchPublishOutcome[]> {
+    this.roundsInFlight++;
+    this.maxRoundsInFlight = Math.max(this.maxRoundsInFlight, this.roundsInFlight);
+    for (const r of rows) {
+      if (this.keysInFlight.has(r.ordering_key)) this.keyTwiceInFlight.push(r.ordering_key);
+      this.keysInFlight.add(r.ordering_key);
+      this.published.push(r);
+    }
+    await new Promise((res) => setTimeout(res, 5));
+    for (const r of rows) this.keysInFlight.delete(r.ordering_key);
+    this.roundsInFlight--;
+    return rows.map((r) => (this.failing.has(r.id) ? { ok: false as const, error: new Error(`refused ${r.id}`) } : { ok: true as const }));
   }
 }
 
@@ -358,6 +390,57 @@ for (const backend of backends) {
       open();
       await stopping;
       expect((await state(id!)).state).toBe('delivered');
+    });
+
+    it('a round of a batch transport is recorded in one statement per outcome kind; a failed head blocks only its own key', async () => {
+      await db.query(`UPDATE outbox SET state = 'delivered' WHERE state <> 'delivered'`);
+      const ids = await db.tx((tx) =>
+        enqueue(tx, APP, Array.from({ length: 8 }, (_, i) => msg('round-t', 'PaymentUpdated', `payment/r${i % 4}/version/${i}`, `payment/r${i % 4}`))),
+      );
+      const heads = ids.slice(0, 4);
+      const t = new FakeBatchTransport();
+      t.failing.add(heads[1]!).add(heads[2]!);
+      const r = relay(t, { batchSize: 10 });
+      const before = { ...db.stats };
+      expect(await r.runOnce()).toMatchObject({ claimed: 4, delivered: 2, failed: 2 });
+      // one claim, one statement for the two deliveries, one for the two failures; no transaction
+      expect(db.stats.statements - before.statements).toBe(3);
+      expect(db.stats.transactions - before.transactions).toBe(0);
+      expect(t.published.map((x) => x.id).sort()).toEqual([...heads].sort());
+      expect(await state(heads[1]!)).toMatchObject({ state: 'pending', attempts: 1, last_error: `refused ${heads[1]}` });
+      expect(await state(heads[0]!)).toMatchObject({ state: 'delivered', attempts: 1 });
+      // next round: the successors of the delivered heads only
+      expect(await r.runOnce()).toMatchObject({ claimed: 2, delivered: 2 });
+      expect(t.published.slice(4).map((x) => x.id).sort()).toEqual([ids[4], ids[7]].sort());
+      expect((await state(ids[5]!)).state).toBe('pending');
+      expect((await r.runOnce()).claimed).toBe(0);
+    });
+
+    it('pipelined rounds (several claimed while others are published) keep each key in order, one row of a key in flight at a time', async () => {
+      await db.query(`UPDATE outbox SET state = 'delivered' WHERE state <> 'delivered'`);
+      const keys = 6; // fewer keys than rows in flight (3 rounds of 4): a key's next row must wait for its previous one
+      const all = Array.from({ length: 96 }, (_, i) => msg('pipe-t', 'PaymentUpdated', `payment/pp${i % keys}/version/${i}`, `payment/pp${i % keys}`, { i }));
+      const ids: string[] = [];
+      for (let i = 0; i < all.length; i += 32) ids.push(...(await db.tx((tx) => enqueue(tx, APP, all.slice(i, i + 32)))));
+      const t = new FakeBatchTransport();
+      const r = relay(t, { batchSize: 4, pipeline: 3 });
+      r.start();
+      try {
+        await waitFor(async () => {
+          const c = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE id = ANY($1::text[]) AND state = 'delivered'`, [ids]);
+          return c.rows[0]!.n === ids.length;
+        }, '96 deliveries', 60_000);
+      } finally {
+        await r.stop();
+      }
+      expect(t.maxRoundsInFlight).toBeGreaterThan(1); // rounds did overlap
+      expect(t.keyTwiceInFlight).toEqual([]);
+      expect(t.published.map((x) => x.id).sort()).toEqual([...ids].sort()); // each once
+      const lastSeq = new Map<string, number>();
+      for (const row of t.published) {
+        expect(row.seq).toBeGreaterThan(lastSeq.get(row.ordering_key) ?? 0);
+        lastSeq.set(row.ordering_key, row.seq);
+      }
     });
 
     it('housekeeping deletes delivered rows older than 7 days', async () => {

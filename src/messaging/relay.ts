@@ -13,8 +13,7 @@ import {
   claimOutboxRows,
   deleteDeliveredOutboxRows,
   markOutboxBatchDelivered,
-  markOutboxDelivered,
-  recordOutboxFailure,
+  recordOutboxFailures,
   releaseOutboxLeases,
 } from '../store/outbox.js';
 import { hubHousekeeping } from './hub.js';
@@ -24,10 +23,18 @@ import { QuietDeliveryError, type BatchPublishOutcome, type Transport } from './
 export interface RelayOptions {
   /** Poll interval when not woken (default 500 ms). */
   pollIntervalMs?: number;
-  /** Rows claimed per round (default 50). */
+  /**
+   * Rows claimed per round: default 500 with a transport that publishes a whole round at once (`publishBatch`), 50
+   * with one that publishes row by row (a round must end within the lease: 50 / `concurrency` × its timeout).
+   */
   batchSize?: number;
-  /** Rows published in parallel within a round (they all have different ordering keys; default 10). */
+  /** Rows published in parallel within a round by a row-by-row transport (they all have different ordering keys; default 10). */
   concurrency?: number;
+  /**
+   * Rounds in flight at once while a backlog lasts (the previous claim came back full): the next round is claimed
+   * while the previous one is being published and recorded. Default 2 with `publishBatch`, else 1.
+   */
+  pipeline?: number;
   /** How long a claimed row is reserved for this relay (default 60 s; must exceed the transport timeout). */
   leaseMs?: number;
   /** First retry delay (default 1 s); doubles per attempt. */
@@ -91,8 +98,9 @@ export class OutboxRelay implements Worker {
     this.name = options.name ?? 'outbox-relay';
     this.opts = {
       pollIntervalMs: options.pollIntervalMs ?? 500,
-      batchSize: options.batchSize ?? 50,
+      batchSize: options.batchSize ?? (transport.publishBatch ? 500 : 50),
       concurrency: options.concurrency ?? 10,
+      pipeline: Math.max(1, options.pipeline ?? (transport.publishBatch ? 3 : 1)),
       leaseMs: options.leaseMs ?? 60_000,
       backoffBaseMs: options.backoffBaseMs ?? 1000,
       backoffMaxMs: options.backoffMaxMs ?? 300_000,
@@ -134,10 +142,26 @@ export class OutboxRelay implements Worker {
 
   private async loop(): Promise<void> {
     let failures = 0;
+    /** Rounds claimed and still being published or recorded. */
+    const inflight = new Set<Promise<void>>();
+    const settled = (): Promise<void> => Promise.race(inflight);
     while (this.running) {
       let claimed = 0;
+      let full = false;
       try {
-        claimed = (await this.runOnce()).claimed;
+        await this.releaseUnrecorded();
+        const rows = await this.claim();
+        claimed = rows.length;
+        full = claimed >= this.opts.batchSize;
+        if (claimed > 0) {
+          const round: Promise<void> = this.deliverRound(rows)
+            .then(
+              () => undefined,
+              (err: unknown) => this.log.error({ err, worker: this.name }, 'outbox relay round failed'),
+            )
+            .finally(() => inflight.delete(round));
+          inflight.add(round);
+        }
         await this.maybeHousekeeping();
         failures = 0;
       } catch (err) {
@@ -147,12 +171,22 @@ export class OutboxRelay implements Worker {
       }
       if (!this.running) break;
       if (failures > 0) {
+        await Promise.all(inflight);
         await this.sleep(Math.max(this.opts.pollIntervalMs, Math.min(RELAY_MAX_BACKOFF_MS, this.opts.pollIntervalMs * 2 ** Math.min(failures, 10))));
+        continue;
+      }
+      // A full claim means a backlog: claim the next round while this one is published (up to `pipeline` rounds in
+      // flight; they hold different ordering keys, since a key's next row waits until its previous one is recorded).
+      if (full && inflight.size < this.opts.pipeline) continue;
+      if (inflight.size > 0) {
+        // the next rows of the keys in flight become due once their rounds are recorded
+        await settled();
         continue;
       }
       if (claimed > 0) continue; // more may be due at once (e.g. the next row of an ordering key)
       await this.sleep(this.opts.pollIntervalMs);
     }
+    await Promise.all(inflight);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -192,120 +226,112 @@ export class OutboxRelay implements Worker {
   /** One round: claim, publish (outside any transaction), record. */
   async runOnce(): Promise<RoundResult> {
     await this.releaseUnrecorded();
-    const rows = await this.claim();
+    return this.deliverRound(await this.claim());
+  }
+
+  /** Publishes the claimed rows (distinct ordering keys) outside any transaction and records the outcomes. */
+  private async deliverRound(rows: OutboxRow[]): Promise<RoundResult> {
     const result: RoundResult = { claimed: rows.length, delivered: 0, failed: 0, dead: 0 };
     if (rows.length === 0) return result;
-    if (this.transport.publishBatch) {
-      // The whole round at once (e.g. AMQP publisher confirms awaited together); rows have distinct ordering keys.
-      let outcomes: BatchPublishOutcome[];
-      try {
-        outcomes = await this.transport.publishBatch(rows);
-      } catch (error) {
-        outcomes = rows.map(() => ({ ok: false as const, error }));
-      }
-      const done = await this.recordBatch(rows, outcomes);
-      for (const o of done) result[o]++;
-      return result;
-    }
-    let next = 0;
-    const workerCount = Math.min(this.opts.concurrency, rows.length);
-    await Promise.all(
-      Array.from({ length: workerCount }, async () => {
-        while (next < rows.length) {
-          const row = rows[next++]!;
-          const outcome = await this.deliver(row);
-          result[outcome]++;
-        }
-      }),
-    );
+    const done = await this.recordRound(rows, await this.publishRound(rows));
+    for (const o of done) result[o]++;
     return result;
   }
 
-  /** Records the outcomes of a batch publish: delivered rows in one statement, failures one by one. */
-  private async recordBatch(rows: OutboxRow[], outcomes: BatchPublishOutcome[]): Promise<Array<'delivered' | 'failed' | 'dead'>> {
-    const out: Array<'delivered' | 'failed' | 'dead'> = [];
+  /** One outcome per row: the whole round at once (e.g. AMQP publisher confirms awaited together), else `concurrency` rows at a time. */
+  private async publishRound(rows: OutboxRow[]): Promise<BatchPublishOutcome[]> {
+    if (this.transport.publishBatch) {
+      try {
+        return await this.transport.publishBatch(rows);
+      } catch (error) {
+        return rows.map(() => ({ ok: false as const, error }));
+      }
+    }
+    const outcomes: BatchPublishOutcome[] = new Array(rows.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(this.opts.concurrency, rows.length) }, async () => {
+        while (next < rows.length) {
+          const i = next++;
+          try {
+            outcomes[i] = { ok: true, ...(await this.transport.publish(rows[i]!)) };
+          } catch (error) {
+            outcomes[i] = { ok: false, error };
+          }
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** Records the outcomes of a round: the delivered rows in one statement, the failed ones in another. */
+  private async recordRound(rows: OutboxRow[], outcomes: BatchPublishOutcome[]): Promise<Array<'delivered' | 'failed' | 'dead'>> {
     const okRows: OutboxRow[] = [];
     const receipts: Array<string | null> = [];
+    const failed: Array<{ row: OutboxRow; error: unknown }> = [];
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const o = outcomes[i] ?? { ok: false as const, error: new Error('transport returned no outcome') };
       if (o.ok) {
         okRows.push(row);
         receipts.push(o.receipt ?? null);
-        continue;
-      }
-      try {
-        out.push(await this.recordFailure(row, o.error));
-      } catch (dbErr) {
-        this.log.error({ err: dbErr, messageId: row.id, worker: this.name }, 'could not record outbox delivery failure');
-        this.unreleased.add(row.id);
-        out.push('failed');
-      }
+      } else failed.push({ row, error: o.error });
     }
-    if (okRows.length === 0) return out;
+    const [delivered, failures] = await Promise.all([this.recordDelivered(okRows, receipts), this.recordFailures(failed)]);
+    return [...delivered, ...failures];
+  }
+
+  private async recordDelivered(okRows: OutboxRow[], receipts: Array<string | null>): Promise<Array<'delivered' | 'failed'>> {
+    if (okRows.length === 0) return [];
     try {
       await markOutboxBatchDelivered(this.db, okRows.map((r) => r.id), receipts);
     } catch (err) {
-      // Published but not recorded: the leases run out and the rows are sent again (at least once).
+      // Published but not recorded: the leases are released (or run out) and the rows are sent again (at least once).
       this.log.error({ err, messageIds: okRows.map((r) => r.id), worker: this.name }, 'could not record outbox delivery');
       for (const r of okRows) this.unreleased.add(r.id);
-      for (let i = 0; i < okRows.length; i++) out.push('failed');
-      return out;
+      return okRows.map(() => 'failed');
     }
     for (let i = 0; i < okRows.length; i++) {
       const row = okRows[i]!;
       outboxDelivered.inc({ channel: row.channel });
       this.log.debug({ messageId: row.id, channel: row.channel, messageName: row.message_name, receipt: receipts[i] ?? undefined }, 'outbox message delivered');
-      out.push('delivered');
     }
-    return out;
+    return okRows.map(() => 'delivered');
   }
 
-  private async deliver(row: OutboxRow): Promise<'delivered' | 'failed' | 'dead'> {
-    let receipt: string | undefined;
+  /** Records failed attempts in one statement: each row a retry with backoff, or `dead` after OUTBOX_MAX_RETRY_HOURS. */
+  private async recordFailures(failed: Array<{ row: OutboxRow; error: unknown }>): Promise<Array<'failed' | 'dead'>> {
+    if (failed.length === 0) return [];
+    const entries = failed.map(({ row, error }) => {
+      const message = (error instanceof Error ? error.message : String(error)).slice(0, 1000) || 'unknown error';
+      // A condition the transport reports itself (an unroutable channel) ends when the operator binds a queue, not by
+      // waiting: retry at most every QUIET_RETRY_MAX_MS so the waiting messages go out soon after the binding.
+      const maxMs = error instanceof QuietDeliveryError ? Math.min(QUIET_RETRY_MAX_MS, this.opts.backoffMaxMs) : this.opts.backoffMaxMs;
+      return { row, error, message, delayMs: retryDelayMs(row.attempts + 1, this.opts.backoffBaseMs, maxMs, this.opts.jitter) };
+    });
+    let records: Awaited<ReturnType<typeof recordOutboxFailures>>;
     try {
-      receipt = (await this.transport.publish(row)).receipt;
-    } catch (err) {
-      try {
-        return await this.recordFailure(row, err);
-      } catch (dbErr) {
-        // Not recorded: the lease runs out and the row is tried again.
-        this.log.error({ err: dbErr, messageId: row.id, worker: this.name }, 'could not record outbox delivery failure');
-        this.unreleased.add(row.id);
-        return 'failed';
+      records = await recordOutboxFailures(this.db, entries.map((e) => ({ id: e.row.id, error: e.message, delayMs: e.delayMs })), this.opts.maxRetryHours);
+    } catch (dbErr) {
+      // Not recorded: the leases are released (or run out) and the rows are tried again.
+      this.log.error({ err: dbErr, messageIds: entries.map((e) => e.row.id), worker: this.name }, 'could not record outbox delivery failure');
+      for (const e of entries) this.unreleased.add(e.row.id);
+      return entries.map(() => 'failed');
+    }
+    return entries.map(({ row, error, message, delayMs }) => {
+      const updated = records.get(row.id);
+      if (updated?.state === 'dead') {
+        outboxDeadTotal.inc();
+        this.log.error(
+          { messageId: row.id, channel: row.channel, messageName: row.message_name, tenantIdentifier: row.tenant_identifier, attempts: updated.attempts, firstFailedAt: updated.first_failed_at, error: message },
+          `outbox message is dead after failing for more than ${this.opts.maxRetryHours} hours; it blocks its ordering key until re-queued`,
+        );
+        return 'dead';
       }
-    }
-    try {
-      await markOutboxDelivered(this.db, row.id, receipt ?? null);
-    } catch (err) {
-      // Published but not recorded: the lease runs out and the row is sent again (at least once).
-      this.log.error({ err, messageId: row.id, worker: this.name }, 'could not record outbox delivery');
-      this.unreleased.add(row.id);
+      // a failure the transport reports itself, rate-limited (unroutable channel), is not logged once per message
+      if (!(error instanceof QuietDeliveryError)) this.log.warn({ messageId: row.id, channel: row.channel, attempts: updated?.attempts, retryInMs: delayMs, error: message }, 'outbox delivery failed; will retry');
       return 'failed';
-    }
-    outboxDelivered.inc({ channel: row.channel });
-    this.log.debug({ messageId: row.id, channel: row.channel, messageName: row.message_name, receipt }, 'outbox message delivered');
-    return 'delivered';
-  }
-
-  private async recordFailure(row: OutboxRow, err: unknown): Promise<'failed' | 'dead'> {
-    const message = (err instanceof Error ? err.message : String(err)).slice(0, 1000) || 'unknown error';
-    // A condition the transport reports itself (an unroutable channel) ends when the operator binds a queue, not by
-    // waiting: retry at most every QUIET_RETRY_MAX_MS so the waiting messages go out soon after the binding.
-    const maxMs = err instanceof QuietDeliveryError ? Math.min(QUIET_RETRY_MAX_MS, this.opts.backoffMaxMs) : this.opts.backoffMaxMs;
-    const delay = retryDelayMs(row.attempts + 1, this.opts.backoffBaseMs, maxMs, this.opts.jitter);
-    const updated = await recordOutboxFailure(this.db, { id: row.id, error: message, delayMs: delay, maxRetryHours: this.opts.maxRetryHours });
-    if (updated?.state === 'dead') {
-      outboxDeadTotal.inc();
-      this.log.error(
-        { messageId: row.id, channel: row.channel, messageName: row.message_name, tenantIdentifier: row.tenant_identifier, attempts: updated.attempts, firstFailedAt: updated.first_failed_at, error: message },
-        `outbox message is dead after failing for more than ${this.opts.maxRetryHours} hours; it blocks its ordering key until re-queued`,
-      );
-      return 'dead';
-    }
-    // a failure the transport reports itself, rate-limited (unroutable channel), is not logged once per message
-    if (!(err instanceof QuietDeliveryError)) this.log.warn({ messageId: row.id, channel: row.channel, attempts: updated?.attempts, retryInMs: delay, error: message }, 'outbox delivery failed; will retry');
-    return 'failed';
+    });
   }
 
   private async maybeHousekeeping(): Promise<void> {
