@@ -35,12 +35,20 @@ export const HOT_PATHS = [
 ] as const;
 export type HotPath = (typeof HOT_PATHS)[number];
 
-async function counted(db: Db, fn: () => Promise<unknown>): Promise<Count> {
+/** BENCH_TRACE=1 prints the SQL of each counted operation (stderr). */
+const TRACE = process.env.BENCH_TRACE === '1';
+
+async function counted(db: Db, fn: () => Promise<unknown>, what = ''): Promise<Count> {
   await new Promise((r) => setTimeout(r, 20)); // anything still finishing from the previous step
   db.stats.statements = 0;
   db.stats.transactions = 0;
+  if (TRACE) db.stats.trace = [];
   await fn();
   await new Promise((r) => setTimeout(r, 20)); // work after the answer was sent (none expected) is counted too
+  if (db.stats.trace) {
+    process.stderr.write(`--- ${what}: ${db.stats.statements} statements, ${db.stats.transactions} transactions\n${db.stats.trace.map((q) => `  ${q.replace(/\s+/g, ' ').slice(0, 300)}`).join('\n')}\n`);
+    delete db.stats.trace;
+  }
   return { statements: db.stats.statements, transactions: db.stats.transactions };
 }
 
@@ -68,23 +76,23 @@ async function round(app: BenchApp, tenant: string): Promise<Map<HotPath, Count>
 
   const refA = ref();
   let a = '';
-  out.set('initialize-payment (hosted)', await counted(db, async () => (a = await init(refA))));
+  out.set('initialize-payment (hosted)', await counted(db, async () => (a = await init(refA)), 'initialize hosted'));
   const b = await init(ref());
-  out.set('initialize-payment (pre-order)', await counted(db, () => init(null)));
+  out.set('initialize-payment (pre-order)', await counted(db, () => init(null), 'initialize pre-order'));
 
   await pay(app.sandboxUrl, a);
   const wh = authorizedWebhook(a, tenant, INIT_AMOUNT, WEBHOOK_SECRET);
-  out.set('webhook receive (payment.authorized)', await counted(db, () => expectStatus(call(`${app.url}${wh.path}`, { headers: wh.headers, raw: wh.body }), 200, 'webhook')));
-  out.set('redirect return, webhook applied', await counted(db, () => redirect(a)));
+  out.set('webhook receive (payment.authorized)', await counted(db, () => expectStatus(call(`${app.url}${wh.path}`, { headers: wh.headers, raw: wh.body }), 200, 'webhook'), 'webhook'));
+  out.set('redirect return, webhook applied', await counted(db, () => redirect(a), 'redirect after webhook'));
   await pay(app.sandboxUrl, b);
-  out.set('redirect return, before the webhook', await counted(db, () => redirect(b)));
+  out.set('redirect return, before the webhook', await counted(db, () => redirect(b), 'redirect before webhook'));
 
   const items = { orderReference: refA, orderItemIds: [1], amount: INIT_AMOUNT, currencyIsoCode: 'EUR' };
-  const capPublish = await counted(db, () => command('CapturePayment', items));
-  const capProcess = await counted(db, processCommands);
+  const capPublish = await counted(db, () => command('CapturePayment', items), 'publish CapturePayment');
+  const capProcess = await counted(db, processCommands, 'process CapturePayment');
   out.set('CapturePayment command', sum(capPublish, capProcess, `publish ${capPublish.statements}/${capPublish.transactions} + processing ${capProcess.statements}/${capProcess.transactions}`));
-  const refPublish = await counted(db, () => command('RefundPayment', { ...items, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }] }));
-  const refProcess = await counted(db, processCommands);
+  const refPublish = await counted(db, () => command('RefundPayment', { ...items, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }] }), 'publish RefundPayment');
+  const refProcess = await counted(db, processCommands, 'process RefundPayment');
   out.set('RefundPayment command', sum(refPublish, refProcess, `publish ${refPublish.statements}/${refPublish.transactions} + processing ${refProcess.statements}/${refProcess.transactions}`));
 
   // a full batch: more payments' first messages (distinct ordering keys) waiting in the outbox
@@ -92,7 +100,7 @@ async function round(app: BenchApp, tenant: string): Promise<Map<HotPath, Count>
   const relay = app.rt.workers.find((w) => w.name === 'outbox-relay') as OutboxRelay | undefined;
   if (!relay) throw new Error('bench: no outbox-relay worker');
   let delivered = 0;
-  const batch = await counted(db, async () => (delivered = (await relay.runOnce()).delivered));
+  const batch = await counted(db, async () => (delivered = (await relay.runOnce()).delivered), 'relay batch');
   out.set('one relay batch (local transport)', { ...batch, note: `${delivered} messages` });
   while ((await relay.runOnce()).claimed > 0); // drain for the next round
   return out;

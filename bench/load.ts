@@ -75,6 +75,8 @@ export interface Summary {
   p99: number;
   max: number;
   collected?: string[];
+  /** http jobs: every request sent, warm-up included. */
+  sent?: number;
   note?: string;
 }
 
@@ -199,11 +201,13 @@ async function runHttp(job: HttpJob): Promise<Summary> {
   const statuses = new Map<number, number>();
   const collected: string[] = [];
   let errors = 0;
+  let sent = 0;
   let firstError: string | undefined;
   const client = async (c: number): Promise<void> => {
     for (let i = 0; ; i++) {
       const t0 = performance.now();
       if (t0 >= end) return;
+      sent++;
       let status = 0;
       let body = '';
       try {
@@ -230,7 +234,7 @@ async function runHttp(job: HttpJob): Promise<Summary> {
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, (_, c) => client(c)));
-  return summarize(latencies, statuses, errors, job.durationMs / 1000, { collected: job.collect ? collected : undefined, note: errors > 0 ? firstError : undefined });
+  return summarize(latencies, statuses, errors, job.durationMs / 1000, { collected: job.collect ? collected : undefined, sent, note: errors > 0 ? firstError : undefined });
 }
 
 interface HubMessage {

@@ -176,8 +176,9 @@ async function runDatabase(out: Out, database: BenchDatabase): Promise<void> {
         durationMs: DURATION_MS,
         scenario: { kind: 'webhook', tenant, secret: WEBHOOK_SECRET, amount: INIT_AMOUNT, transactionIds: created },
       });
-      const sent = Math.round(wh.throughput * (1 + WARMUP_MS / DURATION_MS));
-      const note = sent > created.length ? `${created.length} payments: ~${sent - created.length} events repeat an authorization` : `each event a first authorization (${created.length} payments)`;
+      const sent = wh.sent ?? 0;
+      const note =
+        sent > created.length ? `${created.length} first authorizations + ${sent - created.length} repeats (warm-up incl.)` : `each of ${sent} events a first authorization`;
       printLine(out, 'webhook receive-to-ack', label, wh, floor, note);
     } catch (err) {
       printFailed(out, 'webhook receive-to-ack', label, err);
