@@ -4,8 +4,9 @@
  *
  * It receives one job over IPC, runs it and answers with a summary (latency percentiles, statuses, optionally a field
  * collected from the answers), then exits. Jobs:
- * - `http`: CONCURRENCY keep-alive clients each sending back to back for warm-up + duration; only requests started
- *   after the warm-up and finished before the end are measured. The requests come from a scenario (below).
+ * - `http`: CONCURRENCY keep-alive clients each sending back to back for warm-up + duration. Throughput: requests
+ *   completed inside the measured window / its length; latency: every request started inside it (awaited to the end).
+ *   The requests come from a scenario (below).
  * - `roundtrip`: a message published over HTTP and the time until a consumer polling the local Event Platform
  *   (`GET /event-platform/payment-events`, acknowledged with DELETE) sees the expected message: `CapturePayment` →
  *   `PaymentCaptured`, or a plain publish → receive on the hub (the floor of that line).
@@ -202,6 +203,7 @@ async function runHttp(job: HttpJob): Promise<Summary> {
   const collected: string[] = [];
   let errors = 0;
   let sent = 0;
+  let completed = 0;
   let firstError: string | undefined;
   const client = async (c: number): Promise<void> => {
     for (let i = 0; ; i++) {
@@ -226,7 +228,9 @@ async function runHttp(job: HttpJob): Promise<Summary> {
           /* not JSON: nothing to collect */
         }
       }
-      if (t0 >= measureFrom && t1 <= end) {
+      if (t1 >= measureFrom && t1 <= end) completed++;
+      if (t0 >= measureFrom) {
+        // latency of every request started in the window, also when it ends after the window (a slow line still has figures)
         latencies.push(t1 - t0);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         if (!ok) errors++;
@@ -234,7 +238,8 @@ async function runHttp(job: HttpJob): Promise<Summary> {
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, (_, c) => client(c)));
-  return summarize(latencies, statuses, errors, job.durationMs / 1000, { collected: job.collect ? collected : undefined, sent, note: errors > 0 ? firstError : undefined });
+  const seconds = job.durationMs / 1000;
+  return summarize(latencies, statuses, errors, seconds, { throughput: completed / seconds, collected: job.collect ? collected : undefined, sent, note: errors > 0 ? firstError : undefined });
 }
 
 interface HubMessage {
