@@ -21,6 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { openDb, type Db } from '../src/store/db.js';
@@ -290,6 +291,7 @@ async function main(): Promise<void> {
     `Open ACP Pay bench: c=${CONCURRENCY} from a separate load process, ${WARMUP_MS} ms warm-up + ${DURATION_MS} ms measured per line, ` +
       `${COMMANDS} commands at c=${COMMAND_CONCURRENCY}; node ${process.version}`,
   );
+  out(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start (other work on the machine skews every line)`);
   out('ratio = throughput / floor throughput (higher is better); p99× = p99 / floor p99 (lower is better)\n');
   out(row(['line', 'database', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p99×', 'notes']));
 
@@ -319,7 +321,7 @@ async function main(): Promise<void> {
     // console payments list at 1,000,000 payments (issue 11)
     await runConsolePaymentsBench(out).catch((err: unknown) => out(`console payments bench failed: ${(err as Error).message}`));
   }
-  out(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  out(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s (load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
 }
 
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
