@@ -14,7 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { runCommandBatch } from '../src/app/command-worker.js';
 import type { OutboxRelay } from '../src/messaging/relay.js';
 import type { Db } from '../src/store/db.js';
-import { call, configureTenant, expectStatus, inParallel, pay, startApp, startSandboxProcess, WEBHOOK_SECRET, type BenchApp, type BenchDatabase } from './harness.js';
+import { call, configureTenant, expectStatus, inParallel, pay, startApp, WEBHOOK_SECRET, withPspProcess, type BenchApp, type BenchDatabase } from './harness.js';
 import { authorizedWebhook, INIT_AMOUNT, initializeBody } from './load.js';
 
 export interface Count {
@@ -122,18 +122,8 @@ export interface CountsResult {
 }
 
 export async function measureCounts(database: BenchDatabase): Promise<CountsResult> {
-  const psp = await startSandboxProcess(database, { SANDBOX_WEBHOOK_DELAY_MS: '3600000' }); // its webhooks would be counted: held back
-  let appOnly: Map<HotPath, Count>;
-  try {
-    const app = await startApp(database, { env: { SANDBOX_PSP_URL: psp.url }, startWorkers: false });
-    try {
-      appOnly = await measure(app);
-    } finally {
-      await app.close();
-    }
-  } finally {
-    await psp.close();
-  }
+  // the PSP's webhooks would be counted: held back
+  const appOnly = await withPspProcess(database, { pspEnv: { SANDBOX_WEBHOOK_DELAY_MS: '3600000' }, startWorkers: false }, measure);
   const app = await startApp(database, { startWorkers: false });
   try {
     return { database: database.label, appOnly, withSandbox: await measure(app) };

@@ -189,6 +189,25 @@ export async function startSandboxProcess(database: BenchDatabase, env: Record<s
   }
 }
 
+/** Runs fn on an app pointed (SANDBOX_PSP_URL) at a sandbox PSP process; both on fresh databases of `database`'s kind. */
+export async function withPspProcess<T>(
+  database: BenchDatabase,
+  opts: { pspEnv?: Record<string, string>; startWorkers?: boolean },
+  fn: (app: BenchApp) => Promise<T>,
+): Promise<T> {
+  const psp = await startSandboxProcess(database, opts.pspEnv);
+  try {
+    const app = await startApp(database, { env: { SANDBOX_PSP_URL: psp.url }, startWorkers: opts.startWorkers });
+    try {
+      return await fn(app);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await psp.close();
+  }
+}
+
 export interface CallResult {
   status: number;
   body: any;

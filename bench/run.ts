@@ -39,9 +39,9 @@ import {
   POSTGRES_ADMIN_URL,
   runLoad,
   startApp,
-  startSandboxProcess,
   until,
   WEBHOOK_SECRET,
+  withPspProcess,
   type BenchApp,
   type BenchDatabase,
 } from './harness.js';
@@ -213,18 +213,11 @@ async function runDatabase(out: Out, database: BenchDatabase): Promise<void> {
 
   // The sandbox PSP in its own process (its own fresh database of the same kind): the PSP's work leaves this process.
   try {
-    const psp = await startSandboxProcess(database);
-    try {
-      const app2 = await startApp(database, { env: { SANDBOX_PSP_URL: psp.url } });
-      try {
-        await configureTenant(app2, 'bench-init');
-        printLine(out, 'initialize-payment, SANDBOX_PSP_URL process', label, await initializeJob(app2, 'bench-init'), floor);
-      } finally {
-        await app2.close();
-      }
-    } finally {
-      await psp.close();
-    }
+    const init = await withPspProcess(database, {}, async (app2) => {
+      await configureTenant(app2, 'bench-init');
+      return initializeJob(app2, 'bench-init');
+    });
+    printLine(out, 'initialize-payment, SANDBOX_PSP_URL process', label, init, floor);
   } catch (err) {
     printFailed(out, 'initialize-payment, SANDBOX_PSP_URL process', label, err);
   }
@@ -305,7 +298,7 @@ async function main(): Promise<void> {
   }
 
   out('\nTargets (issue 12)');
-  for (const t of targets()) out(`  ${t.met === null ? 'not measured' : t.met ? 'met    ' : 'NOT met'}  ${pad(t.name, 72)} ${t.value}`);
+  for (const t of targets()) out(`  ${pad(t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met', 12)} ${pad(t.name, 72)} ${t.value}`);
 
   if (env('BENCH_CONSOLE', 1) !== 0 && databases.includes(postgres)) {
     // console payments list at 1,000,000 payments (issue 11)
