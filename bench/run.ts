@@ -1,163 +1,97 @@
 /**
- * `npm run bench`: throughput and latency of the app against a floor, on PGlite and on PostgreSQL.
+ * `npm run bench`: the hot paths of issue 12 against a floor measured in the same run, on PGlite and on PostgreSQL,
+ * then the SQL statements / transactions of each hot path.
  *
- * Floor: a bare Fastify route doing one insert-and-update transaction through the same Db port (no hooks,
- * no validation, no app logic): the best any endpoint that writes can do on this database.
- * Targets: real endpoints of the full server (`startRuntime`), each reported with ratio = target / floor throughput.
- * Add a target by appending to `targets` (setup prepares tenants etc. and returns the request to repeat).
+ * Floor: a bare Fastify route doing one insert-and-update transaction through the same Db port (no hooks, no
+ * validation, no app logic): the best any endpoint that writes can do on this database.
+ * Lines (the full server, `startRuntime`, in this process; a fresh database per server):
+ * - initialize-payment, sandbox PSP in-process (default) and in its own process (SANDBOX_PSP_URL, its own database);
+ * - webhook receive-to-ack: signed sandbox `payment.authorized` events (distinct event ids) for the payments the
+ *   initialize line created, each first event a state change;
+ * - the command path: `CapturePayment` published on the local Event Platform for an authorized payment → until a
+ *   consumer polling `GET /event-platform/payment-events` receives `PaymentCaptured`. Its floor is the same
+ *   publish → receive round trip of a plain message on the local hub (one insert, no processing), same poller.
+ * Load: a separate process (load.ts) with CONCURRENCY keep-alive clients; every figure is also given as a ratio to
+ * its floor (throughput: line / floor, higher is better; p99: line / floor, lower is better).
  *
- * Load: CONCURRENCY clients (keep-alive fetch) each sending back to back for DURATION_MS after a warm-up.
- * Env: BENCH_CONCURRENCY (16), BENCH_DURATION_MS (4000), BENCH_WARMUP_MS (1000), BENCH_POSTGRES_URL
- * (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable).
+ * Env: BENCH_CONCURRENCY (50), BENCH_DURATION_MS (5000), BENCH_WARMUP_MS (1000), BENCH_COMMANDS (200 measured, after
+ * BENCH_COMMAND_WARMUP 50), BENCH_COMMAND_CONCURRENCY (= BENCH_CONCURRENCY), BENCH_SERIAL_COMMANDS (30 more at c=1; 0: none), BENCH_POLL_MS (5), BENCH_DATABASES
+ * (pglite,postgres), BENCH_COUNTS (1), BENCH_CONSOLE (1: console payments list at 1,000,000 payments, issue 11),
+ * BENCH_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
-import pg from 'pg';
-import { loadConfig, type DatabaseConfig } from '../src/config.js';
-import { createLogger, startRuntime, type Runtime } from '../src/runtime.js';
 import { openDb, type Db } from '../src/store/db.js';
 import { runConsolePaymentsBench } from './console-payments.js';
+import { HOT_PATHS, measureCounts, type Count } from './counts.js';
+import {
+  call,
+  configureTenant,
+  expectStatus,
+  inParallel,
+  pay,
+  pglite,
+  postgres,
+  postgresReachable,
+  POSTGRES_ADMIN_URL,
+  runLoad,
+  startApp,
+  until,
+  WEBHOOK_SECRET,
+  withPspProcess,
+  type BenchApp,
+  type BenchDatabase,
+} from './harness.js';
+import { INIT_AMOUNT, initializeBody, type Order, type Summary } from './load.js';
 
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 4000);
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 1000);
-const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const ENCRYPTION_KEYS = `bench:${randomBytes(32).toString('base64')}`;
+export { configureBody, type BenchDatabase } from './harness.js';
 
-export interface BenchRequest {
-  path: string;
-  method?: string;
-  headers?: Record<string, string>;
-  body?: unknown;
+const env = (name: string, def: number): number => (process.env[name] === undefined || process.env[name] === '' ? def : Number(process.env[name]));
+const CONCURRENCY = env('BENCH_CONCURRENCY', 50);
+const DURATION_MS = env('BENCH_DURATION_MS', 5000);
+const WARMUP_MS = env('BENCH_WARMUP_MS', 1000);
+const COMMANDS = env('BENCH_COMMANDS', 200);
+const COMMAND_WARMUP = env('BENCH_COMMAND_WARMUP', 50);
+const COMMAND_CONCURRENCY = env('BENCH_COMMAND_CONCURRENCY', CONCURRENCY);
+const POLL_MS = env('BENCH_POLL_MS', 5);
+const SERIAL_COMMANDS = env('BENCH_SERIAL_COMMANDS', 30);
+
+export type Out = (line: string) => void;
+
+const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+const WIDTHS = [44, 11, 8, 8, 8, 7, 7];
+export function row(cells: string[]): string {
+  return cells.map((c, i) => (i < WIDTHS.length ? c.padEnd(WIDTHS[i]!) : c)).join(' ').trimEnd();
 }
+const statusesOf = (s: Summary): string => Object.entries(s.statuses).map(([k, n]) => `${k}×${n}`).join(' ');
 
-/** A database a run uses: an env fragment for the full app and a DatabaseConfig for the floor. */
-export interface BenchDatabase {
-  label: 'PGlite' | 'PostgreSQL';
-  /** A fresh, empty database each call. */
-  fresh(): Promise<{ env: Record<string, string>; config: DatabaseConfig; drop(): Promise<void> }>;
-}
-
-export interface Target {
+interface Line {
   name: string;
-  /** Called once on a started app; returns the request for client `client`'s `i`-th call. */
-  setup(app: Runtime): Promise<(client: number, i: number) => BenchRequest>;
+  database: string;
+  s: Summary;
+  floor: Summary;
+  /** e.g. the concurrency of a line measured at several. */
+  tag: string;
+}
+/** Every measured line, for the summary of the targets. */
+const lines: Line[] = [];
+
+function printLine(out: Out, name: string, database: string, s: Summary, floor: Summary | null, note = '', tag = ''): void {
+  if (floor) lines.push({ name, database, s, floor, tag });
+  const ratio = floor ? fmt(s.throughput / floor.throughput, 2) : '1.00';
+  const p99x = floor ? `${fmt(s.p99 / floor.p99, 1)}×` : '1.0×';
+  const notes = [statusesOf(s), note, s.note ? `(${s.note.split('\n')[0]!.slice(0, 120)})` : ''].filter(Boolean).join('; ');
+  out(row([name, database, fmt(s.throughput, 0), fmt(s.p50, 2), fmt(s.p99, 2), ratio, p99x, notes]));
 }
 
-/** Sample configure body accepted by the sandbox connector form. */
-export function configureBody(): unknown {
-  return {
-    data: {
-      type: 'configuration',
-      attributes: { configuration: JSON.stringify({ secretKey: 'sk_sandbox_benchmark01', webhookSecret: 'whsec_0123456789abcdef', isLive: false }) },
-    },
-  };
+function printFailed(out: Out, name: string, database: string, err: unknown): void {
+  out(row([name, database, 'failed', '', '', '', '', (err as Error).message.split('\n')[0]!.slice(0, 200)]));
 }
 
-export const targets: Target[] = [
-  {
-    name: 'POST /private/configure',
-    async setup() {
-      // one tenant per client: repeated configure of an unchanged form is the idempotent path after the first call
-      return (client) => ({
-        path: '/private/configure',
-        method: 'POST',
-        headers: { 'x-tenant-identifier': `bench-tenant-${client}` },
-        body: configureBody(),
-      });
-    },
-  },
-  {
-    name: 'POST /private/initialize-payment',
-    async setup(app) {
-      const tenant = 'bench-init-tenant';
-      const res = await fetch(`${app.listenUrl}/private/configure`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-tenant-identifier': tenant },
-        body: JSON.stringify(configureBody()),
-      });
-      if (res.status !== 200) throw new Error(`bench setup: configure answered ${res.status}`);
-      const run = randomBytes(4).toString('hex');
-      return (client, i) => ({
-        path: '/private/initialize-payment',
-        method: 'POST',
-        headers: { 'x-tenant-identifier': tenant },
-        body: {
-          orderData: {
-            orderReference: `BENCH-${run}-${client}-${i}`,
-            grandTotal: 12345,
-            currencyCode: 'EUR',
-            paymentMethod: 'credit-card',
-            items: [{ idSalesOrderItem: i + 1, name: 'Shirt', sku: 'S-1', quantity: 1, unitPrice: 12345 }],
-          },
-          redirectSuccessUrl: 'https://shop.example/en/payment/order-success',
-          redirectCancelUrl: 'https://shop.example/en/payment/order-cancel',
-          checkoutSummaryPageUrl: 'https://shop.example/en/checkout/summary',
-        },
-      });
-    },
-  },
-];
-
-interface Result {
-  requests: number;
-  errors: number;
-  statuses: Map<number, number>;
-  seconds: number;
-  throughput: number;
-  p50: number;
-  p99: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx]!;
-}
-
-/** Runs CONCURRENCY loops against base URL; only requests started after the warm-up are measured. */
-async function load(baseUrl: string, next: (client: number, i: number) => BenchRequest): Promise<Result> {
-  const start = performance.now();
-  const measureFrom = start + WARMUP_MS;
-  const end = measureFrom + DURATION_MS;
-  const latencies: number[] = [];
-  const statuses = new Map<number, number>();
-  let errors = 0;
-  const client = async (c: number): Promise<void> => {
-    for (let i = 0; ; i++) {
-      const t0 = performance.now();
-      if (t0 >= end) return;
-      const req = next(c, i);
-      let status = 0;
-      try {
-        const res = await fetch(baseUrl + req.path, {
-          method: req.method ?? 'GET',
-          headers: { ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(req.headers ?? {}) },
-          body: req.body !== undefined ? JSON.stringify(req.body) : undefined,
-        });
-        await res.arrayBuffer();
-        status = res.status;
-      } catch {
-        status = 0;
-      }
-      const t1 = performance.now();
-      if (t0 >= measureFrom && t1 <= end) {
-        latencies.push(t1 - t0);
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        if (status < 200 || status >= 300) errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, (_, c) => client(c)));
-  latencies.sort((a, b) => a - b);
-  const seconds = DURATION_MS / 1000;
-  return { requests: latencies.length, errors, statuses, seconds, throughput: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
-
-async function runFloor(db: Db): Promise<Result> {
+async function floorLine(db: Db): Promise<Summary> {
   await db.query('CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, tenant text NOT NULL, payload jsonb NOT NULL, n integer NOT NULL DEFAULT 0, updated_at timestamptz)');
   const app = Fastify({ logger: false });
   app.post('/floor', async (req) => {
@@ -170,116 +104,212 @@ async function runFloor(db: Db): Promise<Result> {
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   try {
-    return await load(address, (client, i) => ({ path: '/floor', method: 'POST', body: { tenant: `bench-${client}`, i } }));
+    return await runLoad({ type: 'http', baseUrl: address, concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: DURATION_MS, scenario: { kind: 'floor' } });
   } finally {
     await app.close();
   }
 }
 
-async function runTarget(target: Target, env: Record<string, string>): Promise<Result> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ENCRYPTION_KEYS, LOG_LEVEL: 'silent', ...env });
-  const rt = await startRuntime(config, { log: createLogger(config) });
+const initializeJob = (app: BenchApp, tenant: string) =>
+  runLoad({
+    type: 'http',
+    baseUrl: app.url,
+    concurrency: CONCURRENCY,
+    warmupMs: WARMUP_MS,
+    durationMs: DURATION_MS,
+    scenario: { kind: 'initialize', tenant, run: randomBytes(4).toString('hex') },
+    collect: 'transactionId',
+  });
+
+/** Authorized payments with one item each, ready for CapturePayment. */
+async function authorizedOrders(app: BenchApp, tenant: string, n: number): Promise<Order[]> {
+  const run = randomBytes(4).toString('hex');
+  const orders = await inParallel(Array.from({ length: n }), 10, async (_, i) => {
+    const orderReference = `CAP-${run}-${i}`;
+    const r = await expectStatus(call(`${app.url}/private/initialize-payment`, { headers: { 'x-tenant-identifier': tenant }, body: initializeBody(orderReference) }), 200, 'initialize');
+    await pay(app.sandboxUrl, r.body.transactionId as string);
+    return { orderReference, items: [1], amount: INIT_AMOUNT };
+  });
+  await until(
+    async () =>
+      (await app.rt.deps.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM payments WHERE tenant_identifier = $1 AND status = 'authorized'`, [tenant])).rows[0]!.n >= n,
+    60_000,
+    `${n} authorized payments`,
+  );
+  return orders;
+}
+
+/** The hub floor and the capture line at one concurrency (`orders`: authorized, the first `warmup` not measured). */
+async function commandLines(out: Out, app: BenchApp, label: string, tenant: string, orders: Order[], concurrency: number, warmup: number): Promise<void> {
+  const common = { type: 'roundtrip', baseUrl: app.url, concurrency, warmup, pollMs: POLL_MS, timeoutMs: 30_000 } as const;
+  const hub = await runLoad({ ...common, kind: 'hub', tenant: 'bench-hub', orders: [], count: orders.length });
+  printLine(out, `floor: publish → receive on the local hub`, label, hub, null, `c=${concurrency}, poll ${POLL_MS} ms`);
+  const cap = await runLoad({ ...common, kind: 'capture', tenant, orders, count: orders.length });
+  printLine(out, `CapturePayment → PaymentCaptured (local)`, label, cap, hub, `c=${concurrency}, ${orders.length - warmup} commands; vs hub floor`, `c=${concurrency}`);
+}
+
+/** The lines of one database. */
+async function runDatabase(out: Out, database: BenchDatabase): Promise<void> {
+  const label = database.label;
+  const floorDb = await database.fresh();
+  let floor: Summary;
   try {
-    const next = await target.setup(rt);
-    return await load(rt.listenUrl, next);
+    const db = await openDb(floorDb.config);
+    try {
+      floor = await floorLine(db);
+    } finally {
+      await db.close();
+    }
   } finally {
-    await rt.close();
+    await floorDb.drop();
   }
-}
+  printLine(out, 'floor (insert+update tx, bare Fastify)', label, floor, null);
 
-const pglite: BenchDatabase = {
-  label: 'PGlite',
-  async fresh() {
-    const dir = mkdtempSync(join(tmpdir(), 'oap-bench-'));
-    return {
-      env: { DATA_DIR: dir },
-      config: { kind: 'pglite', dataDir: dir },
-      drop: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-};
-
-async function postgresReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 2000 });
+  // One app (in-process sandbox): initialize, then webhooks for the payments it created, then the command path.
+  const app = await startApp(database);
   try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
+    const tenant = 'bench-init';
+    await configureTenant(app, tenant);
+    let created: string[] = [];
+    try {
+      const init = await initializeJob(app, tenant);
+      created = init.collected ?? [];
+      printLine(out, 'initialize-payment, sandbox in-process', label, init, floor);
+    } catch (err) {
+      printFailed(out, 'initialize-payment, sandbox in-process', label, err);
+    }
+
+    try {
+      if (created.length === 0) throw new Error('no payments from the initialize line');
+      const wh = await runLoad({
+        type: 'http',
+        baseUrl: app.url,
+        concurrency: CONCURRENCY,
+        warmupMs: WARMUP_MS,
+        durationMs: DURATION_MS,
+        scenario: { kind: 'webhook', tenant, secret: WEBHOOK_SECRET, amount: INIT_AMOUNT, transactionIds: created },
+      });
+      const sent = wh.sent ?? 0;
+      const note =
+        sent > created.length ? `${created.length} first authorizations + ${sent - created.length} repeats (warm-up incl.)` : `each of ${sent} events a first authorization`;
+      printLine(out, 'webhook receive-to-ack', label, wh, floor, note);
+    } catch (err) {
+      printFailed(out, 'webhook receive-to-ack', label, err);
+    }
+
+    try {
+      const cmdTenant = 'bench-cmd';
+      await configureTenant(app, cmdTenant);
+      const orders = await authorizedOrders(app, cmdTenant, COMMANDS + COMMAND_WARMUP + (SERIAL_COMMANDS > 0 ? SERIAL_COMMANDS + 5 : 0));
+      await commandLines(out, app, label, cmdTenant, orders.slice(0, COMMANDS + COMMAND_WARMUP), COMMAND_CONCURRENCY, COMMAND_WARMUP);
+      // one at a time: the path's own latency, without the queue that c=50 builds in front of the command processor
+      if (SERIAL_COMMANDS > 0) await commandLines(out, app, label, cmdTenant, orders.slice(COMMANDS + COMMAND_WARMUP), 1, 5);
+    } catch (err) {
+      printFailed(out, 'CapturePayment → PaymentCaptured (local)', label, err);
+    }
+  } finally {
+    await app.close();
+  }
+
+  // The sandbox PSP in its own process (its own fresh database of the same kind): the PSP's work leaves this process.
+  try {
+    const init = await withPspProcess(database, {}, async (app2) => {
+      await configureTenant(app2, 'bench-init');
+      return initializeJob(app2, 'bench-init');
+    });
+    printLine(out, 'initialize-payment, SANDBOX_PSP_URL process', label, init, floor);
+  } catch (err) {
+    printFailed(out, 'initialize-payment, SANDBOX_PSP_URL process', label, err);
   }
 }
 
-const postgres: BenchDatabase = {
-  label: 'PostgreSQL',
-  async fresh() {
-    const name = `oap_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(POSTGRES_ADMIN_URL);
-    u.pathname = `/${name}`;
-    return {
-      env: { DATABASE_URL: u.toString() },
-      config: { kind: 'postgres', url: u.toString() },
-      drop: async () => {
-        const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      },
-    };
-  },
-};
+const pad = (s: string, n: number): string => s.padEnd(n);
+const countCell = (c: Count | undefined): string => (c ? `${c.statements} / ${c.transactions}` : '-');
 
-const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+async function runCounts(out: Out, database: BenchDatabase): Promise<void> {
+  const r = await measureCounts(database);
+  out(`\nSQL statements / transactions per operation (${r.database}; second of two rounds, workers stopped, BEGIN/COMMIT not counted)`);
+  out(`${pad('hot path', 40)} ${pad('app only*', 12)} ${pad('app + in-process sandbox', 26)} notes`);
+  for (const p of HOT_PATHS) {
+    const a = r.appOnly.get(p);
+    const b = r.withSandbox.get(p);
+    out(`${pad(p, 40)} ${pad(countCell(a), 12)} ${pad(countCell(b), 26)} ${a?.note ?? ''}`.trimEnd());
+  }
+  out('* sandbox PSP in its own process (SANDBOX_PSP_URL, own database): only the app\'s statements are counted');
+}
 
-function row(cells: string[]): string {
-  const widths = [28, 11, 9, 9, 9, 8, 24];
-  return cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(' ');
+interface Target {
+  name: string;
+  value: string;
+  met: boolean | null;
+}
+
+function targets(): Target[] {
+  const t: Target[] = [];
+  const find = (name: string, db: string): Line | undefined => lines.find((l) => l.name === name && l.database === db);
+  for (const [name, label] of [
+    ['initialize-payment, sandbox in-process', 'in-process PSP'],
+    ['initialize-payment, SANDBOX_PSP_URL process', 'PSP in own process'],
+  ] as const) {
+    const l = find(name, 'PostgreSQL');
+    const ratio = l ? l.s.throughput / l.floor.throughput : NaN;
+    const p99x = l ? l.s.p99 / l.floor.p99 : NaN;
+    t.push({ name: `initialize on PostgreSQL (${label}): throughput ≥ 0.5 of floor`, value: fmt(ratio, 2), met: l ? l.s.requests > 0 && ratio >= 0.5 : null });
+    t.push({ name: `initialize on PostgreSQL (${label}): p99 ≤ 3× floor p99`, value: `${fmt(p99x, 1)}×`, met: l ? l.s.requests > 0 && p99x <= 3 : null });
+  }
+  for (const db of ['PostgreSQL', 'PGlite']) {
+    const w = find('webhook receive-to-ack', db);
+    if (w) t.push({ name: `webhook receive-to-ack p99 < 50 ms (${db}, c=${CONCURRENCY})`, value: `${fmt(w.s.p99, 1)} ms`, met: w.s.requests > 0 && w.s.p99 < 50 && w.s.errors === 0 });
+    for (const c of lines.filter((l) => l.name === 'CapturePayment → PaymentCaptured (local)' && l.database === db)) {
+      t.push({ name: `capture command → PaymentCaptured p99 < 500 ms (${db}, ${c.tag})`, value: `${fmt(c.s.p99, 1)} ms`, met: c.s.requests > 0 && c.s.p99 < 500 && c.s.errors === 0 });
+    }
+  }
+  return t;
 }
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  process.stdout.write(`Open ACP Pay bench: ${CONCURRENCY} concurrent clients, ${WARMUP_MS} ms warm-up + ${DURATION_MS} ms measured per line, node ${process.version}\n\n`);
-  process.stdout.write(row(['target', 'database', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'statuses']) + '\n');
-  const databases: BenchDatabase[] = [pglite];
-  if (await postgresReachable()) databases.push(postgres);
-  else process.stdout.write(`(PostgreSQL at ${POSTGRES_ADMIN_URL.replace(/\/\/[^@]*@/, '//')} not reachable: skipped)\n`);
+  const out: Out = (line) => process.stdout.write(`${line}\n`);
+  out(
+    `Open ACP Pay bench: c=${CONCURRENCY} from a separate load process, ${WARMUP_MS} ms warm-up + ${DURATION_MS} ms measured per line, ` +
+      `${COMMANDS} commands at c=${COMMAND_CONCURRENCY}; node ${process.version}`,
+  );
+  out(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start (other work on the machine skews every line)`);
+  out('ratio = throughput / floor throughput (higher is better); p99× = p99 / floor p99 (lower is better)\n');
+  out(row(['line', 'database', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'p99×', 'notes']));
 
-  for (const database of databases) {
-    const floorDb = await database.fresh();
-    let floor: Result;
-    try {
-      const db = await openDb(floorDb.config);
-      try {
-        floor = await runFloor(db);
-      } finally {
-        await db.close();
-      }
-    } finally {
-      await floorDb.drop();
-    }
-    const statuses = (r: Result): string => [...r.statuses].map(([s, n]) => `${s === 0 ? 'err' : s}×${n}`).join(' ');
-    process.stdout.write(row(['floor (insert+update tx)', database.label, fmt(floor.throughput, 0), fmt(floor.p50, 2), fmt(floor.p99, 2), '1.00', statuses(floor)]) + '\n');
-    for (const target of targets) {
-      const fresh = await database.fresh();
-      try {
-        const r = await runTarget(target, fresh.env);
-        process.stdout.write(row([target.name, database.label, fmt(r.throughput, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.throughput / floor.throughput, 2), statuses(r)]) + '\n');
-      } catch (err) {
-        process.stdout.write(row([target.name, database.label, 'failed', '', '', '', (err as Error).message.split('\n')[0]!]) + '\n');
-      } finally {
-        await fresh.drop();
-      }
-    }
+  const wanted = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',').map((s) => s.trim().toLowerCase());
+  const databases: BenchDatabase[] = [];
+  if (wanted.includes('pglite')) databases.push(pglite);
+  if (wanted.includes('postgres')) {
+    if (await postgresReachable()) databases.push(postgres);
+    else out(`(PostgreSQL at ${POSTGRES_ADMIN_URL.replace(/\/\/[^@]*@/, '//')} not reachable: skipped)`);
   }
-  if (databases.includes(postgres)) await runConsolePaymentsBench(); // console payments list at 1,000,000 payments (issue 11)
-  process.stdout.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  for (const database of databases) await runDatabase(out, database);
+
+  // ---- lead: other benchmarks of issue 12 go here (bench/relay.ts, bench/memory.ts), e.g.
+  // await runRelayBench(out);   // relay → RabbitMQ messages/s against raw amqplib with confirms
+  // await runStartupBench(out); // start-to-ready on an existing database, idle and peak RSS
+  // ---- end of the lead's place
+
+  if (env('BENCH_COUNTS', 1) !== 0) {
+    const countsDb = databases.includes(postgres) ? postgres : databases[0];
+    if (countsDb) await runCounts(out, countsDb).catch((err: unknown) => out(`statement counts failed: ${(err as Error).stack ?? String(err)}`));
+  }
+
+  out('\nTargets (issue 12)');
+  for (const t of targets()) out(`  ${pad(t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met', 12)} ${pad(t.name, 72)} ${t.value}`);
+
+  if (env('BENCH_CONSOLE', 1) !== 0 && databases.includes(postgres)) {
+    // console payments list at 1,000,000 payments (issue 11)
+    await runConsolePaymentsBench(out).catch((err: unknown) => out(`console payments bench failed: ${(err as Error).message}`));
+  }
+  out(`\ndone in ${((Date.now() - t0) / 1000).toFixed(1)} s (load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
