@@ -176,11 +176,18 @@ function statementKind(sql: string): string {
   return s.slice(0, 40);
 }
 
-export async function runRelayBench(out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<void> {
+export interface RelayResult {
+  /** Messages per second the relay delivered. */
+  rate: number;
+  /** The better of the two raw amqplib floors. */
+  floor: number;
+}
+
+export async function runRelayBench(out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RelayResult | null> {
   const why = await reachable();
   if (why) {
     out(`\nRelay to RabbitMQ: skipped: ${why}`);
-    return;
+    return null;
   }
   const run = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const dbName = `oap_bench_relay_${run}`;
@@ -329,6 +336,7 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
         [...kinds].map(([k, c]) => `${k} ×${c}`).join(', '),
     );
     out(`  relay wall time per round (ms): ${[...busy].map(([k, ms]) => `${k} ${(ms / rounds).toFixed(1)}`).join(', ')}; round to round ${((relayRun.seconds * 1000) / rounds).toFixed(1)}`);
+    return { rate: rate(relayRun), floor: best };
   } finally {
     await transport?.close().catch(() => undefined);
     await relayDb?.close().catch(() => undefined);

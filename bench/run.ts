@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { openDb, type Db } from '../src/store/db.js';
 import { runConsolePaymentsBench } from './console-payments.js';
+import { runRelayBench, type RelayResult } from './relay.js';
 import { HOT_PATHS, measureCounts, type Count } from './counts.js';
 import {
   call,
@@ -244,8 +245,15 @@ interface Target {
   met: boolean | null;
 }
 
+/** The relay's result (bench/relay.ts), when it ran. */
+let relay: RelayResult | null = null;
+
 function targets(): Target[] {
   const t: Target[] = [];
+  if (relay) {
+    t.push({ name: 'relay to RabbitMQ ≥ 5,000 messages/s', value: `${relay.rate.toFixed(0)} msg/s`, met: relay.rate >= 5000 });
+    t.push({ name: 'relay to RabbitMQ ≥ 0.5 of raw amqplib with confirms', value: (relay.rate / relay.floor).toFixed(2), met: relay.rate / relay.floor >= 0.5 });
+  }
   const find = (name: string, db: string): Line | undefined => lines.find((l) => l.name === name && l.database === db);
   for (const [name, label] of [
     ['initialize-payment, sandbox in-process', 'in-process PSP'],
@@ -287,10 +295,8 @@ async function main(): Promise<void> {
   }
   for (const database of databases) await runDatabase(out, database);
 
-  // ---- lead: other benchmarks of issue 12 go here (bench/relay.ts, bench/memory.ts), e.g.
-  // await runRelayBench(out);   // relay → RabbitMQ messages/s against raw amqplib with confirms
-  // await runStartupBench(out); // start-to-ready on an existing database, idle and peak RSS
-  // ---- end of the lead's place
+  // relay → RabbitMQ messages/s against raw amqplib with confirms (bench/relay.ts)
+  if (env('BENCH_RELAY', 1) !== 0) relay = await runRelayBench(out).catch((err: unknown) => (out(`relay bench failed: ${(err as Error).stack ?? String(err)}`), null));
 
   if (env('BENCH_COUNTS', 1) !== 0) {
     const countsDb = databases.includes(postgres) ? postgres : databases[0];
