@@ -133,4 +133,18 @@ describe.skipIf(!pgOk)('tenant cache across instances (PostgreSQL)', () => {
     expect(c2.counts).toEqual({ hits: 2, misses: 4 });
     await c2.stop();
   });
+
+  it('a cached row is read again after its maximum age (notifications lost without a dropped connection)', async () => {
+    const db = { query: b.deps.db.query.bind(b.deps.db), listen: async (_c: string, _n: (p: string) => void, onLive: (v: boolean) => void) => (onLive(true), async () => undefined) };
+    const c3 = new TenantCache(db, 10, 200);
+    await c3.start();
+    await configureTenant(a, 'tcx-4');
+    const before = (await c3.get('tcx-4'))?.status;
+    expect(before).not.toBe('DISCONNECTED');
+    await b.deps.db.query(`UPDATE tenants SET status = 'DISCONNECTED' WHERE tenant_identifier = 'tcx-4'`); // no notification reaches c3
+    expect((await c3.get('tcx-4'))?.status).toBe(before);
+    await new Promise((r) => setTimeout(r, 250));
+    expect((await c3.get('tcx-4'))?.status).toBe('DISCONNECTED');
+    await c3.stop();
+  });
 });

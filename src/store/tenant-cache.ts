@@ -13,11 +13,15 @@
  *   change can never outlive the change's notification.
  * - Only existing rows are cached (an unknown tenant id from a hostile request costs a read, never memory), at most
  *   `maxEntries` of them (least recently read dropped first).
+ * - A row is read again after `maxAgeMs` at the latest: a safety net for notifications lost without the connection
+ *   dropping (e.g. behind a transaction-pooling proxy, where LISTEN does not work).
  */
 import type { Db } from './db.js';
 import { loadTenant, onTenantSaved, type TenantRecord } from './tenants.js';
 
 export const TENANT_CHANGED_CHANNEL = 'oacp_tenant_changed';
+/** Longest a cached row is served without reading it again. */
+export const TENANT_CACHE_MAX_AGE_MS = 30_000;
 
 export interface TenantLookup {
   /** The tenant's row or null (cached while the change listener is live). */
@@ -27,7 +31,7 @@ export interface TenantLookup {
 }
 
 export class TenantCache implements TenantLookup {
-  private readonly rows = new Map<string, TenantRecord>();
+  private readonly rows = new Map<string, { row: TenantRecord; at: number }>();
   private generation = 0;
   private live = false;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -38,6 +42,7 @@ export class TenantCache implements TenantLookup {
   constructor(
     private readonly db: Pick<Db, 'query' | 'listen'>,
     private readonly maxEntries = 10_000,
+    private readonly maxAgeMs = TENANT_CACHE_MAX_AGE_MS,
   ) {}
 
   /** Starts listening for changes. Until then (and whenever the listener is down) nothing is cached. */
@@ -67,18 +72,20 @@ export class TenantCache implements TenantLookup {
 
   async get(tenantIdentifier: string): Promise<TenantRecord | null> {
     const hit = this.live ? this.rows.get(tenantIdentifier) : undefined;
-    if (hit) {
+    if (hit && Date.now() - hit.at < this.maxAgeMs) {
       this.counts.hits++;
       // most recently used last
       this.rows.delete(tenantIdentifier);
       this.rows.set(tenantIdentifier, hit);
-      return hit;
+      return hit.row;
     }
     this.counts.misses++;
     const generation = this.generation;
+    const at = Date.now();
     const row = await loadTenant(this.db, tenantIdentifier);
     if (row && this.live && generation === this.generation) {
-      this.rows.set(tenantIdentifier, deepFreeze(row));
+      this.rows.delete(tenantIdentifier);
+      this.rows.set(tenantIdentifier, { row: deepFreeze(row), at });
       if (this.rows.size > this.maxEntries) this.rows.delete(this.rows.keys().next().value!);
     }
     return row;
