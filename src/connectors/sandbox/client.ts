@@ -1,6 +1,8 @@
 /**
  * HTTP client for the sandbox PSP API: bearer secret key, Idempotency-Key, and failures mapped onto PspFailure.
  */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { PspFailure, PspResult } from '../types.js';
 
 export interface SandboxApiError {
@@ -20,31 +22,57 @@ export interface CallInit {
 /** A raw answer (for callers that look at a particular status/code before mapping). */
 export type RawAnswer = { ok: true; status: number; body: any } | { ok: false; status: number; error: SandboxApiError } | { ok: false; status: 0; failure: PspFailure };
 
+/**
+ * Keep-alive pools of Node's own HTTP client: per call about a sixth less CPU of the whole initialize than `fetch`
+ * (WHATWG streams), measured with 1,000 initializes (README "Benchmark"). undici 7 is not an option on Node 20: importing
+ * it installs its dispatcher in the global slot Node's built-in fetch (the Stripe SDK's client) also reads.
+ */
+const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+
+/** One request; the answer's status and body as text. Never follows redirects. */
+function send(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const https = u.protocol === 'https:';
+    const req = (https ? httpsRequest : httpRequest)(u, { method, headers, signal, agent: https ? agents.https : agents.http }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let ended = false;
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        ended = true;
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+      res.on('close', () => {
+        if (!ended) reject(new Error('the answer was cut off'));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export async function callRaw(baseUrl: string, secretKey: string, path: string, init: CallInit): Promise<RawAnswer> {
   const headers: Record<string, string> = { authorization: `Bearer ${secretKey}`, accept: 'application/json' };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   if (init.idempotencyKey) headers['idempotency-key'] = init.idempotencyKey;
   try {
-    const res = await fetch(`${baseUrl}${path}`, {
-      method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
-      headers,
-      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-      signal: init.signal,
-      redirect: 'error',
-    });
-    const text = await res.text();
+    const payload = init.body !== undefined ? JSON.stringify(init.body) : undefined;
+    if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
+    const { status, text } = await send(`${baseUrl}${path}`, init.method ?? (init.body !== undefined ? 'POST' : 'GET'), headers, payload, init.signal);
     let body: any;
     try {
       body = text ? JSON.parse(text) : undefined;
     } catch {
       body = undefined;
     }
-    if (res.ok) {
-      if (body === undefined || typeof body !== 'object') return { ok: false, status: 0, failure: { kind: 'error', message: `sandbox answered ${res.status} without a JSON body` } };
-      return { ok: true, status: res.status, body };
+    if (status >= 200 && status < 300) {
+      if (body === undefined || typeof body !== 'object') return { ok: false, status: 0, failure: { kind: 'error', message: `sandbox answered ${status} without a JSON body` } };
+      return { ok: true, status, body };
     }
-    const error: SandboxApiError = body && typeof body.error === 'object' && body.error ? body.error : { message: `HTTP ${res.status}` };
-    return { ok: false, status: res.status, error };
+    if (status >= 300 && status < 400) return { ok: false, status: 0, failure: { kind: 'error', message: `sandbox answered a redirect (${status})` } };
+    const error: SandboxApiError = body && typeof body.error === 'object' && body.error ? body.error : { message: `HTTP ${status}` };
+    return { ok: false, status, error };
   } catch (err) {
     if (init.signal.aborted) return { ok: false, status: 0, failure: { kind: 'timeout' } };
     return { ok: false, status: 0, failure: { kind: 'error', message: `sandbox unreachable: ${(err as Error).message}` } };
