@@ -4,7 +4,7 @@
  *
  * App: `node dist/src/main.js` exactly as `npm start` runs it (after its build-stamp check), spawned fresh each time.
  * Floor: a bare `node` process (this file with `--floor`) that imports Fastify, connects to the same database (PostgreSQL:
- * a `pg` pool and one `SELECT 1`; PGlite: opens the same data dir with the app's start parameters) and answers `/ready`
+ * a `pg` pool and one `SELECT 1`; PGlite: opens the same data dir with the app's start parameters and V8 flags) and answers `/ready`
  * with a `SELECT 1`: what any server on this database cannot go below.
  *
  * Per database: the app starts once on a fresh database (PostgreSQL: a temporary database that this first start
@@ -36,8 +36,9 @@ const BURST = Number(process.env.BENCH_BURST ?? 2000);
 const BURST_CONCURRENCY = Number(process.env.BENCH_BURST_CONCURRENCY ?? 50);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 2000);
 const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-/** The PGlite start parameters of src/store/db.ts openDb (the floor opens the data dir the same way). */
+/** The PGlite start parameters of src/store/db.ts openDb and the V8 flags src/main.ts sets for the embedded database: the floor opens the data dir the same way. */
 const PGLITE_START_PARAMS = ['-c', 'shared_buffers=16MB'];
+const PGLITE_V8_FLAGS = ['--no-wasm-dynamic-tiering', '--no-wasm-tier-up'];
 
 const TARGETS = {
   PostgreSQL: { readyMs: 1000, idleMB: 100 },
@@ -59,6 +60,8 @@ async function floorServer(): Promise<void> {
     ping = () => pool.query('SELECT 1');
     close = () => pool.end();
   } else {
+    const { setFlagsFromString } = await import('node:v8');
+    for (const flag of PGLITE_V8_FLAGS) setFlagsFromString(flag);
     const { PGlite } = await import('@electric-sql/pglite');
     const lite = await PGlite.create(join(process.env.FLOOR_DATA_DIR!, 'pgdata'), { startParams: [...PGlite.defaultStartParams, ...PGLITE_START_PARAMS] });
     await lite.query('SELECT 1');
@@ -281,7 +284,6 @@ async function measureDatabase(database: Database, out: (line: string) => void):
     // First start on the fresh database (migrations; PGlite: initdb too): reported, not part of the ratios.
     const first: Figures = { readyMs: [], idle: [], peak: NaN, burstOk: 0 };
     await measureOnce(app, cwd, first, false);
-    const first2 = first.idle[0]!;
     const a: Figures = { readyMs: [], idle: [], peak: NaN, burstOk: 0 };
     const f: Figures = { readyMs: [], idle: [], peak: NaN, burstOk: 0 };
     for (let i = 0; i < STARTS; i++) {
@@ -299,7 +301,7 @@ async function measureDatabase(database: Database, out: (line: string) => void):
     out(row([L, 'start-to-ready (median)', ms(readyA), ms(readyF), (readyA / readyF).toFixed(2), verdict(readyA, t.readyMs, ms), `app ${range(a.readyMs, ms)}`]));
     out(row([L, 'idle RSS (median)', mb(idleA), mb(idleF), (idleA / idleF).toFixed(2), verdict(idleA / 1e6, t.idleMB, (x) => `${x.toFixed(0)} MB`), `app ${range(a.idle, mb)}`]));
     out(row([L, `peak RSS (${BURST} req, c=${BURST_CONCURRENCY})`, mb(a.peak), mb(f.peak), (a.peak / f.peak).toFixed(2), '', `2xx: app ${a.burstOk}, floor ${f.burstOk}`]));
-    out(row([L, 'first start (fresh database)', ms(first.readyMs[0]!), '', '', '', `idle RSS ${mb(first2)}`]));
+    out(row([L, 'first start (fresh database)', ms(first.readyMs[0]!), '', '', '', `idle RSS ${mb(first.idle[0]!)}`]));
   } finally {
     await db.drop();
     rmSync(cwd, { recursive: true, force: true });
