@@ -35,7 +35,6 @@ const STARTS = Number(process.env.BENCH_STARTS ?? 5);
 const BURST = Number(process.env.BENCH_BURST ?? 2000);
 const BURST_CONCURRENCY = Number(process.env.BENCH_BURST_CONCURRENCY ?? 50);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 2000);
-const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The PGlite start parameters of src/store/db.ts openDb and the V8 flags src/main.ts sets for the embedded database: the floor opens the data dir the same way. */
 const PGLITE_START_PARAMS = ['-c', 'shared_buffers=16MB'];
 const PGLITE_V8_FLAGS = ['--no-wasm-dynamic-tiering', '--no-wasm-tier-up'];
@@ -319,45 +318,22 @@ const pglite: Database = {
 const postgres: Database = {
   label: 'PostgreSQL',
   async create() {
-    const { default: pg } = await import('pg');
-    const name = `oap_startup_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(POSTGRES_ADMIN_URL);
-    u.pathname = `/${name}`;
-    const url = u.toString();
+    const { createTempDatabase } = await import('./postgres.js'); // not at the top: the floor process must not load pg
+    const db = await createTempDatabase('oap_startup');
     return {
-      appEnv: { DATABASE_URL: url, ENCRYPTION_KEYS: `startup:${randomBytes(32).toString('base64')}` },
-      floorEnv: { FLOOR_DATABASE_URL: url },
-      drop: async () => {
-        const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      },
+      appEnv: { DATABASE_URL: db.url, ENCRYPTION_KEYS: `startup:${randomBytes(32).toString('base64')}` },
+      floorEnv: { FLOOR_DATABASE_URL: db.url },
+      drop: db.drop,
     };
   },
 };
-
-async function postgresReachable(): Promise<boolean> {
-  const { default: pg } = await import('pg');
-  const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Start-to-ready, idle and peak RSS of `dist/src/main.js` on PostgreSQL and PGlite, each against the bare floor. */
 export async function runStartupBench(out: (line: string) => void): Promise<void> {
   out(`Start-up and memory of dist/src/main.js (${STARTS} restarts on an existing database, alternating with the floor; RSS in MB = 10^6 bytes; node ${process.version})`);
   out(row(['database', 'figure', 'app', 'floor', 'ratio', 'target', 'detail']));
   const databases: Database[] = [];
+  const { POSTGRES_ADMIN_URL, postgresReachable } = await import('./postgres.js');
   if (await postgresReachable()) databases.push(postgres);
   else out(`(PostgreSQL at ${POSTGRES_ADMIN_URL.replace(/\/\/[^@]*@/, '//')} not reachable: skipped)`);
   databases.push(pglite);
