@@ -2,6 +2,7 @@
  * `npm start`: reads the environment, starts the server, stops cleanly on SIGTERM/SIGINT.
  */
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config.js';
 import { startRuntime } from './runtime.js';
 
@@ -18,6 +19,13 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw err;
+  }
+  if (config.database.kind !== 'postgres') {
+    // The embedded database's WASM stays on V8's baseline compiler (Liftoff): the optimizing tier-up compiles that
+    // PostgreSQL's hot functions trigger leave about 60 MB of compiler memory resident (README "Memory"). Set before
+    // PGlite compiles its module; the flags concern WebAssembly only.
+    setFlagsFromString('--no-wasm-dynamic-tiering');
+    setFlagsFromString('--no-wasm-tier-up');
   }
   const rt = await startRuntime(config);
   const { deps } = rt;

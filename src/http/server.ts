@@ -4,8 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { createRequire } from 'node:module';
+import type { SwaggerOptions } from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
 import pino from 'pino';
 import qs from 'qs';
 import type { AppDeps } from '../app/context.js';
@@ -130,7 +131,7 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandling(app);
   trackRoutes(app);
 
-  await app.register(swagger, {
+  lazySwagger(app, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Open ACP Pay', version: '0.1.0', description: "Payment app server for Spryker's App Composition Platform payment contract." },
@@ -141,6 +142,48 @@ export async function buildServer(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerRoutes(app, deps);
   return app;
+}
+
+const requireLazily = createRequire(import.meta.url);
+type SwaggerPlugin = (instance: unknown, opts: SwaggerOptions, done: (err?: Error) => void) => void;
+type Hook = (...args: unknown[]) => unknown;
+
+/**
+ * `app.swagger()` (the OpenAPI document of /openapi.json) by @fastify/swagger, loaded on the first call instead of at
+ * start-up (README "Start-up": about 60 ms of start-up CPU and 5 MB of memory, mostly its YAML library, for a
+ * document most processes never serve). The routes and child instances are recorded as they are added; the first
+ * call runs the plugin against a small stand-in for the instance that replays them into its hooks, as a registration
+ * before the routes would have, and keeps the document function it decorates.
+ */
+function lazySwagger(app: FastifyInstance, opts: SwaggerOptions): void {
+  const routes: RouteOptions[] = [];
+  const instances: FastifyInstance[] = [];
+  app.addHook('onRoute', (route) => {
+    routes.push(route);
+  });
+  app.addHook('onRegister', (instance) => {
+    instances.push(instance);
+  });
+  let document: FastifyInstance['swagger'] | undefined;
+  const load = (): FastifyInstance['swagger'] => {
+    const { fastifySwagger } = requireLazily('@fastify/swagger') as { fastifySwagger: SwaggerPlugin };
+    const hooks = new Map<string, Hook>();
+    let decorated: FastifyInstance['swagger'] | undefined;
+    const standIn = {
+      addHook: (name: string, fn: Hook) => void hooks.set(name, fn),
+      decorate: (_name: string, fn: FastifyInstance['swagger']) => void (decorated = fn),
+      getSchemas: () => app.getSchemas(),
+    };
+    let failed: Error | undefined;
+    fastifySwagger(standIn, { ...opts }, (err) => (failed = err));
+    if (failed) throw failed;
+    for (const route of routes) hooks.get('onRoute')?.(route);
+    for (const instance of instances) void hooks.get('onRegister')?.(instance);
+    hooks.get('onReady')?.(() => undefined); // its onReady hook takes only `done`
+    if (!decorated) throw new Error('@fastify/swagger did not decorate the instance');
+    return decorated;
+  };
+  app.decorate('swagger', ((o?: { yaml?: boolean }) => (document ??= load())(o as { yaml: boolean })) as FastifyInstance['swagger']);
 }
 
 /** No error body ever echoes a secret the request submitted (sync-api.md 3.1), whatever produced the message. */

@@ -2,8 +2,8 @@
  * Stripe webhooks seen from the app (stripe.md 1.8–1.10): parse (unverified), verify `Stripe-Signature` with the SDK's
  * signature helper against each of the endpoint tenant's secrets, map each event to a port outcome.
  */
-import Stripe from 'stripe';
 import type { ParsedWebhook, ParsedWebhookRequest, WebhookContext, WebhookOutcome, WebhookRequest } from '../types.js';
+import { stripeSdk } from './client.js';
 import { fromStripeAmount } from './currency.js';
 import { declineOf, merchantStatusOf, paymentState, publicDetailsOf, refundStatus } from './mapping.js';
 
@@ -125,7 +125,7 @@ export function verifyStripeWebhook(req: WebhookRequest, secrets: string[], now:
   if (!h || h.length > 4096) return false;
   const t = /(?:^|,)\s*t=(\d{1,12})\s*(?:,|$)/.exec(h)?.[1];
   if (!t || Number(t) * 1000 - now.getTime() > SIGNATURE_TOLERANCE_S * 1000) return false;
-  const signature = Stripe.webhooks.signature;
+  const signature = stripeSdk().webhooks.signature;
   if (!signature) return false;
   let ok = false;
   for (const secret of secrets) {

@@ -13,7 +13,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/cookie';
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import type { AppConfig, ConsoleRole } from '../../config.js';
 import { isLoopbackHost } from '../../config.js';
 import { roleFromClaims } from '../../app/console/passwords.js';
@@ -102,8 +102,12 @@ interface OidcPending {
   exp: number;
 }
 
+/** openid-client, imported on the first OIDC login: a console without CONSOLE_OIDC_ISSUER never loads it. */
+let oidcModule: Promise<typeof Oidc> | undefined;
+const loadOidc = (): Promise<typeof Oidc> => (oidcModule ??= import('openid-client'));
+
 export class OidcLogin {
-  private discovered: Promise<oidc.Configuration> | undefined;
+  private discovered: Promise<Oidc.Configuration> | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -118,13 +122,13 @@ export class OidcLogin {
     return `${this.config.appBaseUrl}/console/auth/callback`;
   }
 
-  private configuration(): Promise<oidc.Configuration> {
+  private configuration(): Promise<Oidc.Configuration> {
     if (!this.discovered) {
       const s = this.settings;
       const issuer = new URL(s.issuer);
       const insecure = issuer.protocol === 'http:';
-      this.discovered = oidc
-        .discovery(issuer, s.clientId, s.clientSecret, s.clientSecret ? undefined : oidc.None(), insecure ? { execute: [oidc.allowInsecureRequests] } : undefined)
+      this.discovered = loadOidc()
+        .then((oidc) => oidc.discovery(issuer, s.clientId, s.clientSecret, s.clientSecret ? undefined : oidc.None(), insecure ? { execute: [oidc.allowInsecureRequests] } : undefined))
         .catch((err: unknown) => {
           this.discovered = undefined; // try again on the next login
           throw err;
@@ -135,7 +139,7 @@ export class OidcLogin {
 
   /** The provider's authorization URL; the PKCE verifier, state and nonce go into a signed short-lived cookie. */
   async start(reply: FastifyReply): Promise<string> {
-    const cfg = await this.configuration();
+    const [cfg, oidc] = await Promise.all([this.configuration(), loadOidc()]);
     const pending: OidcPending = { verifier: oidc.randomPKCECodeVerifier(), state: oidc.randomState(), nonce: oidc.randomNonce(), exp: Date.now() + OIDC_TTL_MS };
     const url = oidc.buildAuthorizationUrl(cfg, {
       redirect_uri: this.redirectUri,
@@ -154,7 +158,7 @@ export class OidcLogin {
     const pending = readSigned<OidcPending>(req, OIDC_COOKIE);
     reply.clearCookie(OIDC_COOKIE, { path: '/console/auth' });
     if (!pending || pending.exp < Date.now()) throw new Error('the login took too long or started elsewhere; start again');
-    const cfg = await this.configuration();
+    const [cfg, oidc] = await Promise.all([this.configuration(), loadOidc()]);
     const current = new URL(req.url, this.config.appBaseUrl);
     const tokens = await oidc.authorizationCodeGrant(cfg, current, { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce, idTokenExpected: true });
     const claims = tokens.claims();

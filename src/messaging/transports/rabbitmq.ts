@@ -15,7 +15,7 @@
  *   not bound its queue) is reported by `degradedChannels()` (/ready stays 200 and names it) and logged once per
  *   channel per minute with how many messages came back, not once per message; the first routed message clears it.
  */
-import amqp, { type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from 'pino';
 import type { OutboxRow } from '../outbox.js';
 import { ATTRIBUTE_NAMES } from './attributes.js';
@@ -167,6 +167,7 @@ export class AmqpConnectionManager {
     let model: ChannelModel | undefined;
     let lost = false;
     try {
+      const amqp = await import('amqplib'); // loaded on the first connect: other transports never load it
       model = await amqp.connect(withHeartbeat(this.opts.url), { clientProperties: { connection_name: name }, timeout: 10_000 });
       const m = model;
       m.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'RabbitMQ connection error'));
