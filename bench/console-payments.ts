@@ -11,6 +11,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
+import { createTempDatabase } from './postgres.js';
 import { createLogger, startRuntime } from '../src/runtime.js';
 
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -27,14 +28,8 @@ FROM generate_series(1, $1::int) AS i`;
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
 export async function runConsolePaymentsBench(out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<void> {
-  const name = `oap_bench_console_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: u.toString(), ENCRYPTION_KEYS: `b:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'silent' });
+  const tmp = await createTempDatabase('oap_bench_console', ADMIN_URL);
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: tmp.url, ENCRYPTION_KEYS: `b:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'silent' });
   const rt = await startRuntime(config, { log: createLogger(config), startWorkers: false });
   try {
     const t0 = Date.now();
@@ -73,10 +68,7 @@ export async function runConsolePaymentsBench(out: (line: string) => void = (l) 
     out(`  ${'all queries'.padEnd(24)} p50 ${pct(all, 50).toFixed(1).padStart(6)} ms   p95 ${pct(all, 95).toFixed(1).padStart(6)} ms   (goal: p95 < 100 ms)`);
   } finally {
     await rt.close();
-    const c = new pg.Client({ connectionString: ADMIN_URL });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
+    await tmp.drop();
   }
 }
 

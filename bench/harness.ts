@@ -12,10 +12,11 @@ import pg from 'pg';
 import { loadConfig, type DatabaseConfig } from '../src/config.js';
 import { createLogger, startRuntime, type Runtime } from '../src/runtime.js';
 import type { Job, Summary } from './load.js';
+import { createTempDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export { POSTGRES_ADMIN_URL };
 export const ENCRYPTION_KEYS = `bench:${randomBytes(32).toString('base64')}`;
 export const SECRET_KEY = 'sk_sandbox_benchmark01';
 export const WEBHOOK_SECRET = 'whsec_0123456789abcdef';
@@ -56,37 +57,13 @@ export const pglite: BenchDatabase = {
   },
 };
 
-export async function postgresReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { postgresReachable };
 
 export const postgres: BenchDatabase = {
   label: 'PostgreSQL',
   async fresh() {
-    const name = `oap_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(POSTGRES_ADMIN_URL);
-    u.pathname = `/${name}`;
-    return {
-      env: { DATABASE_URL: u.toString() },
-      config: { kind: 'postgres', url: u.toString() },
-      drop: async () => {
-        const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      },
-    };
+    const tmp = await createTempDatabase('oap_bench');
+    return { env: { DATABASE_URL: tmp.url }, config: { kind: 'postgres', url: tmp.url }, drop: tmp.drop };
   },
 };
 

@@ -29,6 +29,7 @@ import { OutboxRelay } from '../src/messaging/relay.js';
 import { createTransport } from '../src/messaging/transports/index.js';
 import { publishOptions, type RabbitMqTransport } from '../src/messaging/transports/rabbitmq.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
+import { createTempDatabase } from './postgres.js';
 
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -190,20 +191,14 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     return null;
   }
   const run = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const dbName = `oap_bench_relay_${run}`;
   const appIdentifier = `oap-bench-relay-${run}`;
   const exchange = `${appIdentifier}.exchange`;
   const queue = `${appIdentifier}.${CHANNEL}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  await admin.end();
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${dbName}`;
+  const tmp = await createTempDatabase('oap_bench_relay', ADMIN_URL);
   const model = await amqp.connect(AMQP_URL);
   const ach = await model.createChannel();
   const config = loadConfig({
-    DATABASE_URL: u.toString(),
+    DATABASE_URL: tmp.url,
     MESSAGE_TRANSPORT: 'rabbitmq',
     AMQP_URL,
     AMQP_EXCHANGE: exchange,
@@ -285,7 +280,7 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     db.stats.statements = 0;
     db.stats.transactions = 0;
     db.stats.trace = [];
-    const watcher = new pg.Client({ connectionString: u.toString() });
+    const watcher = new pg.Client({ connectionString: tmp.url });
     await watcher.connect();
     const backends = async (): Promise<number[]> =>
       (await watcher.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid);
@@ -344,10 +339,7 @@ export async function runRelayBench(out: (line: string) => void = (l) => process
     for (const q of [queue, `${appIdentifier}.payment-commands`, `${appIdentifier}.payment-commands.retry`, `${appIdentifier}.payment-commands.dlq`]) await ach.deleteQueue(q).catch(() => undefined);
     await ach.deleteExchange(exchange).catch(() => undefined);
     await model.close().catch(() => undefined);
-    const c = new pg.Client({ connectionString: ADMIN_URL });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await c.end();
+    await tmp.drop();
   }
 }
 

@@ -16,7 +16,8 @@
  *
  * Env: BENCH_CONCURRENCY (50), BENCH_DURATION_MS (5000), BENCH_WARMUP_MS (1000), BENCH_COMMANDS (200 measured, after
  * BENCH_COMMAND_WARMUP 50), BENCH_COMMAND_CONCURRENCY (= BENCH_CONCURRENCY), BENCH_SERIAL_COMMANDS (30 more at c=1; 0: none), BENCH_POLL_MS (5), BENCH_DATABASES
- * (pglite,postgres), BENCH_COUNTS (1), BENCH_CONSOLE (1: console payments list at 1,000,000 payments, issue 11),
+ * (pglite,postgres), BENCH_COUNTS (1), BENCH_STARTUP (1: bench/memory.ts), BENCH_RELAY (1: bench/relay.ts), BENCH_CONSOLE (1: console
+ * payments list at 1,000,000 payments, issue 11),
  * BENCH_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable).
  */
 import { randomBytes } from 'node:crypto';
@@ -26,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { openDb, type Db } from '../src/store/db.js';
 import { runConsolePaymentsBench } from './console-payments.js';
+import { runStartupBench } from './memory.js';
 import { runRelayBench, type RelayResult } from './relay.js';
 import { HOT_PATHS, measureCounts, type Count } from './counts.js';
 import {
@@ -296,6 +298,8 @@ async function main(): Promise<void> {
   for (const database of databases) await runDatabase(out, database);
 
   // relay → RabbitMQ messages/s against raw amqplib with confirms (bench/relay.ts)
+  // start-to-ready on an existing database, idle and peak RSS, PostgreSQL and embedded (bench/memory.ts)
+  if (env('BENCH_STARTUP', 1) !== 0) await runStartupBench(out).catch((err: unknown) => out(`startup bench failed: ${(err as Error).stack ?? String(err)}`));
   if (env('BENCH_RELAY', 1) !== 0) relay = await runRelayBench(out).catch((err: unknown) => (out(`relay bench failed: ${(err as Error).stack ?? String(err)}`), null));
 
   if (env('BENCH_COUNTS', 1) !== 0) {
