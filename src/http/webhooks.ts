@@ -16,6 +16,11 @@ const BODY_LIMIT = 1024 * 1024; // same as the server's limit (sync-api.md 4.10)
 const errorSchema = { type: 'object', properties: { error: { type: 'string' }, errors: { type: 'array' } } };
 
 export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  // Processing started after an answer was sent; closing the server waits for it (the database closes after).
+  const inline = new Set<Promise<void>>();
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([...inline]);
+  });
   const limiter = new RejectionLimiter(webhookRejectionCounter(deps.db)); // shared by every instance on the database
   await app.register(async (s) => {
     s.removeAllContentTypeParsers();
@@ -57,16 +62,23 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
             mode,
             source: req.ip,
           });
-          for (const event of received.events) {
-            if (!event.inboxId) continue;
-            // Processed inline before answering; a failure leaves the row for the worker and never changes the acknowledgement.
-            try {
-              if (event.pspObjectId) await processObjectRows(deps, event.tenantIdentifier, event.pspObjectId);
-              else await processInboxRow(deps, event.inboxId);
-            } catch (err) {
-              req.log.error({ err, webhookInboxId: event.inboxId }, 'inline webhook processing failed');
-            }
-          }
+          // Stored: the PSP needs nothing more (flows.md 12 step 6). Processed right after the answer is sent (step 7);
+          // a failure leaves the row for the worker and never changes the acknowledgement.
+          reply.raw.once('close', () => {
+            const work = (async () => {
+              for (const event of received.events) {
+                if (!event.inboxId) continue;
+                try {
+                  if (event.pspObjectId) await processObjectRows(deps, event.tenantIdentifier, event.pspObjectId);
+                  else await processInboxRow(deps, event.inboxId);
+                } catch (err) {
+                  req.log.error({ err, webhookInboxId: event.inboxId }, 'inline webhook processing failed');
+                }
+              }
+            })();
+            inline.add(work);
+            void work.finally(() => inline.delete(work));
+          });
           // The connector chooses the acknowledgement the PSP expects (P8).
           return reply.code(received.ack.status as 200).type(received.ack.contentType).serializer((b: unknown) => String(b)).send(received.ack.body);
         },
