@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   }
   if (config.database.kind !== 'postgres') {
     // The embedded database's WASM stays on V8's baseline compiler (Liftoff): the optimizing tier-up compiles that
-    // PostgreSQL's hot functions trigger leave about 60 MB of compiler memory resident (README "Memory"). Set before
+    // PostgreSQL's hot functions trigger leave about 60 MB of compiler memory resident (README "Benchmark"). Set before
     // PGlite compiles its module; the flags concern WebAssembly only.
     setFlagsFromString('--no-wasm-dynamic-tiering');
     setFlagsFromString('--no-wasm-tier-up');

@@ -350,7 +350,7 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
     return db;
   }
   const { PGlite } = await import('@electric-sql/pglite');
-  // Memory (README "Memory"): shared_buffers 16MB instead of PGlite's 128MB saves ~100 MB RSS with no
+  // Memory (README "Benchmark"): shared_buffers 16MB instead of PGlite's 128MB saves ~100 MB RSS with no
   // measurable throughput loss on this workload; relaxedDurability stays off (payments must survive a crash).
   const options = {
     parsers: { [INT8_OID]: toNumber },
