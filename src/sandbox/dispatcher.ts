@@ -33,7 +33,12 @@ interface EventRow {
 }
 
 const BATCH = 20;
-const LEASE_MS = 5 * 60_000;
+/**
+ * How long a claimed event is reserved. Short, because the in-process sandbox dies with the app (a SIGKILL leaves its
+ * claimed events waiting for this lease): 30 s. A batch whose endpoints all time out can outlast it; another instance
+ * may then deliver an event twice, which receivers de-duplicate by event id (as with any PSP's retries).
+ */
+const LEASE_MS = 30_000;
 
 export function retryDelayMs(attempts: number, base: number, max: number): number {
   return Math.min(max, base * 2 ** Math.max(0, attempts - 1));
