@@ -13,7 +13,7 @@ import type { Connector, PspFailure } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound } from '../domain/errors.js';
 import { messagesFor, transition } from '../domain/payment-status.js';
 import { enqueue } from '../messaging/outbox.js';
-import { appendHistory, findPaymentByTransaction, listHistory, lockPayment, updatePayment, type HistoryTrigger, type PaymentRow } from '../store/payments.js';
+import { findPaymentByTransaction, lockPayment, updatePaymentRecording, type HistoryTrigger, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import { derivedIdempotencyKey, pspCall, requireObjectBody, transactionIdOf, transportError, type TenantLike } from './confirm-pre-order.js';
 import type { AppDeps } from './context.js';
@@ -56,10 +56,9 @@ export async function cancelUnlinkedPayment(
     if (locked.orderReference) throw linkedToOrder(locked.orderReference);
     const check = transition(locked.status, 'canceled', 'cancel_succeeded');
     if (!check.ok) throw illegalTransition(locked.status, 'canceled');
-    const after = await updatePayment(tx, locked.id, { status: 'canceled', pendingCaptureAmount: 0 });
-    await appendHistory(tx, locked.id, 'canceled', source.trigger, source.ref, source.reason ? { reason: source.reason } : null);
+    const entry = { status: 'canceled', trigger: source.trigger, ref: source.ref, details: source.reason ? { reason: source.reason } : null };
+    const { payment: after, history } = await updatePaymentRecording(tx, locked.id, { status: 'canceled', pendingCaptureAmount: 0 }, entry, true);
     await discardHeldWebhooks(tx, locked.tenantIdentifier, locked.transactionId);
-    const history = await listHistory(tx, locked.id);
     // `PaymentCanceled` is order-only (states.md 1.2 `*`): for an unlinked payment only `PaymentUpdated` remains.
     const out = messagesFor(check.messages, false).map((m) => {
       if (m.name !== 'PaymentUpdated') throw new Error(`unexpected message ${m.name} for an unlinked payment`);

@@ -16,7 +16,7 @@ import type { PspFailure, PspResult } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
 import { enqueue } from '../messaging/outbox.js';
-import { addAlias, findPaymentById, findPaymentByOrder, findPaymentByTransaction, listHistory, lockPayment, recordPspObject, updatePayment, type PaymentRow } from '../store/payments.js';
+import { addAlias, findPaymentById, findPaymentByOrder, findPaymentByTransaction, lockPayment, recordPspObject, updatePaymentRecording, type PaymentRow } from '../store/payments.js';
 import type { Tx } from '../store/db.js';
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
@@ -207,15 +207,14 @@ export async function confirmPreOrderPayment(deps: AppDeps, tenant: TenantLike, 
       await addAlias(tx, tenantId, locked.transactionId, locked.id);
       await recordPspObject(tx, connector.id, newId, tenantId, 'payment');
     }
-    const after = await updatePayment(tx, locked.id, {
+    const { payment: after, history } = await updatePaymentRecording(tx, locked.id, {
       orderReference: req.orderReference,
       orderData: req.orderData,
       linkedAt: new Date(),
       ...(newAmount ? { amount: newAmount.amount, pspDetails: { ...locked.pspDetails, ...newAmount.publicDetails } } : {}),
       ...(newId ? { transactionId: newId, preOrderData: { ...(locked.preOrderData ?? {}), ...newAmount!.preOrderPaymentData, transactionId: newId } } : {}),
       ...(req.localeName ? { localeName: req.localeName } : {}),
-    });
-    const history = await listHistory(tx, locked.id);
+    }, null, true);
     await enqueue(tx, deps.config.appIdentifier, [paymentUpdatedMessage(after, history, requestId)]);
     return { payment: after, fresh: true };
   }, req.orderReference);

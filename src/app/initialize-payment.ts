@@ -15,10 +15,9 @@ import {
   findPaymentByOrder,
   findPaymentByTransaction,
   insertNewPayment,
-  listHistory,
   lockPayment,
   recordPspObject,
-  updatePayment,
+  updatePaymentRecording,
   type PaymentRow,
 } from '../store/payments.js';
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
@@ -473,7 +472,7 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
       await addAlias(tx, tenantId, locked.transactionId, locked.id);
       await recordPspObject(tx, s.connector.id, newId, tenantId, 'payment');
     }
-    const after = await updatePayment(tx, locked.id, {
+    const { payment: after, history } = await updatePaymentRecording(tx, locked.id, {
       amount: req.amount,
       ...(newId ? { transactionId: newId } : {}),
       orderData: req.orderData,
@@ -482,8 +481,7 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
       pspData: { ...locked.pspData, ...(psp.pspData ?? {}) },
       initializeFingerprint: fingerprint(req.amount, req.currency),
       ...(req.localeName ? { localeName: req.localeName } : {}),
-    });
-    const history = await listHistory(tx, locked.id);
+    }, null, true);
     await enqueue(tx, deps.config.appIdentifier, [paymentUpdatedMessage(after, history, requestId)]);
     return after;
   });

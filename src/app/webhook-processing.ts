@@ -129,7 +129,6 @@ async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change):
   return to;
 }
 
-
 async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string; state: WebhookInboxStatus } | null, held: boolean): Promise<Change> {
   if (older) {
     const reason = `waiting for the older event ${older.id}`;

@@ -150,7 +150,7 @@ type Hook = (...args: unknown[]) => unknown;
 
 /**
  * `app.swagger()` (the OpenAPI document of /openapi.json) by @fastify/swagger, loaded on the first call instead of at
- * start-up (README "Start-up": about 60 ms of start-up CPU and 5 MB of memory, mostly its YAML library, for a
+ * start-up (README "Benchmark": about 60 ms of start-up CPU and 5 MB of memory, mostly its YAML library, for a
  * document most processes never serve). The routes and child instances are recorded as they are added; the first
  * call runs the plugin against a small stand-in for the instance that replays them into its hooks, as a registration
  * before the routes would have, and keeps the document function it decorates.

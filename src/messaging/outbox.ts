@@ -72,7 +72,7 @@ outboxSignal.setMaxListeners(100);
  * A message whose id already exists (the same business event) is not inserted again.
  */
 export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingMessage[]): Promise<string[]> {
-  const rows = messages.map((m) => outboxInsertOf(appIdentifier, m));
+  const rows = outboxRowsOf(appIdentifier, messages);
   // one statement per tenant (the tenant's message clock orders them), in the given order
   const tenants = [...new Set(rows.map((r) => r.tenantIdentifier))];
   for (const tenant of tenants) await insertOutboxMessages(tx, tenant, rows.filter((r) => r.tenantIdentifier === tenant));
@@ -91,7 +91,7 @@ export function outboxWritten(): void {
 }
 
 /** The outbox row of a message: deterministic id and every attribute but the timestamp (set by the statement). */
-export function outboxInsertOf(appIdentifier: string, m: OutgoingMessage): OutboxInsert {
+function outboxInsertOf(appIdentifier: string, m: OutgoingMessage): OutboxInsert {
   const id = messageId(appIdentifier, m.tenantIdentifier, m.name, m.eventKey);
   const attributes: Omit<MessageAttributes, 'timestamp'> = {
     transferName: m.name,

@@ -71,12 +71,6 @@ export async function loadTenant(q: Queryable, tenantIdentifier: string, opts: {
   return r.rows[0] ? normalise(r.rows[0]) : null;
 }
 
-/** The tenant's row as stored (every column, not normalised), or null. */
-export async function findTenantRow(q: Queryable, tenantIdentifier: string): Promise<TenantRecord | null> {
-  const r = await q.query<TenantRecord>('SELECT * FROM tenants WHERE tenant_identifier = $1', [tenantIdentifier]);
-  return r.rows[0] ?? null;
-}
-
 /** Inserts a placeholder row (`NEW`, inactive, revision 0) unless the tenant has one: a first configure claims the row to lock it. */
 export async function insertTenantPlaceholder(tx: Tx, tenantIdentifier: string): Promise<void> {
   await tx.query(`INSERT INTO tenants (tenant_identifier, status, is_active, revision) VALUES ($1, 'NEW', false, 0) ON CONFLICT (tenant_identifier) DO NOTHING`, [tenantIdentifier]);

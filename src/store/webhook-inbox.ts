@@ -53,10 +53,10 @@ export interface InboxRow {
 /** Locks the row (`FOR UPDATE`, inside the caller's transaction); null when there is no such row. */
 export async function lockInboxRow(tx: Tx, id: string): Promise<InboxRow | null> {
   const r = await tx.query<InboxRow>('SELECT * FROM webhook_inbox WHERE id = $1 FOR UPDATE', [id]);
-  const row = r.rows[0];
-  if (!row) return null;
-  return { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) };
+  return r.rows[0] ? inboxRow(r.rows[0]) : null;
 }
+
+const inboxRow = (row: InboxRow): InboxRow => ({ ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) });
 
 /**
  * `lockInboxRow` plus the oldest row of the same PSP object in `states` that arrived before it, in one statement. The older row is read from the statement's
@@ -82,7 +82,7 @@ export async function lockInboxRowWithOlder(
   if (!found) return null;
   const { older_id, older_state, ...row } = found;
   return {
-    row: { ...row, attempts: Number(row.attempts), received_at: new Date(row.received_at), next_attempt_at: new Date(row.next_attempt_at) },
+    row: inboxRow(row),
     older: older_id && older_state ? { id: older_id, state: older_state } : null,
   };
 }

@@ -19,7 +19,7 @@ const currentSignal = new AsyncLocalStorage<AbortSignal>();
 const requireSdk = createRequire(import.meta.url);
 let loadedSdk: typeof Stripe | undefined;
 /**
- * The SDK, loaded on first use (README "Start-up"): a deployment that does not enable the Stripe connector never loads
+ * The SDK, loaded on first use (README "Benchmark"): a deployment that does not enable the Stripe connector never loads
  * it (about 120 ms of start-up CPU and 19 MB of memory). Every value use of the SDK goes through here.
  */
 export const stripeSdk = (): typeof Stripe => (loadedSdk ??= requireSdk('stripe') as typeof Stripe);
