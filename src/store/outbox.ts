@@ -46,6 +46,10 @@ export interface OutboxInsert {
  * timestamps (also in their attributes). A message already stored (the same business event) changes nothing.
  * The clock row's lock serialises concurrent writers of one tenant until commit.
  *
+ * The check for stored ids is a subquery per message (`OFFSET 0` keeps PostgreSQL from turning it into a join): as a
+ * join it was planned as a hash anti-join over a sequential scan of the whole `outbox` whenever the table's statistics
+ * were small or stale (every payment scanned the outbox of a new installation, README "Benchmark").
+ *
  * `outboxInsertCtes` gives these as common table expressions to join to another write (a payment and the message
  * announcing it in one statement): `tenantParam` names the tenant's parameter, the six arrays of `outboxInsertParams`
  * start at `firstArrayParam`, and `gate` (SQL) must hold for anything to be written.
@@ -57,7 +61,7 @@ export function outboxInsertCtes(tenantParam: string, firstArrayParam: number, g
       WITH ORDINALITY AS x(id, channel, message_name, ordering_key, attributes, payload, n)),
   outbox_fresh AS (
     SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM outbox_input i
-    WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id)${gate ? ` AND ${gate}` : ''}),
+    WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id OFFSET 0)${gate ? ` AND ${gate}` : ''}),
   outbox_clock AS (
     INSERT INTO message_clock (tenant_identifier, last_ts)
     SELECT ${tenantParam}, clock_timestamp() + (count(*) - 1) * interval '1 microsecond' FROM outbox_fresh HAVING count(*) > 0
