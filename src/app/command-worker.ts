@@ -7,7 +7,7 @@
  */
 import { commandInboxSignal } from '../messaging/command-inbox.js';
 import type { Worker } from '../runtime.js';
-import { claimDueCommands, releaseCommands } from '../store/payment-commands.js';
+import { claimDueCommands, releaseCommands, type InboxCommandRow } from '../store/payment-commands.js';
 import type { AppDeps } from './context.js';
 import { processCommand } from './process-command.js';
 
@@ -15,16 +15,23 @@ import { processCommand } from './process-command.js';
 export const COMMAND_LEASE_MS = 20_000;
 const BATCH = 20;
 
-/** Claimed commands processed at the same time (each is a different tenant+order, so they never touch the same payment). */
-export const COMMAND_CONCURRENCY = 8;
+/**
+ * Commands processed at the same time (each of a different tenant+order, so they never touch the same payment). A
+ * command spends most of its time waiting (its transactions' commits, the PSP call), so more run than there are
+ * database connections (10): a command holds one only while a statement or transaction runs.
+ */
+export const COMMAND_CONCURRENCY = 16;
+
+const byArrival = (rows: InboxCommandRow[]): InboxCommandRow[] =>
+  rows.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
 
 /**
  * Claims due rows (at most one per tenant+order) and processes them, up to COMMAND_CONCURRENCY at once. Returns how
  * many it took. When stopping, rows not started yet are released for any instance at once instead of after the lease.
+ * (One round, for tools and the statement counts; the worker below keeps the lanes full instead.)
  */
 export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): Promise<number> {
-  const claimed = await claimDueCommands(deps.db, new Date(Date.now() + COMMAND_LEASE_MS), BATCH);
-  claimed.sort((a, b) => new Date(a.created_at).getTime() - new Date(b.created_at).getTime() || (a.id < b.id ? -1 : 1));
+  const claimed = byArrival(await claimDueCommands(deps.db, new Date(Date.now() + COMMAND_LEASE_MS), BATCH));
   let next = 0;
   const unstarted: string[] = [];
   const lane = async (): Promise<void> => {
@@ -42,43 +49,71 @@ export async function runCommandBatch(deps: AppDeps, stopping?: () => boolean): 
   return claimed.length;
 }
 
+/**
+ * The worker keeps up to COMMAND_CONCURRENCY commands in flight: it claims as many rows as there are free lanes, and
+ * claims again as soon as a command finishes, so one slow command (a PSP call near its 15 s budget) never holds back
+ * the others (rounds that waited for their slowest command left lanes idle: capture at c=50 was concurrency-bound, with
+ * 15-25 % of the CPU idle). Only one claim runs at a time; every claimed row starts at once.
+ */
 export function createCommandWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
   const pollMs = opts.pollMs ?? 500;
   let running = false;
   let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> | undefined;
+  let claiming: Promise<void> | undefined;
   let again = false;
+  const inFlight = new Set<Promise<void>>();
 
-  const tick = async (): Promise<void> => {
-    try {
-      let n: number;
-      do {
-        again = false;
-        n = await runCommandBatch(deps, () => !running);
-      } while (running && (n > 0 || again));
-    } catch (err) {
-      if (running) deps.log.error({ err }, 'command worker tick failed');
-    }
+  const start = (row: InboxCommandRow): void => {
+    const p: Promise<void> = processCommand(deps, row)
+      .then(
+        () => undefined,
+        (err: unknown) => deps.log.error({ err }, 'command processing failed'),
+      )
+      .finally(() => {
+        inFlight.delete(p);
+        if (running) fill();
+      });
+    inFlight.add(p);
   };
-  const run = (): void => {
+
+  const claimRound = async (): Promise<void> => {
+    do {
+      again = false;
+      const room = COMMAND_CONCURRENCY - inFlight.size;
+      if (room <= 0) return; // a finishing command claims again
+      const claimed = await claimDueCommands(deps.db, new Date(Date.now() + COMMAND_LEASE_MS), Math.min(room, BATCH));
+      if (!running) {
+        if (claimed.length > 0) await releaseCommands(deps.db, claimed.map((r) => r.id));
+        return;
+      }
+      for (const row of byArrival(claimed)) start(row);
+      if (claimed.length === Math.min(room, BATCH)) again = true; // a full claim: there may be more
+    } while (running && again);
+  };
+
+  /** Claims for the free lanes now (or right after the claim in progress). */
+  const fill = (): void => {
     if (!running) return;
-    if (current) {
+    if (claiming) {
       again = true;
       return;
     }
-    if (timer) clearTimeout(timer);
-    current = tick().finally(() => {
-      current = undefined;
-      schedule();
-    });
+    claiming = claimRound()
+      .catch((err: unknown) => {
+        if (running) deps.log.error({ err }, 'command worker tick failed');
+      })
+      .finally(() => {
+        claiming = undefined;
+        schedule();
+      });
   };
   const schedule = (): void => {
     if (!running) return;
     if (timer) clearTimeout(timer);
-    timer = setTimeout(run, pollMs);
+    timer = setTimeout(fill, pollMs);
     timer.unref?.();
   };
-  const onSignal = (): void => run();
+  const onSignal = (): void => fill();
   return {
     name: 'command-processor',
     start() {
@@ -91,7 +126,8 @@ export function createCommandWorker(deps: AppDeps, opts: { pollMs?: number } = {
       running = false;
       commandInboxSignal.off('received', onSignal);
       if (timer) clearTimeout(timer);
-      await current;
+      await claiming;
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
 }

@@ -72,10 +72,10 @@ export async function claimDueCommands(q: Queryable, leaseUntil: Date, limit: nu
                AND (o.payload ->> 'orderReference') IS NOT DISTINCT FROM (c.payload ->> 'orderReference')
                AND (o.created_at < c.created_at OR (o.created_at = c.created_at AND o.id < c.id)))
          ORDER BY c.created_at, c.id
-         LIMIT ${Math.trunc(limit)}
+         LIMIT $2
          FOR UPDATE SKIP LOCKED)
        RETURNING id, transport_message_id, message_name, tenant_identifier, payload, state, attempts, created_at`,
-    [leaseUntil],
+    [leaseUntil, Math.max(0, Math.trunc(limit))],
   );
   return r.rows.map(commandRow);
 }
