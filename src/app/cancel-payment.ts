@@ -10,7 +10,7 @@ import { checkCancel } from '../domain/cancel.js';
 import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
 import type { Tx } from '../store/db.js';
 import { getOperation, insertOperation, listOperations, updateOperation, backoffMs, type OperationRow } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentFinishingCommand, type PaymentRow } from '../store/payments.js';
 import {
   amountChanges,
   amountsOf,
@@ -46,9 +46,8 @@ export function cancelAnswer(r: PspResult<CancelOutcome>): OperationAnswer {
   return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
 }
 
-/** Step 1 of flows.md 9 in `tx`. */
-export async function startCancel(deps: AppDeps, tx: Tx, paymentId: string, cmd: CancelCommandInput): Promise<CancelStart> {
-  const payment = await lockPayment(tx, paymentId);
+/** Step 1 of flows.md 9 in `tx`, on the payment the caller locked in `tx`. */
+export async function startCancel(deps: AppDeps, tx: Tx, payment: PaymentRow, cmd: CancelCommandInput): Promise<CancelStart> {
   const source: Source = { trigger: 'command', ref: cmd.inboxId };
   const records = await listOperations(tx, payment.id);
   const items = [...new Set(cmd.orderItemIds)];
@@ -190,10 +189,10 @@ export async function runCancel(deps: AppDeps, recordId: string, source: Source,
       )
     : { kind: 'unknown', reason: 'tenant configuration not found' };
   await deps.db.tx(async (tx) => {
-    const locked = await lockPayment(tx, record.paymentId);
+    const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `cancel ${record.id} pending: ${answer.reason}` : null } : null;
+    const locked = finish ? await lockPaymentFinishingCommand(tx, record.paymentId, finish) : await lockPayment(tx, record.paymentId);
     const rec = await getOperation(tx, record.id, { forUpdate: true });
     if (rec && rec.status === 'pending') await settleCancel(deps, tx, locked, rec, answer, source);
-    if (inboxId) await finishInbox(tx, inboxId, 'processed', answer.kind === 'unknown' ? `cancel ${record.id} pending: ${answer.reason}` : null);
   });
   return answer.kind;
 }

@@ -27,7 +27,7 @@ import { enqueue, republish, type OutgoingMessage } from '../messaging/outbox.js
 import type { Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
-import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPayment, updatePayment, updatePaymentRecording, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentFinishingCommand, updatePayment, updatePaymentRecording, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -177,9 +177,8 @@ export type CaptureStart =
   /** A pending record this command must (still) take to the PSP. */
   | { kind: 'call'; paymentId: string; recordId: string; snapshot?: CallSnapshot<OperationRow> };
 
-/** Step 1 of flows.md 8, in `tx` (finishes the inbox row itself when nothing else is to be done). */
-export async function startCapture(deps: AppDeps, tx: Tx, paymentId: string, cmd: CaptureCommandInput): Promise<CaptureStart> {
-  const payment = await lockPayment(tx, paymentId);
+/** Step 1 of flows.md 8, in `tx`, on the payment the caller locked in `tx` (finishes the inbox row itself when nothing else is to be done). */
+export async function startCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, cmd: CaptureCommandInput): Promise<CaptureStart> {
   const source: Source = { trigger: 'command', ref: cmd.inboxId };
   const records = await listOperations(tx, payment.id);
 
@@ -270,10 +269,10 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
     answer = captureAnswer(r);
   }
   await deps.db.tx(async (tx) => {
-    const locked = await lockPayment(tx, record.paymentId);
+    const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `capture ${record.id} pending: ${answer.reason}` : null } : null;
+    const locked = finish ? await lockPaymentFinishingCommand(tx, record.paymentId, finish) : await lockPayment(tx, record.paymentId);
     const rec = await getOperation(tx, record.id, { forUpdate: true });
     if (rec && rec.status === 'pending') await settleCapture(deps, tx, locked, rec, answer, source);
-    if (inboxId) await finishInbox(tx, inboxId, 'processed', answer.kind === 'unknown' ? `capture ${record.id} pending: ${answer.reason}` : null);
   });
   return answer.kind;
 }

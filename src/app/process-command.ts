@@ -14,7 +14,7 @@ import { commandInboxTransition } from '../domain/processing-status.js';
 import type { Tx } from '../store/db.js';
 import { backoffMs } from '../store/operations.js';
 import { loadCommand, recordCommandFailure, type FinishedCommandState, type InboxCommandRow } from '../store/payment-commands.js';
-import { findPaymentByOrder, lockPayment } from '../store/payments.js';
+import { lockPaymentByOrder } from '../store/payments.js';
 import { applyCancelWebhook, runCancel, startCancel } from './cancel-payment.js';
 import { applyCaptureWebhook, finishInbox, runCapture, startCapture, writePaymentChange, type OperationWebhookResult, type Source } from './capture-payment.js';
 import type { AppDeps } from './context.js';
@@ -135,42 +135,57 @@ async function handle(deps: AppDeps, row: InboxCommandRow): Promise<ProcessResul
   }
   const payload = row.payload !== null && typeof row.payload === 'object' && !Array.isArray(row.payload) ? (row.payload as Record<string, unknown>) : null;
   const orderReference = payload && typeof payload.orderReference === 'string' ? payload.orderReference : null;
-  const payment = orderReference ? await findPaymentByOrder(deps.db, tenant.tenant_identifier, orderReference) : null;
-  if (!payload || !payment) {
-    await finishAlone(deps, row.id, 'ignored', payload ? (orderReference ? `no payment for order "${orderReference}"` : 'payload has no orderReference') : 'payload is not a JSON object');
+  if (!payload || orderReference === null) {
+    await finishAlone(deps, row.id, 'ignored', payload ? 'payload has no orderReference' : 'payload is not a JSON object');
     return 'ignored';
   }
   const decoded = decodePayload(kind, payload);
   const source: Source = { trigger: 'command', ref: row.id };
-  if (!decoded.ok) {
-    await deps.db.tx(async (tx) => {
-      const locked = await lockPayment(tx, payment.id);
-      await writePaymentChange(deps, tx, locked, null, {
+  // Step 1 under the payment's lock, taken by order reference (one statement: no separate read before the lock).
+  const started = await deps.db.tx(async (tx) => {
+    const payment = await lockPaymentByOrder(tx, tenant.tenant_identifier, orderReference);
+    if (!payment) {
+      await finishInbox(tx, row.id, 'ignored', `no payment for order "${orderReference}"`);
+      return { kind: 'ignored' } as const;
+    }
+    if (!decoded.ok) {
+      await writePaymentChange(deps, tx, payment, null, {
         updated: false,
         statusMessages: [{ name: FAILURE_MESSAGE[kind], eventKey: eventKeys.command(row.transport_message_id), orderItemIds: decoded.items, amount: decoded.amount }],
         source,
       });
       await finishInbox(tx, row.id, 'rejected', `invalid payload: ${decoded.error}`);
-    });
-    return 'rejected';
-  }
-  const cmd = decoded.cmd;
-  const base = { inboxId: row.id, messageId: row.transport_message_id, orderItemIds: cmd.orderItemIds };
-  switch (kind) {
+      return { kind: 'rejected' } as const;
+    }
+    const cmd = decoded.cmd;
+    const base = { inboxId: row.id, messageId: row.transport_message_id, orderItemIds: cmd.orderItemIds };
+    switch (kind) {
+      case 'capture':
+        return { kind, start: await startCapture(deps, tx, payment, { ...base, amount: cmd.amount, currency: cmd.currency }) } as const;
+      case 'cancel':
+        return { kind, start: await startCancel(deps, tx, payment, base) } as const;
+      case 'refund':
+        return { kind, start: await startRefund(deps, tx, payment, { ...base, amount: cmd.amount, currency: cmd.currency }) } as const;
+    }
+  });
+  switch (started.kind) {
+    case 'ignored':
+    case 'rejected':
+      return started.kind;
     case 'capture': {
-      const s = await deps.db.tx((tx) => startCapture(deps, tx, payment.id, { ...base, amount: cmd.amount, currency: cmd.currency }));
+      const s = started.start;
       if (s.kind === 'done') return s.state;
       await runCapture(deps, s.recordId, source, row.id, s.snapshot);
       return 'processed';
     }
     case 'cancel': {
-      const s = await deps.db.tx((tx) => startCancel(deps, tx, payment.id, base));
+      const s = started.start;
       if (s.kind === 'done') return s.state;
       await runCancel(deps, s.recordId, source, row.id);
       return 'processed';
     }
     case 'refund': {
-      const s = await deps.db.tx((tx) => startRefund(deps, tx, payment.id, { ...base, amount: cmd.amount, currency: cmd.currency }));
+      const s = started.start;
       if (s.kind === 'done') return s.state;
       await runRefund(deps, s.refundId, source, row.id, s.snapshot);
       return 'processed';
@@ -202,9 +217,8 @@ async function sendDeadFailure(deps: AppDeps, tx: Tx, row: InboxCommandRow): Pro
   if (!kind || !row.tenant_identifier || !row.payload || typeof row.payload !== 'object') return;
   const p = row.payload as Record<string, unknown>;
   if (typeof p.orderReference !== 'string') return;
-  const found = await findPaymentByOrder(tx, row.tenant_identifier, p.orderReference);
-  if (!found) return;
-  const payment = await lockPayment(tx, found.id);
+  const payment = await lockPaymentByOrder(tx, row.tenant_identifier, p.orderReference);
+  if (!payment) return;
   const d = decodePayload(kind, p);
   const items = d.ok ? d.cmd.orderItemIds : d.items;
   const amount = d.ok ? d.cmd.amount : d.amount;

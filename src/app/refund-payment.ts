@@ -10,7 +10,7 @@ import { refundableAmount } from '../domain/payment-status.js';
 import { checkRefund, refundCreation, refundTransition, withRefundStatus, type RefundStatus } from '../domain/refund.js';
 import type { Tx } from '../store/db.js';
 import { backoffMs, findRefundByPspId, getRefund, insertRefund, listOperations, listRefunds, updateRefund, type RefundRow } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, recordPspObject, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentFinishingCommand, recordPspObject, type PaymentRow } from '../store/payments.js';
 import {
   amountsOf,
   finishInbox,
@@ -49,9 +49,8 @@ export function refundAnswer(r: PspResult<RefundOutcome>): RefundAnswer {
   return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
 }
 
-/** Step 1 of flows.md 10 in `tx`. */
-export async function startRefund(deps: AppDeps, tx: Tx, paymentId: string, cmd: RefundCommandInput): Promise<RefundStart> {
-  const payment = await lockPayment(tx, paymentId);
+/** Step 1 of flows.md 10 in `tx`, on the payment the caller locked in `tx`. */
+export async function startRefund(deps: AppDeps, tx: Tx, payment: PaymentRow, cmd: RefundCommandInput): Promise<RefundStart> {
   const source: Source = { trigger: 'command', ref: cmd.inboxId };
   const refunds = await listRefunds(tx, payment.id);
   const decision = checkRefund(payment, refunds, { orderItemIds: cmd.orderItemIds, amount: cmd.amount, currency: cmd.currency });
@@ -128,10 +127,10 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
     : { kind: 'unknown', reason: 'tenant configuration not found' };
   let storedPspId: string | null = null;
   await deps.db.tx(async (tx) => {
-    const locked = await lockPayment(tx, refund.paymentId);
+    const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `refund ${refund.id} pending: ${answer.reason}` : null } : null;
+    const locked = finish ? await lockPaymentFinishingCommand(tx, refund.paymentId, finish) : await lockPayment(tx, refund.paymentId);
     const rec = await getRefund(tx, refund.id, { forUpdate: true });
     if (rec) storedPspId = await settleRefundAnswer(deps, tx, locked, rec, answer, source);
-    if (inboxId) await finishInbox(tx, inboxId, 'processed', answer.kind === 'unknown' ? `refund ${refund.id} pending: ${answer.reason}` : null);
   });
   // Webhooks for this refund that arrived before its PSP id was stored wait for it (flows.md 12 step 8).
   if (storedPspId) await processWaitingWebhooksFor(deps, payment.tenantIdentifier, storedPspId);
