@@ -24,7 +24,7 @@ import {
   Writes,
   type Payment,
 } from './model.js';
-import { SbxError, badParam, canonicalJson, fail, newId, notFound, ok, sandboxSignal, sha256, unexpectedState, type SbxResult } from './util.js';
+import { SbxError, badParam, canonicalJson, fail, newId, notFound, ok, sha256, unexpectedState, type SbxResult } from './util.js';
 
 export interface SandboxSettings {
   /** Public base URL of the sandbox as browsers reach it, e.g. `https://pay.example.com/sandbox`. */
