@@ -321,6 +321,99 @@ describe('idempotency keys', () => {
   });
 });
 
+describe('idempotent captures, cancels and refunds (two statements each)', () => {
+  const key = newKey();
+  const rows = async (sql: string, params: unknown[]) => (await app.deps.db.query<Record<string, any>>(sql, params)).rows;
+  const eventsFor = (id: string) => rows(`SELECT type, body FROM sandbox_events WHERE body LIKE $1 ORDER BY seq`, [`%"id":"${id}"%`]);
+  const idemRow = (k: string) => rows('SELECT status, response FROM sandbox_idempotency WHERE key=$1', [k]);
+
+  /** The statements of `fn` on the sandbox's payments and idempotency keys (not the dispatcher's). */
+  async function paymentStatements(fn: () => Promise<unknown>): Promise<string[]> {
+    const trace: string[] = [];
+    app.deps.db.stats.trace = trace;
+    try {
+      await fn();
+    } finally {
+      app.deps.db.stats.trace = undefined;
+    }
+    return trace.filter((s) => /sandbox_payments|sandbox_idempotency/.test(s) && !/^\s*DELETE/.test(s));
+  }
+
+  it('a capture with a key locks and writes in two statements; its replay answers the first result and writes no second event', async () => {
+    const p = await authorizedPayment(key);
+    let first!: Awaited<ReturnType<typeof api>>;
+    const stmts = await paymentStatements(async () => {
+      first = await api(key, `/v1/payments/${p.id}/capture`, { body: { amount: 300 }, idem: 'cap-2' });
+    });
+    expect(first.status).toBe(200);
+    expect(stmts).toHaveLength(2);
+    const again = await api(key, `/v1/payments/${p.id}/capture`, { body: { amount: 300 }, idem: 'cap-2' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect((await eventsFor(p.id)).map((e) => e.type)).toEqual(['payment.authorized', 'payment.captured']);
+    expect((await idemRow('cap-2'))[0]).toEqual({ status: 200, response: first.body });
+    const other = await api(key, `/v1/payments/${p.id}/capture`, { body: { amount: 301 }, idem: 'cap-2' });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+    expect((await api(key, `/v1/payments/${p.id}`)).body).toMatchObject({ amountCaptured: 300, amountCapturable: 700 });
+  });
+
+  it('a capture that fails with an error stores no key: the same key works for a valid request afterwards', async () => {
+    const p = await authorizedPayment(key);
+    const tooMuch = await api(key, `/v1/payments/${p.id}/capture`, { body: { amount: 5000 }, idem: 'cap-3' });
+    expect(tooMuch.status).toBe(400);
+    expect(await idemRow('cap-3')).toEqual([]);
+    const missing = await api(key, '/v1/payments/sbx_pay_missing/capture', { body: {}, idem: 'cap-4' });
+    expect(missing.status).toBe(404);
+    expect(await idemRow('cap-4')).toEqual([]);
+    const foreign = await api(newKey(), `/v1/payments/${p.id}/capture`, { body: {}, idem: 'cap-5' });
+    expect(foreign.status).toBe(404);
+    expect((await api(key, `/v1/payments/${p.id}/capture`, { body: { amount: 100 }, idem: 'cap-3' })).body).toMatchObject({ amountCaptured: 100 });
+    expect((await eventsFor(p.id)).map((e) => e.type)).toEqual(['payment.authorized', 'payment.captured']);
+  });
+
+  it('a failed capture (402, payment changed) is stored and replayed with its one capture_failed event', async () => {
+    const p = await authorizedPayment(key, '4000000000000341');
+    const a = await api(key, `/v1/payments/${p.id}/capture`, { body: {}, idem: 'cap-6' });
+    expect(a.status).toBe(402);
+    const b = await api(key, `/v1/payments/${p.id}/capture`, { body: {}, idem: 'cap-6' });
+    expect(b.status).toBe(402);
+    expect(b.body).toEqual(a.body);
+    expect((await eventsFor(p.id)).map((e) => e.type)).toEqual(['payment.authorized', 'payment.capture_failed']);
+  });
+
+  it('event bodies keep their exact shape; livemode is false without an endpoint', async () => {
+    const p = await authorizedPayment(key);
+    await api(key, `/v1/payments/${p.id}/capture`, { body: {}, idem: 'cap-7' });
+    const [, cap] = await eventsFor(p.id);
+    const body = JSON.parse(cap!.body);
+    expect(Object.keys(body)).toEqual(['id', 'type', 'created', 'livemode', 'data']);
+    expect(cap!.body).toBe(JSON.stringify(body));
+    expect(body).toMatchObject({ type: 'payment.captured', livemode: false, data: { object: { id: p.id, status: 'captured', amountCaptured: 1000 } } });
+  });
+
+  it('cancel and refund with a key: two statements each, replayed without a second write', async () => {
+    const c = await authorizedPayment(key);
+    let cancel!: Awaited<ReturnType<typeof api>>;
+    expect(await paymentStatements(async () => (cancel = await api(key, `/v1/payments/${c.id}/cancel`, { body: {}, idem: 'can-1' })))).toHaveLength(2);
+    expect(cancel.body.status).toBe('canceled');
+    expect((await api(key, `/v1/payments/${c.id}/cancel`, { body: {}, idem: 'can-1' })).body).toEqual(cancel.body);
+    expect((await eventsFor(c.id)).map((e) => e.type)).toEqual(['payment.authorized', 'payment.canceled']);
+
+    const p = await authorizedPayment(key);
+    await api(key, `/v1/payments/${p.id}/capture`, { body: {} });
+    let refund!: Awaited<ReturnType<typeof api>>;
+    expect(await paymentStatements(async () => (refund = await api(key, '/v1/refunds', { body: { payment: p.id, amount: 400 }, idem: 'ref-1' })))).toHaveLength(2);
+    expect(refund.body).toMatchObject({ status: 'pending', amount: 400, payment: p.id });
+    expect((await api(key, '/v1/refunds', { body: { payment: p.id, amount: 400 }, idem: 'ref-1' })).body).toEqual(refund.body);
+    expect(await rows('SELECT id FROM sandbox_refunds WHERE payment_id=$1', [p.id])).toEqual([{ id: refund.body.id }]);
+    expect((await api(key, `/v1/payments/${p.id}`)).body.amountRefunded).toBe(400);
+    const over = await api(key, '/v1/refunds', { body: { payment: p.id, amount: 601 }, idem: 'ref-2' });
+    expect(over.status).toBe(400);
+    expect(await idemRow('ref-2')).toEqual([]);
+  });
+});
+
 describe('hosted checkout and challenge', () => {
   const key = newKey();
   const form = (p: { id: string; clientSecret: string }, cardNumber: string, extra: Record<string, string> = {}) =>

@@ -80,12 +80,9 @@ export function insertPaymentParams(p: Payment): unknown[] {
 }
 
 export async function savePayment(tx: Queryable, p: Payment): Promise<void> {
-  await tx.query(
-    `UPDATE sandbox_payments SET status=$2, amount=$3, amount_capturable=$4, amount_captured=$5, amount_refunded=$6, decline_count=$7,
-       last_decline=$8::jsonb, failure_code=$9, capture_error=$10::jsonb, card=$11::jsonb, card_behavior=$12, payer=$13::jsonb, updated_at=now()
-     WHERE id=$1`,
-    [p.id, p.status, p.amount, p.amountCapturable, p.amountCaptured, p.amountRefunded, p.declineCount, json(p.lastDecline), p.failureCode, json(p.captureError), json(p.card), p.cardBehavior, json(p.payer)],
-  );
+  const w = new Writes();
+  w.payment(p);
+  await tx.query(w.sql(), w.params);
 }
 
 /** Loads a payment (locked when `lock`); `accountId` restricts it to the caller's account. */
@@ -179,17 +176,86 @@ export interface EventTiming {
 
 /** Writes a webhook event for `accountId` in the caller's transaction; the dispatcher delivers it after commit. */
 export async function emitEvent(tx: Tx, timing: EventTiming, accountId: string, type: string, object: Record<string, unknown>): Promise<void> {
-  const ep = await tx.query<{ livemode: boolean }>('SELECT livemode FROM sandbox_webhook_endpoints WHERE account_id=$1', [accountId]);
-  const now = new Date();
-  const id = newId('evt_');
-  const body = JSON.stringify({ id, type, created: unix(now), livemode: ep.rows[0]?.livemode ?? false, data: { object } });
-  await tx.query('INSERT INTO sandbox_events (id, account_id, type, body, next_attempt_at, created_at) VALUES ($1,$2,$3,$4,$5,$6)', [
-    id,
-    accountId,
-    type,
-    body,
-    new Date(now.getTime() + timing.webhookDelayMs),
-    now,
-  ]);
-  tx.afterCommit(() => sandboxSignal.emit('written'));
+  await new Writes().event(timing, accountId, type, object).run(tx);
+}
+
+/**
+ * Writes of one operation gathered into one statement (one round trip): each write is a data-modifying CTE of
+ * `WITH w0 AS (...), w1 AS (...) SELECT 1` (a single write runs as itself). The writes touch different rows, so
+ * running them together changes nothing but the number of statements.
+ */
+export class Writes {
+  readonly params: unknown[] = [];
+  private readonly parts: string[] = [];
+  private signal = false;
+
+  private p(v: unknown): string {
+    this.params.push(v);
+    return `$${this.params.length}`;
+  }
+
+  get empty(): boolean {
+    return this.parts.length === 0;
+  }
+
+  /** Saves the payment's mutable fields (as `savePayment`). */
+  payment(p: Payment): this {
+    const q = (v: unknown) => this.p(v);
+    this.parts.push(
+      `UPDATE sandbox_payments SET status=${q(p.status)}, amount=${q(p.amount)}, amount_capturable=${q(p.amountCapturable)}, amount_captured=${q(p.amountCaptured)}, ` +
+        `amount_refunded=${q(p.amountRefunded)}, decline_count=${q(p.declineCount)}, last_decline=${q(json(p.lastDecline))}::jsonb, failure_code=${q(p.failureCode)}, ` +
+        `capture_error=${q(json(p.captureError))}::jsonb, card=${q(json(p.card))}::jsonb, card_behavior=${q(p.cardBehavior)}, payer=${q(json(p.payer))}::jsonb, updated_at=now() ` +
+        `WHERE id=${q(p.id)}`,
+    );
+    return this;
+  }
+
+  /**
+   * A webhook event for `accountId`. Its body is `{"id","type","created","livemode","data":{"object"}}` with `livemode`
+   * that of the account's endpoint (false without one), read by the insert itself.
+   */
+  event(timing: EventTiming, accountId: string, type: string, object: Record<string, unknown>): this {
+    const now = new Date();
+    const id = newId('evt_');
+    const head = `${JSON.stringify({ id, type, created: unix(now) }).slice(0, -1)},"livemode":`;
+    const tail = `,"data":${JSON.stringify({ object })}}`;
+    const acct = this.p(accountId);
+    this.parts.push(
+      `INSERT INTO sandbox_events (id, account_id, type, body, next_attempt_at, created_at) SELECT ${this.p(id)}::text, ${acct}::text, ${this.p(type)}::text, ` +
+        `${this.p(head)}::text || COALESCE((SELECT livemode FROM sandbox_webhook_endpoints WHERE account_id=${acct}::text), false)::text || ${this.p(tail)}::text, ` +
+        `${this.p(new Date(now.getTime() + timing.webhookDelayMs))}::timestamptz, ${this.p(now)}::timestamptz`,
+    );
+    this.signal = true;
+    return this;
+  }
+
+  /** A new refund row (pending until `settleAt`). */
+  refund(r: Refund, settleAt: Date): this {
+    const q = (v: unknown) => this.p(v);
+    this.parts.push(
+      `INSERT INTO sandbox_refunds (id, account_id, payment_id, amount, currency, status, settle_at, created_at) ` +
+        `VALUES (${q(r.id)}, ${q(r.accountId)}, ${q(r.paymentId)}, ${q(r.amount)}, ${q(r.currency)}, ${q(r.status)}, ${q(settleAt)}, ${q(r.created)})`,
+    );
+    this.signal = true;
+    return this;
+  }
+
+  /** The final answer of an idempotency record inserted earlier in the transaction. */
+  idempotency(accountId: string, key: string, status: number, body: unknown): this {
+    const q = (v: unknown) => this.p(v);
+    this.parts.push(`UPDATE sandbox_idempotency SET status=${q(status)}, response=${q(JSON.stringify(body))}::jsonb WHERE account_id=${q(accountId)} AND key=${q(key)}`);
+    return this;
+  }
+
+  sql(): string {
+    if (this.parts.length === 1) return this.parts[0]!;
+    return `WITH ${this.parts.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`;
+  }
+
+  /** Runs the writes (nothing when there are none); events and refunds wake the dispatcher after commit. */
+  async run(tx: Tx): Promise<void> {
+    if (this.empty) return;
+    await tx.query(this.sql(), this.params);
+    if (this.signal) tx.afterCommit(() => sandboxSignal.emit('written'));
+  }
 }

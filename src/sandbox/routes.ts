@@ -226,13 +226,13 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
         const acct = authenticate(req);
         const b = objectBody(req.body, true);
         const amount = amountOf(b, 'amount', false);
-        return send(reply, await svc.idempotent(acct, idemKey(req), [req.url, b], (tx) => svc.capture(tx, acct, req.params.id, amount)));
+        return send(reply, await svc.captureIdempotent(acct, idemKey(req), [req.url, b], req.params.id, amount));
       });
 
       s.post<P>('/v1/payments/:id/cancel', doc('Sandbox: cancel a payment / release the authorization'), async (req, reply) => {
         const acct = authenticate(req);
         const b = objectBody(req.body, true);
-        return send(reply, await svc.idempotent(acct, idemKey(req), [req.url, b], (tx) => svc.cancel(tx, acct, req.params.id)));
+        return send(reply, await svc.cancelIdempotent(acct, idemKey(req), [req.url, b], req.params.id));
       });
 
       s.post('/v1/refunds', doc('Sandbox: refund a captured payment'), async (req, reply) => {
@@ -240,7 +240,7 @@ export async function sandboxRoutes(app: FastifyInstance, opts: SandboxRouteOpti
         const b = objectBody(req.body);
         const payment = strOf(b, 'payment', true)!;
         const amount = amountOf(b, 'amount', true)!;
-        return send(reply, await svc.idempotent(acct, idemKey(req), [req.url, b], (tx) => svc.createRefund(tx, acct, payment, amount)));
+        return send(reply, await svc.createRefundIdempotent(acct, idemKey(req), [req.url, b], payment, amount));
       });
 
       s.get<P>('/v1/refunds/:id', doc('Sandbox: a refund'), async (req, reply) => send(reply, await svc.getRefund(authenticate(req), req.params.id)));

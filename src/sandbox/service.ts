@@ -7,7 +7,7 @@
  * authorized → (capture) authorized (partial, more capturable) | captured (nothing left); authorized/requires_* → canceled
  * (or captured when part was already captured: the remainder is released).
  */
-import type { Db, Tx } from '../store/db.js';
+import type { Db, Queryable, Tx } from '../store/db.js';
 import { DECLINE_MESSAGES, MAX_RETRYABLE_DECLINES, brandOf, decideCard, type CardDecision, type CardInput } from './cards.js';
 import {
   accountObject,
@@ -15,14 +15,16 @@ import {
   insertPayment,
   insertPaymentParams,
   loadPayment,
+  paymentFromRow,
   paymentObject,
   refundFromRow,
   refundObject,
   savePayment,
   transferObject,
+  Writes,
   type Payment,
 } from './model.js';
-import { SbxError, badParam, canonicalJson, fail, newId, notFound, ok, sandboxSignal, sha256, unexpectedState, type SbxResult } from './util.js';
+import { SbxError, badParam, canonicalJson, fail, newId, notFound, ok, sha256, unexpectedState, type SbxResult } from './util.js';
 
 export interface SandboxSettings {
   /** Public base URL of the sandbox as browsers reach it, e.g. `https://pay.example.com/sandbox`. */
@@ -64,21 +66,57 @@ export class SandboxService {
    * that changed state, such as declines); same key + different request → 409. Thrown SbxErrors roll back and are not stored.
    */
   async idempotent(accountId: string, key: string | undefined, request: unknown, fn: (tx: Tx) => Promise<SbxResult>): Promise<SbxResult> {
-    if (key !== undefined && (key.length === 0 || key.length > 255)) throw badParam('Idempotency-Key', 'Idempotency-Key must be 1 to 255 characters.');
-    const hash = sha256(canonicalJson(request));
+    const hash = idempotencyHash(key, request);
     return this.db.tx(async (tx) => {
       if (key !== undefined) {
         const ins = await tx.query('INSERT INTO sandbox_idempotency (account_id, key, request_hash) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING key', [accountId, key, hash]);
-        if (ins.rows.length === 0) {
-          const prev = (await tx.query<{ request_hash: string; status: number | null; response: unknown }>('SELECT request_hash, status, response FROM sandbox_idempotency WHERE account_id=$1 AND key=$2', [accountId, key])).rows[0]!;
-          if (prev.request_hash !== hash || prev.status === null) {
-            return fail(new SbxError('conflict', 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request.'));
-          }
-          return { status: prev.status, body: prev.response };
-        }
+        if (ins.rows.length === 0) return this.replay(tx, accountId, key, hash);
       }
       const res = await fn(tx);
       if (key !== undefined) await tx.query('UPDATE sandbox_idempotency SET status=$3, response=$4::jsonb WHERE account_id=$1 AND key=$2', [accountId, key, res.status, JSON.stringify(res.body)]);
+      return res;
+    });
+  }
+
+  /** The answer for a key already used: its first result for the same request, 409 for another one. */
+  private async replay(q: Queryable, accountId: string, key: string, hash: string): Promise<SbxResult> {
+    const prev = (await q.query<{ request_hash: string; status: number | null; response: unknown }>('SELECT request_hash, status, response FROM sandbox_idempotency WHERE account_id=$1 AND key=$2', [accountId, key])).rows[0];
+    if (!prev || prev.request_hash !== hash || prev.status === null) {
+      return fail(new SbxError('conflict', 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request.'));
+    }
+    return { status: prev.status, body: prev.response };
+  }
+
+  /**
+   * `idempotent(...)` for an operation on one payment (capture, cancel, refund) in two statements instead of up to
+   * six: (1) the key's record is inserted and, only when it is new, the payment locked (`FOR UPDATE`), in that
+   * order, as `idempotent` then `mustLoad` did; (2) the operation's writes and the key's final answer together.
+   * `op` gets the payment (undefined when missing or another account's), decides synchronously, adds its writes to
+   * `w` and returns the answer, or throws an SbxError: the transaction rolls back and the key stays unused.
+   */
+  private async onPayment(accountId: string, key: string | undefined, request: unknown, paymentId: string, op: (p: Payment | undefined, w: Writes) => SbxResult): Promise<SbxResult> {
+    const hash = idempotencyHash(key, request);
+    return this.db.tx(async (tx) => {
+      let row: Record<string, any> | undefined;
+      if (key === undefined) {
+        row = (await tx.query('SELECT * FROM sandbox_payments WHERE id=$1 FOR UPDATE', [paymentId])).rows[0];
+      } else {
+        const r = (
+          await tx.query<Record<string, any>>(
+            `WITH idem AS (INSERT INTO sandbox_idempotency (account_id, key, request_hash) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING key)
+             SELECT i.idem_fresh, p.* FROM (SELECT count(*)::int AS idem_fresh FROM idem) i
+             LEFT JOIN LATERAL (SELECT * FROM sandbox_payments WHERE id=$4 AND i.idem_fresh > 0 FOR UPDATE) p ON true`,
+            [accountId, key, hash, paymentId],
+          )
+        ).rows[0]!;
+        if (Number(r.idem_fresh) === 0) return this.replay(tx, accountId, key, hash);
+        row = r.id === null || r.id === undefined ? undefined : r;
+      }
+      const p = row && row.account_id === accountId ? paymentFromRow(row) : undefined;
+      const w = new Writes();
+      const res = op(p, w);
+      if (key !== undefined) w.idempotency(accountId, key, res.status, res.body);
+      await w.run(tx);
       return res;
     });
   }
@@ -97,14 +135,13 @@ export class SandboxService {
    * neither. A key already used answers as `idempotent` does (the first result, or 409 for another request).
    */
   async createPaymentIdempotent(accountId: string, key: string | undefined, request: unknown, b: NewPaymentInput): Promise<SbxResult> {
-    if (key !== undefined && (key.length === 0 || key.length > 255)) throw badParam('Idempotency-Key', 'Idempotency-Key must be 1 to 255 characters.');
+    const hash = idempotencyHash(key, request);
     const p = newPayment(accountId, b);
     const res = ok(this.pay(p));
     if (key === undefined) {
       await insertPayment(this.db, p);
       return res;
     }
-    const hash = sha256(canonicalJson(request));
     const r = await this.db.query<{ n: number }>(
       `WITH idem AS (
          INSERT INTO sandbox_idempotency (account_id, key, request_hash, status, response) VALUES ($2, $12, $13, $14, $15::jsonb)
@@ -117,11 +154,7 @@ export class SandboxService {
       [...insertPaymentParams(p), key, hash, res.status, JSON.stringify(res.body)],
     );
     if (Number(r.rows[0]?.n ?? 0) > 0) return res;
-    const prev = (await this.db.query<{ request_hash: string; status: number | null; response: unknown }>('SELECT request_hash, status, response FROM sandbox_idempotency WHERE account_id=$1 AND key=$2', [accountId, key])).rows[0];
-    if (!prev || prev.request_hash !== hash || prev.status === null) {
-      return fail(new SbxError('conflict', 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request.'));
-    }
-    return { status: prev.status, body: prev.response };
+    return this.replay(this.db, accountId, key, hash);
   }
 
   async mustLoad(tx: Tx, id: string, accountId?: string): Promise<Payment> {
@@ -215,61 +248,70 @@ export class SandboxService {
     return fail(new SbxError('card_error', o.code, o.message, { declineType: o.kind === 'rejected' ? 'invalid' : o.final ? 'final' : 'retryable', payment: this.pay(o.payment) }));
   }
 
-  async capture(tx: Tx, accountId: string, id: string, amount: number | undefined): Promise<SbxResult> {
-    const p = await this.mustLoad(tx, id, accountId);
+  /** POST /v1/payments/:id/capture with its Idempotency-Key. */
+  captureIdempotent(accountId: string, key: string | undefined, request: unknown, id: string, amount: number | undefined): Promise<SbxResult> {
+    return this.onPayment(accountId, key, request, id, (p, w) => this.capture(w, p, id, amount));
+  }
+
+  /** POST /v1/payments/:id/cancel with its Idempotency-Key. */
+  cancelIdempotent(accountId: string, key: string | undefined, request: unknown, id: string): Promise<SbxResult> {
+    return this.onPayment(accountId, key, request, id, (p, w) => this.cancel(w, p, id));
+  }
+
+  /** POST /v1/refunds with its Idempotency-Key. */
+  createRefundIdempotent(accountId: string, key: string | undefined, request: unknown, paymentId: string, amount: number): Promise<SbxResult> {
+    return this.onPayment(accountId, key, request, paymentId, (p, w) => this.createRefund(w, accountId, p, paymentId, amount));
+  }
+
+  private eventOf(w: Writes, p: Payment, type: string): void {
+    w.event({ webhookDelayMs: this.settings.webhookDelayMs }, p.accountId, type, this.pay(p, false));
+  }
+
+  /** `p`: the locked payment of the caller's account (undefined when there is none). */
+  private capture(w: Writes, p: Payment | undefined, id: string, amount: number | undefined): SbxResult {
+    if (!p) throw notFound('payment', id);
     if (p.status !== 'authorized' || p.amountCapturable <= 0) throw unexpectedState('payment', p.status, 'captured');
     const amt = amount ?? p.amountCapturable;
     if (amt > p.amountCapturable) throw new SbxError('invalid_request', 'amount_too_large', `The amount ${amt} exceeds the capturable amount ${p.amountCapturable}.`, { param: 'amount' });
     if (p.cardBehavior === 'capture_fails') {
       p.captureError = { code: 'capture_failed', message: DECLINE_MESSAGES.capture_failed! };
-      await savePayment(tx, p);
-      await this.emitPayment(tx, p, 'payment.capture_failed');
+      w.payment(p);
+      this.eventOf(w, p, 'payment.capture_failed');
       return fail(new SbxError('card_error', 'capture_failed', DECLINE_MESSAGES.capture_failed!, { payment: this.pay(p) }));
     }
     p.amountCapturable -= amt;
     p.amountCaptured += amt;
     p.captureError = null;
     if (p.amountCapturable === 0) p.status = 'captured';
-    await savePayment(tx, p);
-    await this.emitPayment(tx, p, 'payment.captured');
+    w.payment(p);
+    this.eventOf(w, p, 'payment.captured');
     return ok({ ...this.pay(p), capture: { id: newId('sbx_cap_'), amount: amt } });
   }
 
-  async cancel(tx: Tx, accountId: string, id: string): Promise<SbxResult> {
-    const p = await this.mustLoad(tx, id, accountId);
+  private cancel(w: Writes, p: Payment | undefined, id: string): SbxResult {
+    if (!p) throw notFound('payment', id);
     if (p.status === 'canceled') return ok(this.pay(p));
     if (p.status === 'captured' || p.status === 'failed') throw unexpectedState('payment', p.status, 'canceled');
     // A partly captured payment keeps its captured money: the rest of the authorization is released.
     p.status = p.amountCaptured > 0 ? 'captured' : 'canceled';
     p.amountCapturable = 0;
-    await savePayment(tx, p);
-    await this.emitPayment(tx, p, 'payment.canceled');
+    w.payment(p);
+    this.eventOf(w, p, 'payment.canceled');
     return ok(this.pay(p));
   }
 
   // ---- refunds -------------------------------------------------------------------------------
 
-  async createRefund(tx: Tx, accountId: string, paymentId: string, amount: number): Promise<SbxResult> {
-    const p = await loadPayment(tx, paymentId, { accountId, lock: true });
+  private createRefund(w: Writes, accountId: string, p: Payment | undefined, paymentId: string, amount: number): SbxResult {
     if (!p) throw badParam('payment', `No such payment: '${paymentId}'.`);
     const refundable = p.amountCaptured - p.amountRefunded;
     if (amount > refundable) throw new SbxError('invalid_request', 'amount_too_large', `The amount ${amount} exceeds the refundable amount ${refundable}.`, { param: 'amount' });
     p.amountRefunded += amount;
-    await savePayment(tx, p);
+    w.payment(p);
     const now = new Date();
-    const id = newId('sbx_re_');
-    await tx.query('INSERT INTO sandbox_refunds (id, account_id, payment_id, amount, currency, status, settle_at, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)', [
-      id,
-      accountId,
-      p.id,
-      amount,
-      p.currency,
-      'pending',
-      new Date(now.getTime() + this.settings.refundSettleMs),
-      now,
-    ]);
-    tx.afterCommit(() => sandboxSignal.emit('written'));
-    return ok(refundObject({ id, accountId, paymentId: p.id, amount, currency: p.currency, status: 'pending', failureReason: null, created: now }, p.metadata));
+    const r = { id: newId('sbx_re_'), accountId, paymentId: p.id, amount, currency: p.currency, status: 'pending' as const, failureReason: null, created: now };
+    w.refund(r, new Date(now.getTime() + this.settings.refundSettleMs));
+    return ok(refundObject(r, p.metadata));
   }
 
   async getRefund(accountId: string, id: string): Promise<SbxResult> {
@@ -398,6 +440,12 @@ export interface NewPaymentInput {
   captureMethod?: 'manual' | 'automatic';
   returnUrl?: string;
   metadata?: Record<string, unknown>;
+}
+
+/** Checks an Idempotency-Key (1 to 255 characters) and hashes the request it goes with. */
+function idempotencyHash(key: string | undefined, request: unknown): string {
+  if (key !== undefined && (key.length === 0 || key.length > 255)) throw badParam('Idempotency-Key', 'Idempotency-Key must be 1 to 255 characters.');
+  return sha256(canonicalJson(request));
 }
 
 function newPayment(accountId: string, b: NewPaymentInput): Payment {
