@@ -131,8 +131,15 @@ export function outcomeRestatesStatus(status: string, outcome: Pick<PaymentOutco
   return !outcome.decline && REPORTED_STATUS[outcome.state] === status;
 }
 
-export async function applyPaymentOutcome(deps: AppDeps, tx: Tx, paymentId: string, outcome: PaymentOutcome, source: OutcomeSource): Promise<ApplyOutcomeResult> {
-  const payment = await lockPayment(tx, paymentId);
+export async function applyPaymentOutcome(
+  deps: AppDeps,
+  tx: Tx,
+  subject: string | { locked: PaymentRow },
+  outcome: PaymentOutcome,
+  source: OutcomeSource,
+): Promise<ApplyOutcomeResult> {
+  // a payment id, or the payment the caller already locked in `tx` (the webhook's context read takes the lock)
+  const payment = typeof subject === 'string' ? await lockPayment(tx, subject) : subject.locked;
   const from = payment.status as PaymentStatus;
   const reported = REPORTED_STATUS[outcome.state];
   if (reported === undefined) return { kind: 'ignored', status: from, reason: `unknown PSP state "${String(outcome.state)}"` };

@@ -141,7 +141,9 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   if (!connector) return { to: 'retrying', reason: `connector ${row.connector} is not enabled on this deployment` };
   // Context snapshot: what the app knows of the payment the event's primary object is (P4). A database error here
   // propagates (the row goes to retrying); only an unreadable event is ignored.
-  const known = row.psp_object_id ? await findPaymentByTransaction(tx, row.tenant_identifier, row.psp_object_id) : null;
+  // Read with its lock (inbox row, then payment: the order every webhook transaction takes): the payment outcome below
+  // applies to this row without locking it again.
+  const known = row.psp_object_id ? await findPaymentByTransaction(tx, row.tenant_identifier, row.psp_object_id, { forUpdate: true }) : null;
   const context: WebhookContext = {
     payment: known
       ? { status: known.status, amount: known.amount, amountCaptured: known.capturedAmount, amountRefunded: known.refundedAmount, pspData: known.pspData }
@@ -168,13 +170,13 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   if (outcome.kind !== 'payment') return { to: 'ignored', reason: `not handled yet (${outcome.kind} outcome)` };
 
   // usually the event's primary object: the context snapshot already read it
-  const payment = known && outcome.transactionId === row.psp_object_id ? known : await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId);
+  const payment = known && outcome.transactionId === row.psp_object_id ? known : await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId, { forUpdate: true });
   if (!payment) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
 
   const result = await applyPaymentOutcome(
     deps,
     tx,
-    payment.id,
+    { locked: payment },
     {
       state: outcome.state,
       ...(outcome.decline ? { decline: outcome.decline } : {}),

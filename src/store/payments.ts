@@ -131,12 +131,13 @@ export function mapPaymentRow(r: DbPaymentRow): PaymentRow {
 }
 
 /** The payment of `tenant` whose current transaction id, or one of its old ids (alias), is `transactionId`. */
-export async function findPaymentByTransaction(q: Queryable, tenant: string, transactionId: string): Promise<PaymentRow | null> {
-  const r = await q.query<DbPaymentRow>('SELECT * FROM payments WHERE tenant_identifier = $1 AND transaction_id = $2', [tenant, transactionId]);
+export async function findPaymentByTransaction(q: Queryable, tenant: string, transactionId: string, opts: { forUpdate?: boolean } = {}): Promise<PaymentRow | null> {
+  const lock = opts.forUpdate ? ' FOR UPDATE' : '';
+  const r = await q.query<DbPaymentRow>(`SELECT * FROM payments WHERE tenant_identifier = $1 AND transaction_id = $2${lock}`, [tenant, transactionId]);
   if (r.rows[0]) return mapPaymentRow(r.rows[0]);
   const a = await q.query<DbPaymentRow>(
     `SELECT p.* FROM payment_aliases a JOIN payments p ON p.id = a.payment_id
-     WHERE a.tenant_identifier = $1 AND a.transaction_id = $2 AND p.tenant_identifier = $1`,
+     WHERE a.tenant_identifier = $1 AND a.transaction_id = $2 AND p.tenant_identifier = $1${opts.forUpdate ? ' FOR UPDATE OF p' : ''}`,
     [tenant, transactionId],
   );
   return a.rows[0] ? mapPaymentRow(a.rows[0]) : null;
