@@ -8,9 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
 import pg from 'pg';
 import { loadConfig, type DatabaseConfig } from '../src/config.js';
 import { createLogger, startRuntime, type Runtime } from '../src/runtime.js';
+import type { Db } from '../src/store/db.js';
 import type { Job, Summary } from './load.js';
 import { createTempDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
 
@@ -256,4 +258,23 @@ export async function until(check: () => Promise<boolean>, timeoutMs: number, wh
     if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * The floor of the HTTP lines: a bare Fastify route (no hooks, no validation, no app logic) doing one insert-and-update
+ * transaction through the same Db port, the best any endpoint that writes can do on this database.
+ */
+export async function startFloor(db: Db): Promise<{ url: string; close(): Promise<void> }> {
+  await db.query('CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, tenant text NOT NULL, payload jsonb NOT NULL, n integer NOT NULL DEFAULT 0, updated_at timestamptz)');
+  const app = Fastify({ logger: false });
+  app.post('/floor', async (req) => {
+    const body = req.body as { tenant?: string };
+    return db.tx(async (tx) => {
+      const r = await tx.query<{ id: number }>('INSERT INTO bench_floor (tenant, payload) VALUES ($1, $2) RETURNING id', [body.tenant ?? 'x', JSON.stringify(body)]);
+      await tx.query('UPDATE bench_floor SET n = n + 1, updated_at = now() WHERE id = $1', [r.rows[0]!.id]);
+      return { id: r.rows[0]!.id };
+    });
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url, close: () => app.close() };
 }

@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import Fastify from 'fastify';
 import { openDb, type Db } from '../src/store/db.js';
 import { runConsolePaymentsBench } from './console-payments.js';
 import { runStartupBench } from './memory.js';
@@ -42,6 +41,7 @@ import {
   POSTGRES_ADMIN_URL,
   runLoad,
   startApp,
+  startFloor,
   until,
   WEBHOOK_SECRET,
   withPspProcess,
@@ -95,21 +95,11 @@ function printFailed(out: Out, name: string, database: string, err: unknown): vo
 }
 
 async function floorLine(db: Db): Promise<Summary> {
-  await db.query('CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, tenant text NOT NULL, payload jsonb NOT NULL, n integer NOT NULL DEFAULT 0, updated_at timestamptz)');
-  const app = Fastify({ logger: false });
-  app.post('/floor', async (req) => {
-    const body = req.body as { tenant?: string };
-    return db.tx(async (tx) => {
-      const r = await tx.query<{ id: number }>('INSERT INTO bench_floor (tenant, payload) VALUES ($1, $2) RETURNING id', [body.tenant ?? 'x', JSON.stringify(body)]);
-      await tx.query('UPDATE bench_floor SET n = n + 1, updated_at = now() WHERE id = $1', [r.rows[0]!.id]);
-      return { id: r.rows[0]!.id };
-    });
-  });
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const floor = await startFloor(db);
   try {
-    return await runLoad({ type: 'http', baseUrl: address, concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: DURATION_MS, scenario: { kind: 'floor' } });
+    return await runLoad({ type: 'http', baseUrl: floor.url, concurrency: CONCURRENCY, warmupMs: WARMUP_MS, durationMs: DURATION_MS, scenario: { kind: 'floor' } });
   } finally {
-    await app.close();
+    await floor.close();
   }
 }
 

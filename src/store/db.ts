@@ -156,8 +156,8 @@ const MAX_TRACKED_TEXTS = 5_000;
  * "Benchmark"). pg sends the Parse with the name the first time a connection meets it.
  *
  * A migration run by another instance can change the columns of a prepared `SELECT *`/`RETURNING *`; PostgreSQL then
- * refuses the old plan ("cached plan must not change result type", SQLSTATE 0A000). That text is never named again
- * and a statement outside a transaction is run once more unnamed.
+ * refuses the old plan ("cached plan must not change result type", SQLSTATE 0A000). That text is never named again;
+ * the statement (outside a transaction) or the whole rolled-back transaction is run once more.
  */
 class StatementNames {
   private readonly names = new Map<string, string>();
@@ -219,9 +219,18 @@ class PgDb implements Db {
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   }
 
-  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.runTx(fn, false);
+  }
+
+  /**
+   * One transaction. When PostgreSQL refused a prepared plan in it (a table changed under a prepared `SELECT *`), the
+   * rolled-back transaction runs once more, the refused text now unprepared: the caller never sees that error.
+   */
+  private async runTx<T>(fn: (tx: Tx) => Promise<T>, retried: boolean): Promise<T> {
     const { client, release } = await checkout(this.pool);
     const cbs: Array<() => void> = [];
+    let refusedPlan = false;
     this.stats.transactions++;
     const handle: Tx = {
       query: async <R = Row>(sql: string, params?: unknown[]) => {
@@ -230,7 +239,7 @@ class PgDb implements Db {
           const r = await client.query(this.statements.config(sql, params));
           return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
         } catch (err) {
-          this.statements.refused(sql, err); // the transaction is aborted: the caller's retry runs it unnamed
+          if (this.statements.refused(sql, err)) refusedPlan = true;
           throw err;
         }
       },
@@ -250,6 +259,7 @@ class PgDb implements Db {
       } catch {
         release(true);
       }
+      if (refusedPlan && !retried) return this.runTx(fn, true);
       throw err;
     }
   }

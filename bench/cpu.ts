@@ -1,0 +1,127 @@
+/**
+ * `node dist/bench/cpu.js`: CPU time per request, split by process, on PostgreSQL: this process (the app with its
+ * in-process sandbox PSP), the PostgreSQL backends (summed from /proc) and the load generator. Throughput on a shared
+ * 2-core VM moves by 25 % from run to run; CPU per request moves far less and says where the time goes (how the
+ * README's "Benchmark" figures on prepared statements and statement counts were measured).
+ *
+ * Lines: the floor (the same bare Fastify insert+update transaction as `npm run bench`), initialize-payment, and the
+ * command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES (floor,init,capture),
+ * CPU_DURATION_MS (5000), CPU_CAPTURES (400). Linux only (reads /proc); PostgreSQL at BENCH_POSTGRES_URL.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { openDb } from '../src/store/db.js';
+import { call, configureTenant, expectStatus, inParallel, pay, postgres, postgresReachable, runLoad, startApp, startFloor, until } from './harness.js';
+import { INIT_AMOUNT, initializeBody, type Summary } from './load.js';
+
+const TICK_MS = 10; // USER_HZ 100
+const env = (name: string, def: number): number => (process.env[name] ? Number(process.env[name]) : def);
+const DURATION_MS = env('CPU_DURATION_MS', 5000);
+const CAPTURES = env('CPU_CAPTURES', 400);
+const LINES = (process.env.CPU_LINES ?? 'floor,init,capture').split(',').map((s) => s.trim());
+
+/** User + system CPU (ms) of every process whose command line matches. */
+function cpuOf(match: (cmdline: string) => boolean): number {
+  let ms = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (!match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) continue;
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ms += (Number(f[11]) + Number(f[12])) * TICK_MS;
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return ms;
+}
+const postgresCpu = (): number => cpuOf((c) => c.startsWith('postgres'));
+const loadCpu = (): number => cpuOf((c) => c.includes('load.js'));
+
+async function measure(name: string, requests: (s: Summary) => number, run: () => Promise<Summary>): Promise<void> {
+  const pg0 = postgresCpu();
+  const me0 = process.cpuUsage();
+  let load = 0;
+  const sampler = setInterval(() => (load = Math.max(load, loadCpu())), 100); // the load process is gone once it answered
+  const s = await run();
+  clearInterval(sampler);
+  const me = process.cpuUsage(me0);
+  const pgMs = postgresCpu() - pg0;
+  const n = requests(s);
+  const per = (ms: number): string => (ms / n).toFixed(2).padStart(6);
+  console.log(
+    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p99 ${s.p99.toFixed(0).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}`,
+  );
+}
+
+async function floor(): Promise<void> {
+  const fresh = await postgres.fresh();
+  const db = await openDb(fresh.config);
+  try {
+    const floor = await startFloor(db);
+    await measure('floor', (s) => s.requests, () => runLoad({ type: 'http', baseUrl: floor.url, concurrency: 50, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'floor' } }));
+    await floor.close();
+  } finally {
+    await db.close();
+    await fresh.drop();
+  }
+}
+
+async function initialize(): Promise<void> {
+  const app = await startApp(postgres);
+  try {
+    await configureTenant(app, 'cpu-init');
+    await measure('initialize', (s) => s.requests, () =>
+      runLoad({ type: 'http', baseUrl: app.url, concurrency: 50, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init', run: randomBytes(4).toString('hex') } }),
+    );
+  } finally {
+    await app.close();
+  }
+}
+
+async function capture(): Promise<void> {
+  const app = await startApp(postgres);
+  try {
+    const tenant = 'cpu-cmd';
+    await configureTenant(app, tenant);
+    const run = randomBytes(4).toString('hex');
+    const orders = await inParallel(Array.from({ length: CAPTURES }), 10, async (_, i) => {
+      const orderReference = `CPU-${run}-${i}`;
+      const r = await expectStatus(call(`${app.url}/private/initialize-payment`, { headers: { 'x-tenant-identifier': tenant }, body: initializeBody(orderReference) }), 200, 'initialize');
+      await pay(app.sandboxUrl, r.body.transactionId as string);
+      return { orderReference, items: [1], amount: INIT_AMOUNT };
+    });
+    const db = app.rt.deps.db;
+    await until(
+      async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM payments WHERE tenant_identifier = $1 AND status = 'authorized'`, [tenant])).rows[0]!.n >= CAPTURES,
+      120_000,
+      `${CAPTURES} authorized payments`,
+    );
+    await until(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state = 'pending'`)).rows[0]!.n === 0, 60_000, 'outbox drained');
+    // every command counts (warm-up 0): the CPU is measured over the whole run
+    await measure('capture', () => CAPTURES, () =>
+      runLoad({ type: 'roundtrip', baseUrl: app.url, concurrency: 50, warmup: 0, pollMs: 5, timeoutMs: 30_000, kind: 'capture', tenant, orders, count: orders.length }),
+    );
+  } finally {
+    await app.close();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!(await postgresReachable())) {
+    console.log('PostgreSQL not reachable: nothing measured');
+    return;
+  }
+  console.log(`CPU per request on PostgreSQL, c=50 (app = this process incl. the in-process sandbox PSP); node ${process.version}`);
+  if (LINES.includes('floor')) await floor();
+  if (LINES.includes('init')) await initialize();
+  if (LINES.includes('capture')) await capture();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
