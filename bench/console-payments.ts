@@ -9,7 +9,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createTempDatabase } from './postgres.js';
 import { createLogger, startRuntime } from '../src/runtime.js';

@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { openDb } from '../src/store/db.js';
-import { call, configureTenant, expectStatus, inParallel, pay, postgres, postgresReachable, runLoad, startApp, startFloor, until } from './harness.js';
-import { INIT_AMOUNT, initializeBody, type Summary } from './load.js';
+import { authorizedOrders, configureTenant, postgres, postgresReachable, runLoad, startApp, startFloor, until } from './harness.js';
+import type { Summary } from './load.js';
 
 const TICK_MS = 10; // USER_HZ 100
 const env = (name: string, def: number): number => (process.env[name] ? Number(process.env[name]) : def);
@@ -84,19 +84,8 @@ async function capture(): Promise<void> {
   try {
     const tenant = 'cpu-cmd';
     await configureTenant(app, tenant);
-    const run = randomBytes(4).toString('hex');
-    const orders = await inParallel(Array.from({ length: CAPTURES }), 10, async (_, i) => {
-      const orderReference = `CPU-${run}-${i}`;
-      const r = await expectStatus(call(`${app.url}/private/initialize-payment`, { headers: { 'x-tenant-identifier': tenant }, body: initializeBody(orderReference) }), 200, 'initialize');
-      await pay(app.sandboxUrl, r.body.transactionId as string);
-      return { orderReference, items: [1], amount: INIT_AMOUNT };
-    });
+    const orders = await authorizedOrders(app, tenant, CAPTURES, 120_000);
     const db = app.rt.deps.db;
-    await until(
-      async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM payments WHERE tenant_identifier = $1 AND status = 'authorized'`, [tenant])).rows[0]!.n >= CAPTURES,
-      120_000,
-      `${CAPTURES} authorized payments`,
-    );
     await until(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state = 'pending'`)).rows[0]!.n === 0, 60_000, 'outbox drained');
     // every command counts (warm-up 0): the CPU is measured over the whole run
     await measure('capture', () => CAPTURES, () =>

@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
-import pg from 'pg';
 import { loadConfig, type DatabaseConfig } from '../src/config.js';
 import { createLogger, startRuntime, type Runtime } from '../src/runtime.js';
 import type { Db } from '../src/store/db.js';
-import type { Job, Summary } from './load.js';
+import { INIT_AMOUNT, initializeBody, type Job, type Order, type Summary } from './load.js';
 import { createTempDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -277,4 +276,22 @@ export async function startFloor(db: Db): Promise<{ url: string; close(): Promis
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return { url, close: () => app.close() };
+}
+
+/** Authorized payments with one item each, ready for CapturePayment. */
+export async function authorizedOrders(app: BenchApp, tenant: string, n: number, timeoutMs = 60_000): Promise<Order[]> {
+  const run = randomBytes(4).toString('hex');
+  const orders = await inParallel(Array.from({ length: n }), 10, async (_, i) => {
+    const orderReference = `CAP-${run}-${i}`;
+    const r = await expectStatus(call(`${app.url}/private/initialize-payment`, { headers: { 'x-tenant-identifier': tenant }, body: initializeBody(orderReference) }), 200, 'initialize');
+    await pay(app.sandboxUrl, r.body.transactionId as string);
+    return { orderReference, items: [1], amount: INIT_AMOUNT };
+  });
+  await until(
+    async () =>
+      (await app.rt.deps.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM payments WHERE tenant_identifier = $1 AND status = 'authorized'`, [tenant])).rows[0]!.n >= n,
+    timeoutMs,
+    `${n} authorized payments`,
+  );
+  return orders;
 }

@@ -30,11 +30,8 @@ import { runStartupBench } from './memory.js';
 import { runRelayBench, type RelayResult } from './relay.js';
 import { HOT_PATHS, measureCounts, type Count } from './counts.js';
 import {
-  call,
+  authorizedOrders,
   configureTenant,
-  expectStatus,
-  inParallel,
-  pay,
   pglite,
   postgres,
   postgresReachable,
@@ -42,13 +39,12 @@ import {
   runLoad,
   startApp,
   startFloor,
-  until,
   WEBHOOK_SECRET,
   withPspProcess,
   type BenchApp,
   type BenchDatabase,
 } from './harness.js';
-import { INIT_AMOUNT, initializeBody, type Order, type Summary } from './load.js';
+import { INIT_AMOUNT, type Order, type Summary } from './load.js';
 
 export { configureBody, type BenchDatabase } from './harness.js';
 
@@ -113,24 +109,6 @@ const initializeJob = (app: BenchApp, tenant: string) =>
     scenario: { kind: 'initialize', tenant, run: randomBytes(4).toString('hex') },
     collect: 'transactionId',
   });
-
-/** Authorized payments with one item each, ready for CapturePayment. */
-async function authorizedOrders(app: BenchApp, tenant: string, n: number): Promise<Order[]> {
-  const run = randomBytes(4).toString('hex');
-  const orders = await inParallel(Array.from({ length: n }), 10, async (_, i) => {
-    const orderReference = `CAP-${run}-${i}`;
-    const r = await expectStatus(call(`${app.url}/private/initialize-payment`, { headers: { 'x-tenant-identifier': tenant }, body: initializeBody(orderReference) }), 200, 'initialize');
-    await pay(app.sandboxUrl, r.body.transactionId as string);
-    return { orderReference, items: [1], amount: INIT_AMOUNT };
-  });
-  await until(
-    async () =>
-      (await app.rt.deps.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM payments WHERE tenant_identifier = $1 AND status = 'authorized'`, [tenant])).rows[0]!.n >= n,
-    60_000,
-    `${n} authorized payments`,
-  );
-  return orders;
-}
 
 /** The hub floor and the capture line at one concurrency (`orders`: authorized, the first `warmup` not measured). */
 async function commandLines(out: Out, app: BenchApp, label: string, tenant: string, orders: Order[], concurrency: number, warmup: number): Promise<void> {

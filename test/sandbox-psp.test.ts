@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
 
 let app: TestApp;
 
@@ -329,14 +329,7 @@ describe('idempotent captures, cancels and refunds (two statements each)', () =>
 
   /** The statements of `fn` on the sandbox's payments and idempotency keys (not the dispatcher's). */
   async function paymentStatements(fn: () => Promise<unknown>): Promise<string[]> {
-    const trace: string[] = [];
-    app.deps.db.stats.trace = trace;
-    try {
-      await fn();
-    } finally {
-      app.deps.db.stats.trace = undefined;
-    }
-    return trace.filter((s) => /sandbox_payments|sandbox_idempotency/.test(s) && !/^\s*DELETE/.test(s));
+    return (await statementsOf(app, fn)).filter((s) => /sandbox_payments|sandbox_idempotency/.test(s) && !/^\s*DELETE/.test(s));
   }
 
   it('a capture with a key locks and writes in two statements; its replay answers the first result and writes no second event', async () => {

@@ -6,20 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantCache } from '../src/store/tenant-cache.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
 import { configureTenant, initialize } from './helpers/hosted-flow.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
-const tenantReads = (app: TestApp, fn: () => Promise<unknown>) => async (): Promise<number> => {
-  const trace: string[] = [];
-  app.deps.db.stats.trace = trace;
-  try {
-    await fn();
-  } finally {
-    app.deps.db.stats.trace = undefined;
-  }
-  return trace.filter((sql) => /FROM tenants\b/.test(sql)).length;
-};
+const tenantReads = (app: TestApp, fn: () => Promise<unknown>) => async (): Promise<number> =>
+  (await statementsOf(app, fn)).filter((sql) => /FROM tenants\b/.test(sql)).length;
 
 async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms;

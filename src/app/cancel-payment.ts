@@ -10,7 +10,7 @@ import { checkCancel } from '../domain/cancel.js';
 import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
 import type { Tx } from '../store/db.js';
 import { getOperation, insertOperation, listOperations, updateOperation, backoffMs, type OperationRow } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentFinishingCommand, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, type PaymentRow } from '../store/payments.js';
 import {
   amountChanges,
   amountsOf,
@@ -190,7 +190,7 @@ export async function runCancel(deps: AppDeps, recordId: string, source: Source,
     : { kind: 'unknown', reason: 'tenant configuration not found' };
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `cancel ${record.id} pending: ${answer.reason}` : null } : null;
-    const locked = finish ? await lockPaymentFinishingCommand(tx, record.paymentId, finish) : await lockPayment(tx, record.paymentId);
+    const locked = await lockPayment(tx, record.paymentId, finish);
     const rec = await getOperation(tx, record.id, { forUpdate: true });
     if (rec && rec.status === 'pending') await settleCancel(deps, tx, locked, rec, answer, source);
   });

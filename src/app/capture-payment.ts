@@ -27,7 +27,7 @@ import { enqueue, republish, type OutgoingMessage } from '../messaging/outbox.js
 import type { Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
-import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentFinishingCommand, updatePayment, updatePaymentRecording, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPayment, updatePayment, updatePaymentRecording, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -270,7 +270,7 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
   }
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `capture ${record.id} pending: ${answer.reason}` : null } : null;
-    const locked = finish ? await lockPaymentFinishingCommand(tx, record.paymentId, finish) : await lockPayment(tx, record.paymentId);
+    const locked = await lockPayment(tx, record.paymentId, finish);
     const rec = await getOperation(tx, record.id, { forUpdate: true });
     if (rec && rec.status === 'pending') await settleCapture(deps, tx, locked, rec, answer, source);
   });

@@ -10,7 +10,7 @@ import { refundableAmount } from '../domain/payment-status.js';
 import { checkRefund, refundCreation, refundTransition, withRefundStatus, type RefundStatus } from '../domain/refund.js';
 import type { Tx } from '../store/db.js';
 import { backoffMs, findRefundByPspId, getRefund, insertRefund, listOperations, listRefunds, updateRefund, type RefundRow } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentFinishingCommand, recordPspObject, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, recordPspObject, type PaymentRow } from '../store/payments.js';
 import {
   amountsOf,
   finishInbox,
@@ -128,7 +128,7 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
   let storedPspId: string | null = null;
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `refund ${refund.id} pending: ${answer.reason}` : null } : null;
-    const locked = finish ? await lockPaymentFinishingCommand(tx, refund.paymentId, finish) : await lockPayment(tx, refund.paymentId);
+    const locked = await lockPayment(tx, refund.paymentId, finish);
     const rec = await getRefund(tx, refund.id, { forUpdate: true });
     if (rec) storedPspId = await settleRefundAnswer(deps, tx, locked, rec, answer, source);
   });

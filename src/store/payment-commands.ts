@@ -31,11 +31,12 @@ export async function loadCommand(q: Queryable, id: string): Promise<InboxComman
 
 /** Marks a command finished within `tx` (only from received/retrying). */
 export async function finishCommand(tx: Tx, id: string, state: FinishedCommandState, reason: string | null): Promise<void> {
-  await tx.query(
-    `UPDATE command_inbox SET state = $2, last_error = $3, processed_at = now() WHERE id = $1 AND state IN ('received', 'retrying')`,
-    [id, state, reason],
-  );
+  await tx.query(finishCommandSql('$1', '$2', '$3'), [id, state, reason]);
 }
+
+/** The UPDATE that finishes a command row (only from received/retrying), with the given placeholders (also a CTE of `lockPayment`). */
+export const finishCommandSql = (id: string, state: string, reason: string): string =>
+  `UPDATE command_inbox SET state = ${state}, last_error = ${reason}, processed_at = now() WHERE id = ${id} AND state IN ('received', 'retrying')`;
 
 /**
  * Records a failed attempt (`retrying`, or `dead` with `processed_at`) if the command is still received/retrying.

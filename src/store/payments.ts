@@ -7,7 +7,7 @@
 import type { PaymentStatus } from '../domain/payment-status.js';
 import type { Queryable, Tx } from './db.js';
 import { outboxInsertCtes, outboxInsertParams, type OutboxInsert } from './outbox.js';
-import type { FinishedCommandState } from './payment-commands.js';
+import { finishCommandSql, type FinishedCommandState } from './payment-commands.js';
 
 export type HistoryTrigger = 'sync' | 'command' | 'webhook' | 'redirect' | 'reconciliation';
 
@@ -166,8 +166,15 @@ export async function findPaymentsByTransactionAnyTenant(q: Queryable, transacti
 }
 
 /** Locks the payment row for the rest of `tx` (flows.md 0 rule 2) and returns its current state. Throws if it does not exist. */
-export async function lockPayment(tx: Tx, paymentId: string): Promise<PaymentRow> {
-  const r = await tx.query<DbPaymentRow>('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [paymentId]);
+export async function lockPayment(tx: Tx, paymentId: string, finish?: CommandFinish | null): Promise<PaymentRow> {
+  // With `finish`, the command inbox row is finished (only from received/retrying) in the same statement: a command's
+  // outcome transaction locks its payment and finishes its row anyway, and both are decided before it starts.
+  const r = finish
+    ? await tx.query<DbPaymentRow>(
+        `WITH finished AS (${finishCommandSql('$2', '$3', '$4')}) SELECT * FROM payments WHERE id = $1 FOR UPDATE`,
+        [paymentId, finish.id, finish.state, finish.reason],
+      )
+    : await tx.query<DbPaymentRow>('SELECT * FROM payments WHERE id = $1 FOR UPDATE', [paymentId]);
   if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
   return mapPaymentRow(r.rows[0]);
 }
@@ -178,26 +185,11 @@ export async function lockPaymentByOrder(tx: Tx, tenant: string, orderReference:
   return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
 }
 
-/** A command inbox row to finish in the same statement as another write (only from received/retrying). */
+/** A command inbox row `lockPayment` finishes in its statement (only from received/retrying). */
 export interface CommandFinish {
   id: string;
   state: FinishedCommandState;
   reason: string | null;
-}
-
-/**
- * `lockPayment` that also finishes a command inbox row (only from received/retrying), in one statement: a command's
- * outcome transaction locks its payment and finishes its row anyway, and both are decided before it starts.
- */
-export async function lockPaymentFinishingCommand(tx: Tx, paymentId: string, finish: CommandFinish): Promise<PaymentRow> {
-  const r = await tx.query<DbPaymentRow>(
-    `WITH finished AS (
-       UPDATE command_inbox SET state = $3, last_error = $4, processed_at = now() WHERE id = $2 AND state IN ('received', 'retrying'))
-     SELECT * FROM payments WHERE id = $1 FOR UPDATE`,
-    [paymentId, finish.id, finish.state, finish.reason],
-  );
-  if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
-  return mapPaymentRow(r.rows[0]);
 }
 
 export interface NewPayment {

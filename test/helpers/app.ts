@@ -40,3 +40,15 @@ export async function startTestApp(env: Record<string, string> = {}, opts: { sta
   };
   return Object.assign(rt, { url, request });
 }
+
+/** The SQL texts `fn` sends through the app's Db (its statement trace, switched off again afterwards). */
+export async function statementsOf(app: Pick<Runtime, 'deps'>, fn: () => Promise<unknown>): Promise<string[]> {
+  const trace: string[] = [];
+  app.deps.db.stats.trace = trace;
+  try {
+    await fn();
+  } finally {
+    app.deps.db.stats.trace = undefined;
+  }
+  return trace;
+}
