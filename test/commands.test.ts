@@ -73,6 +73,23 @@ const cancel = (o: Order, items: number[], id?: string) => publish('CancelPaymen
 const statusPayload = (o: Order, items: number[], amount: number) => ({ orderReference: o.orderReference, orderItemIds: items, amount, currencyIsoCode: 'EUR' });
 
 describe('CapturePayment', () => {
+  it('the same command run again after its record was settled (a webhook came first after a crash) re-publishes nothing', async () => {
+    const o = await authorizedOrder({ 61: 4000 });
+    const a = await capture(o, [61], 4000);
+    expect((await inbox(a)).state).toBe('processed');
+    const captured = (await events(o)).filter((e) => e.name === 'PaymentCaptured');
+    expect(captured).toHaveLength(1);
+    const delivered = async () => (await app.deps.db.query<any>('SELECT state, attempts FROM outbox WHERE id = $1', [captured[0]!.id])).rows[0];
+    await until(delivered, (r) => r.state === 'delivered');
+    const before = await delivered();
+    // as left by a process that died after the PSP call: the row unfinished, the record settled by the webhook
+    const row = (await app.deps.db.query<{ id: string }>(`UPDATE command_inbox SET state = 'received', processed_at = NULL, last_error = NULL WHERE transport_message_id = $1 RETURNING id`, [a])).rows[0]!;
+    expect(await processCommand(app.deps, row.id)).toBe('processed');
+    expect(await delivered()).toEqual(before); // not re-queued
+    expect((await events(o)).filter((e) => e.name === 'PaymentCaptured')).toHaveLength(1);
+    expect((await sandboxPayment(app, o.transactionId)).amountCaptured).toBe(4000);
+  });
+
   it('a redelivered command (same Message-Id) and a second command for the same items capture once', async () => {
     const o = await authorizedOrder({ 1: 6000, 2: 4000 });
     const m1 = randomUUID();

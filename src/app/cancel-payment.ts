@@ -15,6 +15,7 @@ import {
   amountChanges,
   amountsOf,
   finishInbox,
+  finishRerun,
   PSP_TIMEOUT_MS,
   RECORD_GIVE_UP_MS,
   RECORD_LEASE_MS,
@@ -57,6 +58,7 @@ export async function startCancel(deps: AppDeps, tx: Tx, payment: PaymentRow, cm
   switch (decision.kind) {
     case 'republish': {
       const rec = decision.record ? records.find((r) => r.id === decision.record!.id) : undefined;
+      if (rec?.commandId === cmd.inboxId) return finishRerun(tx, cmd.inboxId, `cancel ${rec.id} was settled meanwhile`);
       let done = rec ? (await republishAll(tx, rec.resultMessageIds)) > 0 : false;
       if (!done) done = await republishLatest(deps, tx, payment, 'PaymentCanceled');
       if (!done) {

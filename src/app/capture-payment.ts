@@ -136,6 +136,12 @@ export async function pspContextOf(deps: AppDeps, payment: Pick<PaymentRow, 'ten
   return row ? { connector: deps.connectors.require(payment.connector), settings: decryptedSettings(deps.secrets, row) } : null;
 }
 
+/** Finishes a command run again after a crash whose operation was settled meanwhile (no re-publication). */
+export async function finishRerun(tx: Tx, inboxId: string, reason: string): Promise<{ kind: 'done'; state: 'processed'; reason: string }> {
+  await finishInbox(tx, inboxId, 'processed', `${reason}; nothing re-published (the same command, not a repeat)`);
+  return { kind: 'done', state: 'processed', reason: 'settled' };
+}
+
 /** Marks a command inbox row finished within `tx` (only from received/retrying). */
 export async function finishInbox(tx: Tx, inboxId: string, state: FinishedCommandState, reason: string | null): Promise<void> {
   await finishCommand(tx, inboxId, state, reason);
@@ -194,6 +200,9 @@ export async function startCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, c
   switch (decision.kind) {
     case 'republish': {
       const rec = records.find((r) => r.id === decision.record.id)!;
+      // The same command run again (its process died after the PSP call) whose record a webhook settled meanwhile:
+      // its messages were written then; only a repeated command is answered by re-publication (messages.md 4.3).
+      if (rec.commandId === cmd.inboxId) return finishRerun(tx, cmd.inboxId, `capture ${rec.id} was settled meanwhile`);
       await republishAll(tx, rec.resultMessageIds);
       await finishInbox(tx, cmd.inboxId, 'processed', `identical capture ${rec.id} already succeeded; PaymentCaptured re-published`);
       return { kind: 'done', state: 'processed', reason: 'republished' };

@@ -14,6 +14,7 @@ import { findPaymentById, findPaymentByTransaction, lockPayment, recordPspObject
 import {
   amountsOf,
   finishInbox,
+  finishRerun,
   PSP_TIMEOUT_MS,
   RECORD_GIVE_UP_MS,
   RECORD_LEASE_MS,
@@ -57,6 +58,7 @@ export async function startRefund(deps: AppDeps, tx: Tx, payment: PaymentRow, cm
   switch (decision.kind) {
     case 'republish': {
       const rec = refunds.find((r) => r.id === decision.record.id)!;
+      if (rec.commandId === cmd.inboxId) return finishRerun(tx, cmd.inboxId, `refund ${rec.id} was settled meanwhile`);
       await republishAll(tx, rec.resultMessageIds);
       await finishInbox(tx, cmd.inboxId, 'processed', `identical refund ${rec.id} already succeeded; PaymentRefunded re-published`);
       return { kind: 'done', state: 'processed', reason: 'republished' };
