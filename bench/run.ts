@@ -39,6 +39,7 @@ import {
   runLoad,
   startApp,
   startFloor,
+  until,
   WEBHOOK_SECRET,
   withPspProcess,
   type BenchApp,
@@ -161,8 +162,18 @@ async function runDatabase(out: Out, database: BenchDatabase): Promise<void> {
         scenario: { kind: 'webhook', tenant, secret: WEBHOOK_SECRET, amount: INIT_AMOUNT, transactionIds: created },
       });
       const sent = wh.sent ?? 0;
+      // Acknowledged is not processed: beyond WEBHOOK_INLINE_CONCURRENCY the worker processes the inbox after the
+      // answers. The next line starts once it is empty; how long that took is part of this line's figures.
+      const drainStart = Date.now();
+      const unprocessed = async (): Promise<number> =>
+        Number((await app.rt.deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM webhook_inbox WHERE state IN ('received', 'retrying', 'waiting_for_payment')`)).rows[0]!.n);
+      await until(async () => (await unprocessed()) === 0, 600_000, 'the webhook inbox to be processed').catch(() => undefined);
+      const drainMs = Date.now() - drainStart;
+      const left = await unprocessed();
+      const processedPerS = sent / ((WARMUP_MS + DURATION_MS + drainMs) / 1000);
       const note =
-        sent > created.length ? `${created.length} first authorizations + ${sent - created.length} repeats (warm-up incl.)` : `each of ${sent} events a first authorization`;
+        (sent > created.length ? `${created.length} first authorizations + ${sent - created.length} repeats (warm-up incl.)` : `each of ${sent} events a first authorization`) +
+        `; all processed ${(drainMs / 1000).toFixed(1)} s after the last ack (${processedPerS.toFixed(0)} events/s over warm-up + run + drain${left > 0 ? `; ${left} NOT processed` : ''})`;
       printLine(out, 'webhook receive-to-ack', label, wh, floor, note);
     } catch (err) {
       printFailed(out, 'webhook receive-to-ack', label, err);

@@ -83,6 +83,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'CONSOLE_OIDC_ROLES_CLAIM', group: 'security', default: 'roles', format: 'an ID token claim name', example: 'roles', meaning: 'ID token claim (string or array) holding the console roles: containing `operator` makes the user an operator, anything else a viewer.' },
   // operations
   { name: 'PRE_ORDER_EXPIRY_MS', group: 'operations', default: '86400000 (24 h)', format: 'positive integer of milliseconds', example: '3600000', meaning: 'Pre-order payments never linked to an order are canceled (at the PSP and here) after this long.', int: { def: DEFAULT_PRE_ORDER_EXPIRY_MS, min: 1, max: Number.MAX_SAFE_INTEGER } },
+  { name: 'WEBHOOK_INLINE_CONCURRENCY', group: 'operations', default: '4', format: 'integer 0–100', example: '8', meaning: 'Webhook requests one instance processes right after acknowledging them, at most this many at once; beyond that (and with 0) the webhook worker processes them at once from the inbox, so acknowledgements stay fast under load.', int: { def: 4, min: 0, max: 100 } },
   // sandbox
   { name: 'SANDBOX_PSP_URL', group: 'sandbox', default: 'unset (sandbox PSP in-process at `/sandbox`)', format: 'http(s) URL ending with /sandbox', example: 'http://127.0.0.1:4010/sandbox', meaning: 'A sandbox PSP running as its own process (`node dist/src/sandbox/main.js`) instead of in-process.' },
   { name: 'SANDBOX_WEBHOOK_DELAY_MS', group: 'sandbox', default: '0', format: 'integer of milliseconds, 0–3600000', example: '2000', meaning: 'Delay before the in-process sandbox PSP sends its webhooks (to watch the asynchronous path).', int: { def: 0, min: 0, max: 3_600_000 } },
@@ -159,6 +160,8 @@ export interface AppConfig {
   stripeMaxDeclinedAttempts: number;
   /** PRE_ORDER_EXPIRY_MS: unlinked pre-order payments are canceled after this long. */
   preOrderExpiryMs: number;
+  /** Webhook requests processed inline at once per instance (0: worker only). */
+  webhookInlineConcurrency: number;
   sandboxPspUrl: string | undefined;
   sandboxWebhookDelayMs: number;
   sandboxRefundSettleMs: number;
@@ -409,6 +412,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     stripeJsUrl: url(env, 'STRIPE_JS_URL', ['http:', 'https:']) ?? 'https://js.stripe.com/v3/',
     stripeMaxDeclinedAttempts: int(env, 'STRIPE_MAX_DECLINED_ATTEMPTS'),
     preOrderExpiryMs: int(env, 'PRE_ORDER_EXPIRY_MS'),
+    webhookInlineConcurrency: int(env, 'WEBHOOK_INLINE_CONCURRENCY'),
     sandboxPspUrl: url(env, 'SANDBOX_PSP_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
     sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS'),
     sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS'),

@@ -1,7 +1,8 @@
 /**
  * A background loop that runs `pass` every `pollMs`, and again at once while a pass reports a full batch.
- * `stop()` waits for the pass in flight. Used by the webhook retries, reconciliation and pre-order expiry.
+ * `stop()` waits for the pass in flight. `wakeOn`: a signal that runs a pass without waiting for the timer. Used by the webhook retries, reconciliation and pre-order expiry.
  */
+import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Worker } from '../runtime.js';
 
@@ -13,6 +14,8 @@ export interface PollingWorkerOptions {
   pass: (stopping: AbortSignal) => Promise<number>;
   /** A pass that took this many rows runs again without waiting (default: never). */
   batchSize?: number;
+  /** Runs a pass at once (or right after the one in flight) whenever this emitter emits `event`; not while backing off. */
+  wakeOn?: { emitter: EventEmitter; event: string };
 }
 
 export function createPollingWorker(o: PollingWorkerOptions): Worker {
@@ -22,6 +25,7 @@ export function createPollingWorker(o: PollingWorkerOptions): Worker {
   let stopping = new AbortController();
 
   let failures = 0;
+  let wakeRequested = false;
   const tick = async (): Promise<void> => {
     try {
       let n = await o.pass(stopping.signal);
@@ -33,16 +37,29 @@ export function createPollingWorker(o: PollingWorkerOptions): Worker {
       if (running && (failures === 1 || failures % 10 === 0)) o.log.error({ err, worker: o.name, failures }, 'worker pass failed; backing off');
     }
   };
+  const run = (): void => {
+    current = tick().finally(() => {
+      current = undefined;
+      schedule();
+    });
+  };
   const schedule = (): void => {
     if (!running) return;
-    const delay = failures === 0 ? o.pollMs : Math.max(o.pollMs, Math.min(5_000, o.pollMs * 2 ** Math.min(failures, 10)));
-    timer = setTimeout(() => {
-      current = tick().finally(() => {
-        current = undefined;
-        schedule();
-      });
-    }, delay);
+    const woken = wakeRequested && failures === 0;
+    wakeRequested = false;
+    const delay = woken ? 0 : failures === 0 ? o.pollMs : Math.max(o.pollMs, Math.min(5_000, o.pollMs * 2 ** Math.min(failures, 10)));
+    timer = setTimeout(run, delay);
     timer.unref?.();
+  };
+  const wake = (): void => {
+    if (!running || failures > 0) return;
+    if (current) {
+      wakeRequested = true; // the pass in flight may have claimed before the new work was stored
+      return;
+    }
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    run();
   };
   return {
     name: o.name,
@@ -50,10 +67,12 @@ export function createPollingWorker(o: PollingWorkerOptions): Worker {
       if (running) return;
       running = true;
       stopping = new AbortController();
+      o.wakeOn?.emitter.on(o.wakeOn.event, wake);
       schedule();
     },
     async stop() {
       running = false;
+      o.wakeOn?.emitter.off(o.wakeOn.event, wake);
       stopping.abort();
       if (timer) clearTimeout(timer);
       await current;

@@ -64,6 +64,8 @@ export interface IncomingWebhook {
   /** Source address (rate limit key). */
   source: string;
   now?: Date;
+  /** The caller processes the stored events right after answering (default): they are reserved for it for a lease. False: due at once for the worker. */
+  processInline?: boolean;
 }
 
 export interface ReceivedEvent {
@@ -147,15 +149,36 @@ async function attributedTenant(deps: AppDeps, connector: Connector, parsed: Par
   return tenantId ? deps.tenants.get(tenantId) : null;
 }
 
+/** Owners of PSP objects found so far, per database (bounded: the oldest entries go first). */
+const OWNERS_KEPT = 20_000;
+const ownersByDb = new WeakMap<object, Map<string, string>>();
+function knownOwners(deps: AppDeps): Map<string, string> {
+  let m = ownersByDb.get(deps.db);
+  if (!m) ownersByDb.set(deps.db, (m = new Map()));
+  return m;
+}
+function remember(m: Map<string, string>, key: string, tenant: string): string {
+  if (m.size >= OWNERS_KEPT) m.delete(m.keys().next().value!);
+  m.set(key, tenant);
+  return tenant;
+}
+
 async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, request: WebhookRequest, input: IncomingWebhook): Promise<ReceivedWebhook> {
   // An endpoint that does not name its tenant receives one mode per URL (`/webhooks` live, `/webhooks/test` test).
   if (!parsed.endpointTenant && parsed.events.some((e) => e.mode !== input.mode)) throw new AppError('VALIDATION_FAILED', 'Webhook mode does not match the endpoint.');
 
-  // Owners of PSP objects, each looked up once per request (attribution and the 1.10 check ask the same).
+  // Owners of PSP objects, each looked up once per request (attribution and the 1.10 check ask the same), and kept
+  // per instance once found: an object's owner never changes (psp_objects rows are only ever inserted).
+  const known = knownOwners(deps);
   const owners = new Map<string, Promise<string | null>>();
   const ownerOf = (id: string): Promise<string | null> => {
     let owner = owners.get(id);
-    if (!owner) owners.set(id, (owner = tenantForPspObject(deps.db, connector.id, id)));
+    if (!owner) {
+      const key = `${connector.id}\u0000${id}`;
+      const hit = known.get(key);
+      owner = hit !== undefined ? Promise.resolve(hit) : tenantForPspObject(deps.db, connector.id, id).then((t) => (t === null ? t : remember(known, key, t)));
+      owners.set(id, owner);
+    }
     return owner;
   };
   const tenant = await attributedTenant(deps, connector, parsed, ownerOf);
@@ -206,8 +229,8 @@ async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, requ
       payload: payloadForStorage(event.payload),
       state: ignoredReason ? 'ignored' : 'received',
       reason: ignoredReason,
-      // reserved for the inline processing that follows; the worker takes it after the lease if that dies
-      nextAttemptAt: new Date(now.getTime() + LEASE_MS),
+      // reserved for the inline processing that follows (the worker takes it after the lease if that dies), else due now
+      nextAttemptAt: new Date(now.getTime() + (input.processInline === false ? 0 : LEASE_MS)),
     });
     if (!stored) {
       deps.log.info({ tenantIdentifier: tenant.tenant_identifier, eventId: event.eventId }, 'duplicate webhook event ignored');

@@ -20,6 +20,7 @@
  * The worker claims due rows with `FOR UPDATE SKIP LOCKED` and leases them by moving `next_attempt_at` forward
  * (a crashed instance's rows come back after the lease), so it is safe in several instances at once.
  */
+import { EventEmitter } from 'node:events';
 import type { WebhookContext, WebhookOutcome } from '../connectors/types.js';
 import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/processing-status.js';
 import { webhookDeadTotal } from '../metrics.js';
@@ -36,6 +37,7 @@ import {
   postponeInboxRow,
   releaseInboxRows,
   writeInboxState,
+  type ClaimedInboxRow,
   type InboxRow,
 } from '../store/webhook-inbox.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
@@ -203,7 +205,14 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
  * linked). Never throws: a failure moves the row to `retrying`. Returns the row's state afterwards (null: no such row).
  */
 export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: boolean } = {}): Promise<WebhookInboxStatus | null> {
-  const held = opts.held === true;
+  const r = await attempt(deps, id, opts.held === true, false);
+  return r === BEHIND ? null : r;
+}
+
+/** What `attempt` answers when asked to yield to an older active row of the same PSP object (nothing written). */
+const BEHIND = Symbol('behind an older row');
+
+async function attempt(deps: AppDeps, id: string, held: boolean, yieldToOlder: boolean): Promise<WebhookInboxStatus | null | typeof BEHIND> {
   try {
     return await deps.db.tx(async (tx) => {
       // the row, locked, with the oldest unfinished row of the same PSP object that arrived before it
@@ -212,6 +221,7 @@ export async function processInboxRow(deps: AppDeps, id: string, opts: { held?: 
       const { row, older } = locked;
       const takeable = held ? UNFINISHED_STATES : ACTIVE_STATES;
       if (!takeable.includes(row.state)) return row.state;
+      if (yieldToOlder && older && ACTIVE_STATES.includes(older.state)) return BEHIND;
       const change = await decide(deps, tx, row, older, held);
       return writeState(deps, tx, row, change);
     });
@@ -239,6 +249,41 @@ export async function processObjectRows(deps: AppDeps, tenant: string, pspObject
   } catch (err) {
     deps.log.error({ err, tenantIdentifier: tenant, pspObjectId }, 'webhook processing of a PSP object failed');
   }
+}
+
+/**
+ * Inline processing of a row just stored (flows.md 12 step 7): the row alone when no older row of its PSP object is
+ * still to process (one statement less than listing them), else every such row in arrival order. Never throws.
+ */
+export async function processStoredRow(deps: AppDeps, tenant: string, pspObjectId: string | null, id: string): Promise<void> {
+  const r = await attempt(deps, id, false, pspObjectId !== null);
+  if (r === BEHIND && pspObjectId !== null) await processObjectRows(deps, tenant, pspObjectId);
+}
+
+/**
+ * At most `limit` webhook requests of this instance processed inline at once (WEBHOOK_INLINE_CONCURRENCY). A request
+ * that finds none free is stored due at once and the webhook worker is woken (`webhookQueued`): under load the
+ * acknowledgements the PSP waits for do not queue behind processing for connections and CPU; the inbox is the queue.
+ */
+export class InlineProcessingSlots {
+  private busy = 0;
+  constructor(private readonly limit: number) {}
+  take(): boolean {
+    if (this.busy >= this.limit) return false;
+    this.busy++;
+    return true;
+  }
+  release(): void {
+    if (this.busy > 0) this.busy--;
+  }
+}
+
+const webhookSignal = new EventEmitter();
+webhookSignal.setMaxListeners(100);
+
+/** Wakes the webhook workers: rows were stored for them to process now (call after the rows are committed). */
+export function webhookQueued(): void {
+  webhookSignal.emit('queued');
 }
 
 /** Re-drives the rows of one PSP object right after the app stored that object (flows.md 12 step 8). Never throws. */
@@ -275,6 +320,8 @@ export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId:
 // ---- background worker ----
 
 const BATCH = 50;
+/** Rows of different PSP objects the worker processes at once (each a transaction on its own connection). */
+const WORKER_LANES = 4;
 
 /** Claims due rows (lease) and processes them in arrival order. Returns how many rows it took. */
 /** Rows a pass claimed but could not process because the database went away: released as soon as it is back. */
@@ -296,23 +343,52 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
   }
   const claimed = await deps.db.tx((tx) => claimDueInboxRows(tx, new Date(Date.now() + LEASE_MS), ACTIVE_STATES, BATCH));
   claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
-  for (let i = 0; i < claimed.length; i++) {
-    if (stopping?.aborted) {
-      // shutting down: the rest of the batch is released for any instance at once instead of after the lease
-      await releaseInboxRows(deps.db, claimed.slice(i).map((r) => r.id), ACTIVE_STATES);
-      break;
-    }
-    try {
-      await processInboxRow(deps, claimed[i]!.id);
-    } catch (err) {
-      // the database went away mid-batch: the rest of the batch is not held for the whole lease
-      if (isDatabaseUnavailable(err)) for (const r of claimed.slice(i)) unreleased.add(r.id);
-      throw err;
-    }
+  // Rows of one PSP object one after the other in arrival order; different objects in WORKER_LANES lanes at once.
+  const groups = new Map<string, ClaimedInboxRow[]>();
+  for (const row of claimed) {
+    const key = row.psp_object_id === null ? `row\u0000${row.id}` : `${row.tenant_identifier}\u0000${row.connector}\u0000${row.psp_object_id}`;
+    const g = groups.get(key);
+    if (g) g.push(row);
+    else groups.set(key, [row]);
   }
+  const queue = [...groups.values()];
+  const left: string[] = []; // not processed: stopping, or a lane failed
+  const failed: { err: unknown }[] = [];
+  const lane = async (): Promise<void> => {
+    for (let g = queue.shift(); g; g = queue.shift()) {
+      for (let i = 0; i < g.length; i++) {
+        if (stopping?.aborted || failed.length > 0) {
+          left.push(...g.slice(i).map((r) => r.id));
+          break;
+        }
+        try {
+          await processInboxRow(deps, g[i]!.id);
+        } catch (err) {
+          failed.push({ err });
+          left.push(...g.slice(i).map((r) => r.id));
+          break;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WORKER_LANES, queue.length) }, lane));
+  if (failed.length > 0) {
+    // the database went away mid-batch: the rest of the batch is not held for the whole lease
+    if (isDatabaseUnavailable(failed[0]!.err)) for (const id of left) unreleased.add(id);
+    throw failed[0]!.err;
+  }
+  // shutting down: the rest of the batch is released for any instance at once instead of after the lease
+  if (left.length > 0) await releaseInboxRows(deps.db, left, ACTIVE_STATES);
   return claimed.length;
 }
 
 export function createWebhookWorker(deps: AppDeps, opts: { pollMs?: number } = {}): Worker {
-  return createPollingWorker({ name: 'webhook-inbox', pollMs: opts.pollMs ?? 500, log: deps.log, batchSize: BATCH, pass: (stopping) => runWebhookRetries(deps, stopping) });
+  return createPollingWorker({
+    name: 'webhook-inbox',
+    pollMs: opts.pollMs ?? 500,
+    log: deps.log,
+    batchSize: BATCH,
+    pass: (stopping) => runWebhookRetries(deps, stopping),
+    wakeOn: { emitter: webhookSignal, event: 'queued' },
+  });
 }

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app/context.js';
 import { receiveWebhook, RejectionLimiter, type WebhookMode } from '../app/receive-webhook.js';
-import { processInboxRow, processObjectRows } from '../app/webhook-processing.js';
+import { InlineProcessingSlots, processStoredRow, webhookQueued } from '../app/webhook-processing.js';
 import { AppError } from '../domain/errors.js';
 import { webhookPayloadProblem } from '../domain/input.js';
 import { webhookRejectionCounter } from '../store/webhook-rate-limit.js';
@@ -17,10 +17,11 @@ const errorSchema = { type: 'object', properties: { error: { type: 'string' }, e
 
 export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   // Processing started after an answer was sent; closing the server waits for it (the database closes after).
-  const inline = new Set<Promise<void>>();
+  const running = new Set<Promise<void>>();
   app.addHook('onClose', async () => {
-    await Promise.allSettled([...inline]);
+    await Promise.allSettled([...running]);
   });
+  const slots = new InlineProcessingSlots(deps.config.webhookInlineConcurrency);
   const limiter = new RejectionLimiter(webhookRejectionCounter(deps.db)); // shared by every instance on the database
   await app.register(async (s) => {
     s.removeAllContentTypeParsers();
@@ -54,31 +55,48 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
           // A payload that cannot be stored (U+0000, unpaired surrogates, absurd nesting) is refused before the connector sees it.
           const problem = raw ? webhookPayloadProblem(raw.toString('utf8')) : null;
           if (problem) throw new AppError('INVALID_REQUEST', `The webhook payload cannot be accepted: ${problem.message}`);
-          const received = await receiveWebhook(deps, limiter, {
-            raw,
-            headers: req.headers,
-            query: (req.query ?? {}) as Record<string, unknown>,
-            method: req.method,
-            mode,
-            source: req.ip,
-          });
-          // Stored: the PSP needs nothing more (flows.md 12 step 6). Processed right after the answer is sent (step 7);
-          // a failure leaves the row for the worker and never changes the acknowledgement.
-          reply.raw.once('close', () => {
-            const work = (async () => {
-              for (const event of received.events) {
-                if (!event.inboxId) continue;
-                try {
-                  if (event.pspObjectId) await processObjectRows(deps, event.tenantIdentifier, event.pspObjectId);
-                  else await processInboxRow(deps, event.inboxId);
-                } catch (err) {
-                  req.log.error({ err, webhookInboxId: event.inboxId }, 'inline webhook processing failed');
+          // Processed inline when a slot is free, else by the webhook worker (woken once the events are stored).
+          const inline = slots.take();
+          let received;
+          try {
+            received = await receiveWebhook(deps, limiter, {
+              raw,
+              headers: req.headers,
+              query: (req.query ?? {}) as Record<string, unknown>,
+              method: req.method,
+              mode,
+              source: req.ip,
+              processInline: inline,
+            });
+          } catch (err) {
+            if (inline) slots.release();
+            throw err;
+          }
+          const stored = received.events.filter((e) => e.inboxId !== null);
+          if (!inline) {
+            if (stored.length > 0) webhookQueued();
+          } else if (stored.length === 0) {
+            slots.release();
+          } else {
+            // Stored: the PSP needs nothing more (flows.md 12 step 6). Processed right after the answer is sent (step 7);
+            // a failure leaves the row for the worker and never changes the acknowledgement.
+            reply.raw.once('close', () => {
+              const work = (async () => {
+                for (const event of stored) {
+                  try {
+                    await processStoredRow(deps, event.tenantIdentifier, event.pspObjectId, event.inboxId!);
+                  } catch (err) {
+                    req.log.error({ err, webhookInboxId: event.inboxId }, 'inline webhook processing failed');
+                  }
                 }
-              }
-            })();
-            inline.add(work);
-            void work.finally(() => inline.delete(work));
-          });
+              })();
+              running.add(work);
+              void work.finally(() => {
+                running.delete(work);
+                slots.release();
+              });
+            });
+          }
           // The connector chooses the acknowledgement the PSP expects (P8).
           return reply.code(received.ack.status as 200).type(received.ack.contentType).serializer((b: unknown) => String(b)).send(received.ack.body);
         },

@@ -145,13 +145,16 @@ export async function expireHeldInboxRows(q: Queryable, before: Date): Promise<A
   return r.rows;
 }
 
+/** A claimed row: enough to order it and group it by PSP object. */
+export type ClaimedInboxRow = Pick<InboxRow, 'id' | 'received_at' | 'tenant_identifier' | 'connector' | 'psp_object_id'>;
+
 /** Claims up to `limit` due rows in one of `states` (`FOR UPDATE SKIP LOCKED`) by moving `next_attempt_at` to `leaseUntil`. */
-export async function claimDueInboxRows(tx: Tx, leaseUntil: Date, states: readonly WebhookInboxStatus[], limit: number): Promise<Array<{ id: string; received_at: Date }>> {
-  const r = await tx.query<{ id: string; received_at: Date }>(
+export async function claimDueInboxRows(tx: Tx, leaseUntil: Date, states: readonly WebhookInboxStatus[], limit: number): Promise<ClaimedInboxRow[]> {
+  const r = await tx.query<ClaimedInboxRow>(
     `UPDATE webhook_inbox SET next_attempt_at = $1
        WHERE id IN (SELECT id FROM webhook_inbox WHERE state = ANY($2::text[]) AND next_attempt_at <= now()
                     ORDER BY received_at, id LIMIT ${Math.trunc(limit)} FOR UPDATE SKIP LOCKED)
-       RETURNING id, received_at`,
+       RETURNING id, received_at, tenant_identifier, connector, psp_object_id`,
     [leaseUntil, states],
   );
   return r.rows;
