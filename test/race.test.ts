@@ -10,6 +10,8 @@ import { SECRET_KEY, SHOP, WEBHOOK_SECRET, configureTenant, initialize, messageN
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
 const N = 50;
+/** Every webhook processed inline, racing the returns (the webhook worker, which would take those beyond the default 4, is off). */
+const INLINE_ALL = { WEBHOOK_INLINE_CONCURRENCY: '100' };
 
 function signed(body: string): Record<string, string> {
   const t = Math.floor(Date.now() / 1000);
@@ -68,7 +70,7 @@ async function race(app: TestApp, tenant: string): Promise<void> {
 describe('redirect/webhook race on PGlite', () => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp({}, { startWorkers: false });
+    app = await startTestApp(INLINE_ALL, { startWorkers: false });
     await configureTenant(app, 'race-pglite');
   });
   afterAll(async () => {
@@ -87,7 +89,7 @@ describe('redirect/webhook race on PostgreSQL', async () => {
     if (!available) return;
     const db = await createTempDatabase();
     drop = db.drop;
-    app = await startTestApp({ DATABASE_URL: db.url }, { startWorkers: false });
+    app = await startTestApp({ ...INLINE_ALL, DATABASE_URL: db.url }, { startWorkers: false });
     await configureTenant(app, 'race-pg');
   });
   afterAll(async () => {

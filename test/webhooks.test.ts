@@ -417,7 +417,7 @@ describe('webhooks: buffering, retries, dead rows', () => {
       app.deps.db.tx((tx) =>
         fn({
           afterCommit: (cb) => tx.afterCommit(cb),
-          query: (sql: string, params?: unknown[]) => (/FROM payments WHERE/.test(sql) ? Promise.reject(new Error('simulated conflict')) : tx.query(sql, params)),
+          query: (sql: string, params?: unknown[]) => (/FROM payments (p )?WHERE/.test(sql) ? Promise.reject(new Error('simulated conflict')) : tx.query(sql, params)),
         } as Tx),
       ),
     };

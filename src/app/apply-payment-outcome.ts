@@ -19,9 +19,20 @@ import {
   type PaymentStatus,
   type PaymentTrigger,
 } from '../domain/payment-status.js';
-import { enqueue, type OutgoingMessage } from '../messaging/outbox.js';
+import { outboxRowsOf, outboxWritten, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Tx } from '../store/db.js';
-import { appendHistory, findPaymentById, lockPayment, updatePayment, updatePaymentRecording, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import {
+  appendHistory,
+  findPaymentById,
+  listHistory,
+  lockPaymentWithHistory,
+  updatePayment,
+  updatePaymentRecording,
+  type HistoryRow,
+  type HistoryTrigger,
+  type PaymentChanges,
+  type PaymentRow,
+} from '../store/payments.js';
 import { PSP_TIMEOUT_MS, pspContextOf } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
@@ -134,12 +145,14 @@ export function outcomeRestatesStatus(status: string, outcome: Pick<PaymentOutco
 export async function applyPaymentOutcome(
   deps: AppDeps,
   tx: Tx,
-  subject: string | { locked: PaymentRow },
+  subject: string | { locked: PaymentRow; history?: HistoryRow[] },
   outcome: PaymentOutcome,
   source: OutcomeSource,
 ): Promise<ApplyOutcomeResult> {
-  // a payment id, or the payment the caller already locked in `tx` (the webhook's context read takes the lock)
-  const payment = typeof subject === 'string' ? await lockPayment(tx, subject) : subject.locked;
+  // a payment id, or the payment the caller already locked in `tx` (the webhook's context read takes the lock, and
+  // its history with it)
+  const locked = typeof subject === 'string' ? await lockPaymentWithHistory(tx, subject) : { payment: subject.locked, history: subject.history };
+  const payment = locked.payment;
   const from = payment.status as PaymentStatus;
   const reported = REPORTED_STATUS[outcome.state];
   if (reported === undefined) return { kind: 'ignored', status: from, reason: `unknown PSP state "${String(outcome.state)}"` };
@@ -212,14 +225,24 @@ export async function applyPaymentOutcome(
   };
   if (outcome.publicDetails && Object.keys(outcome.publicDetails).length > 0) changes.pspDetails = { ...payment.pspDetails, ...outcome.publicDetails };
   const historyDetails = outcome.decline ? { decline: { code: outcome.decline.code, message: outcome.decline.message } } : null;
-  const recorded = await updatePaymentRecording(tx, payment.id, changes, { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails }, true);
-  const updated = recorded.payment;
-  const entry = recorded.entry!;
-  const history = recorded.history;
 
+  // The row, its history entry and the messages as they will be stored, then all of them in one statement.
+  const history = locked.history ?? (await listHistory(tx, payment.id));
+  const at = new Date();
+  const entry: HistoryRow = {
+    id: 0,
+    paymentId: payment.id,
+    seq: (history.at(-1)?.seq ?? 0) + 1,
+    status: to,
+    trigger: source.trigger,
+    triggerRef: source.ref,
+    details: historyDetails,
+    createdAt: at,
+  };
+  const updated: PaymentRow = { ...payment, ...changes, version: payment.version + 1, updatedAt: at };
   const out: OutgoingMessage[] = [];
   for (const m of messagesFor(check.messages, updated.orderReference !== null)) {
-    if (m.name === 'PaymentUpdated') out.push(paymentUpdatedMessage(updated, history, source.ref));
+    if (m.name === 'PaymentUpdated') out.push(paymentUpdatedMessage(updated, [...history, entry], source.ref));
     else
       out.push(
         paymentStatusMessage(m.name, updated, {
@@ -229,7 +252,12 @@ export async function applyPaymentOutcome(
         }),
       );
   }
-  await enqueue(tx, deps.config.appIdentifier, out);
+  await updatePaymentRecording(tx, payment.id, changes, { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails }, false, {
+    at,
+    seq: entry.seq,
+    outbox: outboxRowsOf(deps.config.appIdentifier, out),
+  });
+  if (out.length > 0) tx.afterCommit(outboxWritten);
   return { kind: 'applied', status: to };
 }
 

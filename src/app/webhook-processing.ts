@@ -26,7 +26,7 @@ import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/proce
 import { webhookDeadTotal } from '../metrics.js';
 import type { Worker } from '../runtime.js';
 import { isDatabaseUnavailable, type Queryable, type Tx } from '../store/db.js';
-import { findPaymentByTransaction, listAliasTransactionIds } from '../store/payments.js';
+import { findPaymentByTransaction, listAliasTransactionIds, lockPaymentByTransactionWithHistory } from '../store/payments.js';
 import {
   claimDueInboxRows,
   discardHeldInboxRows,
@@ -145,7 +145,8 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   // propagates (the row goes to retrying); only an unreadable event is ignored.
   // Read with its lock (inbox row, then payment: the order every webhook transaction takes): the payment outcome below
   // applies to this row without locking it again.
-  const known = row.psp_object_id ? await findPaymentByTransaction(tx, row.tenant_identifier, row.psp_object_id, { forUpdate: true }) : null;
+  const lockedKnown = row.psp_object_id ? await lockPaymentByTransactionWithHistory(tx, row.tenant_identifier, row.psp_object_id) : null;
+  const known = lockedKnown?.payment ?? null;
   const context: WebhookContext = {
     payment: known
       ? { status: known.status, amount: known.amount, amountCaptured: known.capturedAmount, amountRefunded: known.refundedAmount, pspData: known.pspData }
@@ -172,13 +173,13 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   if (outcome.kind !== 'payment') return { to: 'ignored', reason: `not handled yet (${outcome.kind} outcome)` };
 
   // usually the event's primary object: the context snapshot already read it
-  const payment = known && outcome.transactionId === row.psp_object_id ? known : await findPaymentByTransaction(tx, row.tenant_identifier, outcome.transactionId, { forUpdate: true });
-  if (!payment) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
+  const locked = lockedKnown && outcome.transactionId === row.psp_object_id ? lockedKnown : await lockPaymentByTransactionWithHistory(tx, row.tenant_identifier, outcome.transactionId);
+  if (!locked) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
 
   const result = await applyPaymentOutcome(
     deps,
     tx,
-    { locked: payment },
+    { locked: locked.payment, history: locked.history },
     {
       state: outcome.state,
       ...(outcome.decline ? { decline: outcome.decline } : {}),
@@ -321,7 +322,7 @@ export async function discardHeldWebhooks(tx: Tx, tenant: string, transactionId:
 
 const BATCH = 50;
 /** Rows of different PSP objects the worker processes at once (each a transaction on its own connection). */
-const WORKER_LANES = 4;
+const WORKER_LANES = 2;
 
 /** Claims due rows (lease) and processes them in arrival order. Returns how many rows it took. */
 /** Rows a pass claimed but could not process because the database went away: released as soon as it is back. */

@@ -90,6 +90,7 @@ interface DbPaymentRow {
   linked_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  history_seq?: number;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -260,9 +261,9 @@ export async function insertNewPayment(
     `WITH p AS (
        INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
          capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
-         initialize_fingerprint, linked_at, psp_data, created_at, updated_at)
+         initialize_fingerprint, linked_at, psp_data, created_at, updated_at, history_seq)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, CASE WHEN $4::text IS NULL THEN NULL ELSE $25::timestamptz END,
-         $24::jsonb, $25::timestamptz, $25::timestamptz)
+         $24::jsonb, $25::timestamptz, $25::timestamptz, 1)
        ON CONFLICT DO NOTHING
        RETURNING *),
      h AS (
@@ -422,7 +423,7 @@ export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentC
   return mapPaymentRow(r.rows[0]);
 }
 
-function paymentSets(paymentId: string, changes: PaymentChanges): { sets: string; params: unknown[] } {
+function paymentSets(paymentId: string, changes: PaymentChanges, at?: Date): { sets: string; params: unknown[] } {
   const sets: string[] = [];
   const params: unknown[] = [paymentId];
   for (const [key, value] of Object.entries(changes) as Array<[keyof PaymentChanges, unknown]>) {
@@ -432,7 +433,11 @@ function paymentSets(paymentId: string, changes: PaymentChanges): { sets: string
     params.push(JSON_FIELDS.has(key) && value !== null ? JSON.stringify(value) : value);
     sets.push(`${column} = $${params.length}`);
   }
-  sets.push('version = version + 1', 'updated_at = now()');
+  sets.push('version = version + 1');
+  if (at) {
+    params.push(at);
+    sets.push(`updated_at = $${params.length}::timestamptz`);
+  } else sets.push('updated_at = now()');
   return { sets: sets.join(', '), params };
 }
 
@@ -443,9 +448,16 @@ export interface HistoryEntry {
   details?: Record<string, unknown> | null;
 }
 
+/** The next history sequence number, from the payment's counter or its rows (rows written before the counter existed). */
+const NEXT_SEQ = `GREATEST(history_seq, (SELECT COALESCE(MAX(seq), 0) FROM payment_status_history WHERE payment_id = $1)) + 1`;
+
 /**
  * `updatePayment`, then (when `entry` is given) `appendHistory`, then (when `withHistory`) `listHistory`, in one
  * statement. Call with the payment row locked.
+ *
+ * With `announce` (and an `entry`): the caller knows the payment's history (`lockPaymentWithHistory`) and built the
+ * row, the history entry (sequence number `announce.seq`, time `announce.at`) and the messages announcing them
+ * beforehand; the messages are written by the same statement (`outboxInsertCtes`).
  */
 export async function updatePaymentRecording(
   tx: Tx,
@@ -453,18 +465,30 @@ export async function updatePaymentRecording(
   changes: PaymentChanges,
   entry: HistoryEntry | null,
   withHistory: boolean,
+  announce?: { at: Date; seq: number; outbox: readonly OutboxInsert[] },
 ): Promise<{ payment: PaymentRow; entry: HistoryRow | null; history: HistoryRow[] }> {
-  const { sets, params } = paymentSets(paymentId, changes);
-  const ctes = [`u AS (UPDATE payments SET ${sets} WHERE id = $1 RETURNING *)`];
+  const { sets, params } = paymentSets(paymentId, changes, announce?.at);
+  let setsAll = sets;
+  if (entry && announce) {
+    params.push(announce.seq);
+    setsAll += `, history_seq = $${params.length}::integer`;
+  } else if (entry) setsAll += `, history_seq = ${NEXT_SEQ}`;
+  const ctes = [`u AS (UPDATE payments SET ${setsAll} WHERE id = $1 RETURNING *)`];
   const columns = ['u.*'];
   if (entry) {
     params.push(entry.status, entry.trigger, entry.ref, entry.details == null ? null : JSON.stringify(entry.details));
     const n = params.length;
+    const createdAt = announce ? `$${params.push(announce.at)}::timestamptz` : 'now()';
     ctes.push(`h AS (
-      INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, details)
-      SELECT u.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_status_history WHERE payment_id = $1), $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb FROM u
+      INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, details, created_at)
+      SELECT u.id, u.history_seq, $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb, ${createdAt} FROM u
       RETURNING *)`);
     columns.push('(SELECT row_to_json(h) FROM h) AS history_new');
+  }
+  if (announce && announce.outbox.length > 0) {
+    const tenantParam = `$${params.push(announce.outbox[0]!.tenantIdentifier)}`;
+    ctes.push(outboxInsertCtes(tenantParam, params.length + 1, 'EXISTS (SELECT 1 FROM u)'));
+    params.push(...outboxInsertParams(announce.outbox));
   }
   // the statement's snapshot does not hold the row `h` inserts: the old rows, then the new one
   if (withHistory) columns.push(`(SELECT COALESCE(json_agg(x ORDER BY x.seq), '[]'::json) FROM payment_status_history x WHERE x.payment_id = $1) AS history_old`);
@@ -474,6 +498,45 @@ export async function updatePaymentRecording(
   const created = row.history_new ? historyFromJson(row.history_new) : null;
   const history = withHistory ? [...(row.history_old ?? []).map(historyFromJson), ...(created ? [created] : [])] : [];
   return { payment: mapPaymentRow(row), entry: created, history };
+}
+
+/** A payment locked in the caller's transaction, with its status history (oldest first). */
+export interface LockedPayment {
+  payment: PaymentRow;
+  history: HistoryRow[];
+}
+
+const WITH_HISTORY = `(SELECT COALESCE(json_agg(x ORDER BY x.seq), '[]'::json) FROM payment_status_history x WHERE x.payment_id = p.id) AS history_all`;
+
+/**
+ * The row read with its lock, and its history. The history comes from the statement's snapshot, taken before the lock
+ * was granted; when a transaction that held the lock wrote history meanwhile (the row's `history_seq`, read after the
+ * lock, says so), or the counter lags the rows, the history is read again.
+ */
+async function lockedWithHistory(tx: Tx, row: DbPaymentRow & { history_all: DbHistoryJson[] }): Promise<LockedPayment> {
+  const { history_all, ...rest } = row;
+  const payment = mapPaymentRow(rest);
+  const history = history_all.map(historyFromJson);
+  if ((history.at(-1)?.seq ?? 0) === num(row.history_seq ?? 0)) return { payment, history };
+  return { payment, history: await listHistory(tx, payment.id) };
+}
+
+/** `lockPayment` with the payment's history (`LockedPayment`). */
+export async function lockPaymentWithHistory(tx: Tx, paymentId: string): Promise<LockedPayment> {
+  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(`SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`, [paymentId]);
+  if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
+  return lockedWithHistory(tx, r.rows[0]);
+}
+
+/** `findPaymentByTransaction` (`forUpdate`) with the payment's history (`LockedPayment`); null when there is none. */
+export async function lockPaymentByTransactionWithHistory(tx: Tx, tenant: string, transactionId: string): Promise<LockedPayment | null> {
+  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(
+    `SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.tenant_identifier = $1 AND p.transaction_id = $2 FOR UPDATE OF p`,
+    [tenant, transactionId],
+  );
+  if (r.rows[0]) return lockedWithHistory(tx, r.rows[0]);
+  const payment = await findPaymentByTransaction(tx, tenant, transactionId, { forUpdate: true }); // an old id (alias)
+  return payment ? { payment, history: await listHistory(tx, payment.id) } : null;
 }
 
 type DbHistoryJson = Omit<DbHistoryRow, 'created_at'> & { created_at: string };
@@ -489,8 +552,9 @@ export async function appendHistory(
   details?: Record<string, unknown> | null,
 ): Promise<HistoryRow> {
   const r = await tx.query<DbHistoryRow>(
-    `INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, details)
-     VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM payment_status_history WHERE payment_id = $1), $2, $3, $4, $5)
+    `WITH s AS (UPDATE payments SET history_seq = ${NEXT_SEQ} WHERE id = $1 RETURNING history_seq)
+     INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, details)
+     SELECT $1, s.history_seq, $2, $3, $4, $5 FROM s
      RETURNING *`,
     [paymentId, status, trigger, ref, details == null ? null : JSON.stringify(details)],
   );

@@ -1,0 +1,91 @@
+/**
+ * A state change reads the payment's history with its lock (store/payments.ts `lockPaymentWithHistory`) and writes the
+ * payment, the next history row and the announcing messages in one statement. The history read in the locking
+ * statement comes from a snapshot taken before the lock was granted: these tests make another transaction hold the
+ * lock and append history meanwhile (PostgreSQL: real row locks), and check the reader gets the full history; also
+ * rows written before the payment kept a counter (`history_seq` behind the rows) are all read.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openDb, type Db } from '../src/store/db.js';
+import { appendHistory, insertNewPayment, lockPaymentWithHistory, updatePaymentRecording } from '../src/store/payments.js';
+import { createTempDatabase, postgresAvailable } from './helpers/services.js';
+
+const pgOk = await postgresAvailable();
+
+async function newPayment(db: Db): Promise<string> {
+  const id = randomUUID();
+  const stored = await insertNewPayment(
+    db,
+    {
+      id,
+      tenantIdentifier: 'hist',
+      transactionId: `tx_${id}`,
+      orderReference: `ORD-${id}`,
+      status: 'new',
+      amount: 1000,
+      currency: 'EUR',
+      paymentMethod: 'credit-card',
+      connector: 'sandbox',
+      mode: 'test',
+      captureMode: 'manual',
+      orderData: { grandTotal: 1000 },
+    },
+    { trigger: 'sync', ref: 'r1', pspObjectKind: 'payment', waitingStates: ['received'] },
+  );
+  expect(stored?.history.seq).toBe(1);
+  return id;
+}
+
+describe.skipIf(!pgOk)('payment history read with the lock', () => {
+  let db: Db;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const tmp = await createTempDatabase();
+    drop = tmp.drop;
+    db = await openDb({ kind: 'postgres', url: tmp.url });
+    await migrate(db);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await drop?.();
+  });
+
+  it('history written by the transaction that held the lock is part of what the waiting reader gets', async () => {
+    const id = await newPayment(db);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const writer = db.tx(async (tx) => {
+      await tx.query('SELECT 1 FROM payments WHERE id = $1 FOR UPDATE', [id]);
+      await updatePaymentRecording(tx, id, { status: 'authorized' }, { status: 'authorized', trigger: 'webhook', ref: 'w1' }, false);
+      locked();
+      await held;
+    });
+    await isLocked;
+    const reader = db.tx((tx) => lockPaymentWithHistory(tx, id)); // waits for the writer's lock
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    await writer;
+    const got = await reader;
+    expect(got.payment.status).toBe('authorized');
+    expect(got.history.map((h) => [h.seq, h.status])).toEqual([
+      [1, 'new'],
+      [2, 'authorized'],
+    ]);
+  });
+
+  it('the next sequence number follows rows the counter does not know of (written before it existed)', async () => {
+    const id = await newPayment(db);
+    await db.tx((tx) => appendHistory(tx, id, 'new', 'webhook', 'w2', { retryableDecline: { code: 'x', message: 'y' } }));
+    await db.query('UPDATE payments SET history_seq = 0 WHERE id = $1', [id]);
+    const got = await db.tx((tx) => lockPaymentWithHistory(tx, id));
+    expect(got.history.map((h) => h.seq)).toEqual([1, 2]);
+    const next = await db.tx((tx) => updatePaymentRecording(tx, id, { status: 'authorized' }, { status: 'authorized', trigger: 'webhook', ref: 'w3' }, false));
+    expect(next.entry?.seq).toBe(3);
+    const after = await db.tx((tx) => lockPaymentWithHistory(tx, id));
+    expect(after.history.map((h) => h.seq)).toEqual([1, 2, 3]);
+    expect((await db.query<{ history_seq: number }>('SELECT history_seq FROM payments WHERE id = $1', [id])).rows[0]?.history_seq).toBe(3);
+  });
+});
