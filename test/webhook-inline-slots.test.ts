@@ -1,15 +1,16 @@
 /**
  * Inline webhook processing is bounded per instance (WEBHOOK_INLINE_CONCURRENCY): a webhook that finds no free slot is
  * acknowledged the same way, stored due at once (not reserved for an inline processor for the 30 s lease), and the
- * woken webhook worker applies it. Also: the owner of a PSP object is looked up once per instance, and the inline
- * processing of a row without older rows of its object reads no list of them.
+ * woken webhook worker applies it. Also: the owner of a PSP object is looked up once per instance (never for a payment
+ * it created), and the inline processing of a row without older rows of its object reads no list of them.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPollingWorker } from '../src/app/polling-worker.js';
 import { InlineProcessingSlots, LEASE_MS } from '../src/app/webhook-processing.js';
+import { insertPayment, recordPspObject } from '../src/store/payments.js';
 import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
 import { configureTenant, initializeOrder, until, WEBHOOK_SECRET } from './helpers/commands.js';
 
@@ -124,19 +125,51 @@ describe('WEBHOOK_INLINE_CONCURRENCY=1 under a burst', () => {
     }
   });
 
-  it("a PSP object's owner is read once per instance; a row with no older rows of its object is processed without listing them", async () => {
+  it("a PSP object's owner is read once per instance, and never for a payment the instance created; a row with no older rows of its object is processed without listing them, in one statement with its change, in one statement with its change", async () => {
     const o = await initializeOrder(app, 'slots-1', { 1: 1000 });
-    const first = await statementsOf(app, async () => {
+    const created = await statementsOf(app, async () => {
       expect(await send(app, authorized(o.transactionId, 'slots-1'))).toBe(200);
       await until(() => state(app, o.transactionId), (v) => v.rows[0]?.state === 'processed');
     });
+    expect(created.filter((q) => q.includes('FROM psp_objects'))).toHaveLength(0);
+    expect(created.filter((q) => /^SELECT id FROM webhook_inbox WHERE tenant_identifier/.test(q.trim()))).toHaveLength(0);
+    // the authorization, its history row, PaymentUpdated + PaymentAuthorized and the row's `processed`: one statement
+    const change = created.filter((q) => q.includes('UPDATE payments SET'));
+    expect(change).toHaveLength(1);
+    expect(change[0]).toContain('INSERT INTO payment_status_history');
+    expect(change[0]).toContain('INSERT INTO outbox');
+    expect(change[0]).toContain('UPDATE webhook_inbox SET');
+    expect(created.filter((q) => /^\s*(UPDATE webhook_inbox SET state|WITH outbox_input)/.test(q))).toHaveLength(0);
+
+    // a payment stored by another instance (here: written directly): its owner is read once, then known
+    const transactionId = `sbx_pay_${randomBytes(8).toString('hex')}`;
+    await app.deps.db.tx(async (tx) => {
+      await insertPayment(tx, {
+        id: randomUUID(),
+        tenantIdentifier: 'slots-1',
+        transactionId,
+        orderReference: `ORD-${randomBytes(4).toString('hex')}`,
+        status: 'new',
+        amount: 1000,
+        currency: 'EUR',
+        paymentMethod: 'credit-card',
+        connector: 'sandbox',
+        mode: 'test',
+        captureMode: 'manual',
+        orderData: { grandTotal: 1000, currencyCode: 'EUR', items: [{ idSalesOrderItem: 1 }] },
+      });
+      await recordPspObject(tx, 'sandbox', transactionId, 'slots-1', 'payment');
+    });
+    const first = await statementsOf(app, async () => {
+      expect(await send(app, authorized(transactionId, 'slots-1'))).toBe(200);
+      await until(() => state(app, transactionId), (v) => v.rows[0]?.state === 'processed');
+    });
     expect(first.filter((q) => q.includes('FROM psp_objects'))).toHaveLength(1);
     const second = await statementsOf(app, async () => {
-      expect(await send(app, authorized(o.transactionId, 'slots-1'))).toBe(200); // a repeat under a new event id: a no-op
-      await until(() => state(app, o.transactionId), (v) => v.rows.length === 2 && v.rows.every((r) => r.state === 'processed'));
+      expect(await send(app, authorized(transactionId, 'slots-1'))).toBe(200); // a repeat under a new event id: a no-op
+      await until(() => state(app, transactionId), (v) => v.rows.length === 2 && v.rows.every((r) => r.state === 'processed'));
     });
     expect(second.filter((q) => q.includes('FROM psp_objects'))).toHaveLength(0);
-    expect(second.filter((q) => /^SELECT id FROM webhook_inbox WHERE tenant_identifier/.test(q.trim()))).toHaveLength(0);
-    expect((await state(app, o.transactionId)).authorizedMessages).toBe(1);
+    expect((await state(app, transactionId)).authorizedMessages).toBe(1);
   });
 });

@@ -20,7 +20,7 @@ import {
   type PaymentTrigger,
 } from '../domain/payment-status.js';
 import { outboxRowsOf, outboxWritten, type OutgoingMessage } from '../messaging/outbox.js';
-import type { Tx } from '../store/db.js';
+import type { CompanionWrite, Tx } from '../store/db.js';
 import {
   appendHistory,
   findPaymentById,
@@ -148,6 +148,8 @@ export async function applyPaymentOutcome(
   subject: string | { locked: PaymentRow; history?: HistoryRow[] },
   outcome: PaymentOutcome,
   source: OutcomeSource,
+  /** A write that belongs with an applied change (the webhook inbox row's `processed`): made by the same statement, only when the outcome is applied. */
+  alongside?: CompanionWrite,
 ): Promise<ApplyOutcomeResult> {
   // a payment id, or the payment the caller already locked in `tx` (the webhook's context read takes the lock, and
   // its history with it)
@@ -256,6 +258,7 @@ export async function applyPaymentOutcome(
     at,
     seq: entry.seq,
     outbox: outboxRowsOf(deps.config.appIdentifier, out),
+    ...(alongside ? { alongside } : {}),
   });
   if (out.length > 0) tx.afterCommit(outboxWritten);
   return { kind: 'applied', status: to };

@@ -22,6 +22,7 @@ import {
 } from '../store/payments.js';
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
+import { rememberOwner } from './psp-owners.js';
 import { paymentCreatedMessage, paymentUpdatedMessage } from './payment-messages.js';
 import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
 
@@ -350,6 +351,7 @@ async function storeNewPayment(
   );
   if (!stored) return null;
   outboxWritten();
+  if (stored.pspObjectRecorded) rememberOwner(deps, s.connector.id, psp.id, tenant); // its webhooks: attributed without a query
   return { payment: stored.payment, webhooksWaiting: stored.webhooksWaiting };
 }
 

@@ -15,6 +15,7 @@ import { insertInboxEvent } from '../store/webhook-inbox.js';
 import { tenantForPspObject } from '../store/payments.js';
 import { decryptedSettings, webhookSecrets, type TenantRecord } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
+import { knownOwner, rememberOwner } from './psp-owners.js';
 import { LEASE_MS, payloadForStorage } from './webhook-processing.js';
 
 export type WebhookMode = 'test' | 'live';
@@ -149,34 +150,24 @@ async function attributedTenant(deps: AppDeps, connector: Connector, parsed: Par
   return tenantId ? deps.tenants.get(tenantId) : null;
 }
 
-/** Owners of PSP objects found so far, per database (bounded: the oldest entries go first). */
-const OWNERS_KEPT = 20_000;
-const ownersByDb = new WeakMap<object, Map<string, string>>();
-function knownOwners(deps: AppDeps): Map<string, string> {
-  let m = ownersByDb.get(deps.db);
-  if (!m) ownersByDb.set(deps.db, (m = new Map()));
-  return m;
-}
-function remember(m: Map<string, string>, key: string, tenant: string): string {
-  if (m.size >= OWNERS_KEPT) m.delete(m.keys().next().value!);
-  m.set(key, tenant);
-  return tenant;
-}
-
 async function receiveWith(deps: AppDeps, { connector, parsed }: Candidate, request: WebhookRequest, input: IncomingWebhook): Promise<ReceivedWebhook> {
   // An endpoint that does not name its tenant receives one mode per URL (`/webhooks` live, `/webhooks/test` test).
   if (!parsed.endpointTenant && parsed.events.some((e) => e.mode !== input.mode)) throw new AppError('VALIDATION_FAILED', 'Webhook mode does not match the endpoint.');
 
-  // Owners of PSP objects, each looked up once per request (attribution and the 1.10 check ask the same), and kept
-  // per instance once found: an object's owner never changes (psp_objects rows are only ever inserted).
-  const known = knownOwners(deps);
+  // Owners of PSP objects, each looked up once per request (attribution and the 1.10 check ask the same) and kept by
+  // the instance once found (src/app/psp-owners.ts).
   const owners = new Map<string, Promise<string | null>>();
   const ownerOf = (id: string): Promise<string | null> => {
     let owner = owners.get(id);
     if (!owner) {
-      const key = `${connector.id}\u0000${id}`;
-      const hit = known.get(key);
-      owner = hit !== undefined ? Promise.resolve(hit) : tenantForPspObject(deps.db, connector.id, id).then((t) => (t === null ? t : remember(known, key, t)));
+      const known = knownOwner(deps, connector.id, id);
+      owner =
+        known !== undefined
+          ? Promise.resolve(known)
+          : tenantForPspObject(deps.db, connector.id, id).then((t) => {
+              if (t !== null) rememberOwner(deps, connector.id, id, t);
+              return t;
+            });
       owners.set(id, owner);
     }
     return owner;

@@ -25,12 +25,13 @@ import type { WebhookContext, WebhookOutcome } from '../connectors/types.js';
 import { webhookInboxTransition, type WebhookInboxStatus } from '../domain/processing-status.js';
 import { webhookDeadTotal } from '../metrics.js';
 import type { Worker } from '../runtime.js';
-import { isDatabaseUnavailable, type Queryable, type Tx } from '../store/db.js';
+import { isDatabaseUnavailable, type CompanionWrite, type Queryable, type Tx } from '../store/db.js';
 import { findPaymentByTransaction, listAliasTransactionIds, lockPaymentByTransactionWithHistory } from '../store/payments.js';
 import {
   claimDueInboxRows,
   discardHeldInboxRows,
   expireHeldInboxRows,
+  inboxStateWrite,
   listObjectInboxIds,
   lockInboxRow,
   lockInboxRowWithOlder,
@@ -96,9 +97,15 @@ export function rawFromStorage(payload: unknown): Buffer {
 
 // ---- one attempt on one row ----
 
-type Change = { to: WebhookInboxStatus; reason?: string | null; delayMs?: number; countAttempt?: boolean };
+type Change = { to: WebhookInboxStatus; reason?: string | null; delayMs?: number; countAttempt?: boolean; /** already written with the applied change */ written?: boolean };
 
 const shortReason = (s: string): string => (s.length > 500 ? `${s.slice(0, 497)}...` : s);
+
+/** `processed` as `writeState` would write it, for the statement that applies the event's change; null if the gate refuses. */
+function processedWrite(row: InboxRow): CompanionWrite | null {
+  if (!webhookInboxTransition(row.state, 'processed').ok) return null;
+  return inboxStateWrite(row.id, { state: 'processed', reason: null, attempts: row.attempts + 1, nextAttemptAt: new Date(), final: true });
+}
 
 /** Writes the row's next state through the inbox machine's gate. Returns the state written (or kept). */
 async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change): Promise<WebhookInboxStatus> {
@@ -176,6 +183,7 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   const locked = lockedKnown && outcome.transactionId === row.psp_object_id ? lockedKnown : await lockPaymentByTransactionWithHistory(tx, row.tenant_identifier, outcome.transactionId);
   if (!locked) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
 
+  const alongside = processedWrite(row); // an applied outcome marks the row processed in its own statement
   const result = await applyPaymentOutcome(
     deps,
     tx,
@@ -187,9 +195,11 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
       ...(outcome.amountCaptured !== undefined ? { amountCaptured: outcome.amountCaptured } : {}),
     },
     { trigger: 'webhook', ref: row.id },
+    alongside ?? undefined,
   );
   switch (result.kind) {
     case 'applied':
+      return { to: 'processed', reason: null, written: alongside !== null };
     case 'noop':
       return { to: 'processed', reason: null };
     case 'ignored':
@@ -224,7 +234,7 @@ async function attempt(deps: AppDeps, id: string, held: boolean, yieldToOlder: b
       if (!takeable.includes(row.state)) return row.state;
       if (yieldToOlder && older && ACTIVE_STATES.includes(older.state)) return BEHIND;
       const change = await decide(deps, tx, row, older, held);
-      return writeState(deps, tx, row, change);
+      return change.written ? change.to : writeState(deps, tx, row, change);
     });
   } catch (err) {
     deps.log.warn({ err, webhookInboxId: id }, 'webhook processing failed; will retry');

@@ -14,6 +14,15 @@ import { migrationsDir } from '../paths.js';
 
 export type Row = Record<string, unknown>;
 
+/**
+ * A write of one repository carried by a statement of another (a common table expression): `cte(n)` is its SQL
+ * (`name AS (...)`, a name unique in the statement), whose parameters, `params`, are numbered from `$n`.
+ */
+export interface CompanionWrite {
+  cte(firstParam: number): string;
+  params: unknown[];
+}
+
 export interface QueryResult<T> {
   rows: T[];
   rowCount: number;

@@ -5,7 +5,7 @@
  * Status values are written only by the use cases after the domain's transition check (states.md 8).
  */
 import type { PaymentStatus } from '../domain/payment-status.js';
-import type { Queryable, Tx } from './db.js';
+import type { CompanionWrite, Queryable, Tx } from './db.js';
 import { outboxInsertCtes, outboxInsertParams, type OutboxInsert } from './outbox.js';
 import { finishCommandSql, type FinishedCommandState } from './payment-commands.js';
 
@@ -239,6 +239,8 @@ export interface NewPaymentStored {
   history: HistoryRow;
   /** Whether webhook_inbox holds rows of this PSP object (the transaction id) in one of the asked states. */
   webhooksWaiting: boolean;
+  /** The statement recorded the PSP object mapping (new transaction id → this tenant); false when it was already there. */
+  pspObjectRecorded: boolean;
 }
 
 /**
@@ -257,7 +259,7 @@ export async function insertNewPayment(
   const createdAt = new Date();
   const expected = { payment: newPaymentRow(p, createdAt), history: { id: 0, paymentId: p.id, seq: 1, status: p.status, trigger: first.trigger, triggerRef: first.ref, details: null, createdAt } };
   const messages = announce(expected);
-  const r = await q.query<DbPaymentRow & { h_id: number; h_seq: number; h_status: string; h_trigger: HistoryTrigger; h_trigger_ref: string | null; h_details: Record<string, unknown> | null; h_created_at: Date; h_webhooks_waiting: boolean }>(
+  const r = await q.query<DbPaymentRow & { h_id: number; h_seq: number; h_status: string; h_trigger: HistoryTrigger; h_trigger_ref: string | null; h_details: Record<string, unknown> | null; h_created_at: Date; h_webhooks_waiting: boolean; h_psp_object_recorded: boolean }>(
     `WITH p AS (
        INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
          capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
@@ -273,13 +275,15 @@ export async function insertNewPayment(
      o AS (
        INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind)
        SELECT connector, transaction_id, tenant_identifier, $22 FROM p
-       ON CONFLICT (connector, psp_object_id) DO NOTHING),
+       ON CONFLICT (connector, psp_object_id) DO NOTHING
+       RETURNING 1),
      ${outboxInsertCtes('$2', 26, 'EXISTS (SELECT 1 FROM p)')}
      SELECT p.*, h.id AS h_id, h.seq AS h_seq, h.status AS h_status, h.trigger AS h_trigger, h.trigger_ref AS h_trigger_ref,
        h.details AS h_details, h.created_at AS h_created_at,
        EXISTS (SELECT 1 FROM webhook_inbox w
                WHERE w.tenant_identifier = p.tenant_identifier AND w.connector = p.connector AND w.psp_object_id = p.transaction_id
-                 AND w.state = ANY($23::text[])) AS h_webhooks_waiting
+                 AND w.state = ANY($23::text[])) AS h_webhooks_waiting,
+       EXISTS (SELECT 1 FROM o) AS h_psp_object_recorded
      FROM p CROSS JOIN h`,
     [...newPaymentParams(p), first.trigger, first.ref, first.pspObjectKind, [...first.waitingStates], JSON.stringify(p.pspData ?? {}), createdAt, ...outboxInsertParams(messages)],
   );
@@ -298,6 +302,7 @@ export async function insertNewPayment(
       created_at: row.h_created_at,
     }),
     webhooksWaiting: row.h_webhooks_waiting === true,
+    pspObjectRecorded: row.h_psp_object_recorded === true,
   };
 }
 
@@ -457,7 +462,7 @@ const NEXT_SEQ = `GREATEST(history_seq, (SELECT COALESCE(MAX(seq), 0) FROM payme
  *
  * With `announce` (and an `entry`): the caller knows the payment's history (`lockPaymentWithHistory`) and built the
  * row, the history entry (sequence number `announce.seq`, time `announce.at`) and the messages announcing them
- * beforehand; the messages are written by the same statement (`outboxInsertCtes`).
+ * beforehand; the messages are written by the same statement (`outboxInsertCtes`), and so is `announce.alongside`.
  */
 export async function updatePaymentRecording(
   tx: Tx,
@@ -465,7 +470,7 @@ export async function updatePaymentRecording(
   changes: PaymentChanges,
   entry: HistoryEntry | null,
   withHistory: boolean,
-  announce?: { at: Date; seq: number; outbox: readonly OutboxInsert[] },
+  announce?: { at: Date; seq: number; outbox: readonly OutboxInsert[]; alongside?: CompanionWrite },
 ): Promise<{ payment: PaymentRow; entry: HistoryRow | null; history: HistoryRow[] }> {
   const { sets, params } = paymentSets(paymentId, changes, announce?.at);
   let setsAll = sets;
@@ -489,6 +494,10 @@ export async function updatePaymentRecording(
     const tenantParam = `$${params.push(announce.outbox[0]!.tenantIdentifier)}`;
     ctes.push(outboxInsertCtes(tenantParam, params.length + 1, 'EXISTS (SELECT 1 FROM u)'));
     params.push(...outboxInsertParams(announce.outbox));
+  }
+  if (announce?.alongside) {
+    ctes.push(announce.alongside.cte(params.length + 1));
+    params.push(...announce.alongside.params);
   }
   // the statement's snapshot does not hold the row `h` inserts: the old rows, then the new one
   if (withHistory) columns.push(`(SELECT COALESCE(json_agg(x ORDER BY x.seq), '[]'::json) FROM payment_status_history x WHERE x.payment_id = $1) AS history_old`);

@@ -3,7 +3,7 @@
  * (tenant, connector, event id).
  */
 import type { WebhookInboxStatus } from '../domain/processing-status.js';
-import type { Queryable, Tx } from './db.js';
+import type { CompanionWrite, Queryable, Tx } from './db.js';
 
 export interface NewInboxEvent {
   id: string;
@@ -103,11 +103,19 @@ export interface InboxStateChange {
 
 /** Writes the row's new state (the caller checked the move against the inbox state machine). */
 export async function writeInboxState(tx: Tx, id: string, c: InboxStateChange): Promise<void> {
-  await tx.query(
-    `UPDATE webhook_inbox SET state = $2, reason = $3, attempts = $4, next_attempt_at = $5, processed_at = CASE WHEN $6::boolean THEN now() ELSE processed_at END
-     WHERE id = $1`,
-    [id, c.state, c.reason, c.attempts, c.nextAttemptAt, c.final],
-  );
+  await tx.query(`UPDATE webhook_inbox SET ${stateSets(2)} WHERE id = $1`, [id, ...stateParams(c)]);
+}
+
+const stateSets = (n: number): string =>
+  `state = $${n}, reason = $${n + 1}, attempts = $${n + 2}, next_attempt_at = $${n + 3}, processed_at = CASE WHEN $${n + 4}::boolean THEN now() ELSE processed_at END`;
+const stateParams = (c: InboxStateChange): unknown[] => [c.state, c.reason, c.attempts, c.nextAttemptAt, c.final];
+
+/** `writeInboxState` as a part of the statement that writes the change the row's processing applies (one round trip less). */
+export function inboxStateWrite(id: string, c: InboxStateChange): CompanionWrite {
+  return {
+    cte: (n) => `inbox_state AS (UPDATE webhook_inbox SET ${stateSets(n + 1)} WHERE id = $${n})`,
+    params: [id, ...stateParams(c)],
+  };
 }
 
 /** Ids of one PSP object's rows in one of `states`, in arrival order. */
