@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processCommand } from '../src/app/process-command.js';
 import type { AppDeps } from '../src/app/context.js';
 import { messageId } from '../src/messaging/outbox.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
 import {
   CARD_CAPTURE_FAILS,
   CARD_REFUND_FAILS,
@@ -73,6 +73,26 @@ const cancel = (o: Order, items: number[], id?: string) => publish('CancelPaymen
 const statusPayload = (o: Order, items: number[], amount: number) => ({ orderReference: o.orderReference, orderItemIds: items, amount, currencyIsoCode: 'EUR' });
 
 describe('CapturePayment', () => {
+  it('the record goes in with the pending amount, and its settlement with the capture, its history row and messages: one statement each', async () => {
+    const o = await authorizedOrder({ 71: 2500 });
+    let a = '';
+    const sql = await statementsOf(app, async () => {
+      a = await capture(o, [71], 2500);
+      expect((await inbox(a)).state).toBe('processed');
+    });
+    const start = sql.filter((q) => q.includes('INSERT INTO payment_operations'));
+    expect(start).toHaveLength(1);
+    expect(start[0]).toMatch(/UPDATE payments SET pending_capture_amount/);
+    const settle = sql.filter((q) => q.includes('UPDATE payment_operations SET'));
+    expect(settle).toHaveLength(1);
+    for (const part of ['UPDATE payments SET', 'INSERT INTO payment_status_history', 'INSERT INTO outbox']) expect(settle[0]).toContain(part);
+    const p = await payment(o);
+    expect({ status: p.status, captured: Number(p.captured_amount), pending: Number(p.pending_capture_amount) }).toEqual({ status: 'captured', captured: 2500, pending: 0 });
+    const rec = (await app.deps.db.query<any>('SELECT status, result_message_ids FROM payment_operations WHERE payment_id = $1', [p.id])).rows;
+    const captured = (await events(o)).filter((e) => e.name === 'PaymentCaptured');
+    expect(rec).toEqual([{ status: 'succeeded', result_message_ids: captured.map((e) => e.id) }]);
+  });
+
   it('the same command run again after its record was settled (a webhook came first after a crash) re-publishes nothing', async () => {
     const o = await authorizedOrder({ 61: 4000 });
     const a = await capture(o, [61], 4000);

@@ -23,11 +23,11 @@ import {
   type PaymentAmounts,
   type TransitionMessage,
 } from '../domain/payment-status.js';
-import { enqueue, republish, type OutgoingMessage } from '../messaging/outbox.js';
-import type { Tx } from '../store/db.js';
+import { enqueue, outboxRowsOf, outboxWritten, republish, type OutgoingMessage } from '../messaging/outbox.js';
+import { runCompanionWrite, type CompanionWrite, type Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
-import { backoffMs, getOperation, insertOperation, listOperations, updateOperation, type OperationRow } from '../store/operations.js';
-import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPayment, updatePayment, updatePaymentRecording, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { backoffMs, getOperation, insertOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
+import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -84,31 +84,57 @@ export const amountChanges = (a: PaymentAmounts): PaymentChanges => ({
  * Writes a change of the (locked) payment: the row (version + 1), a history row when the status changes, then
  * `PaymentUpdated` (when `updated` and the write changed something it carries) and the status messages (only for a payment linked to an order), in this order,
  * in `tx`. Returns the row after the write and the outbox ids of the status messages.
+ *
+ * `history`: the payment's history read with its lock (`lockPaymentWithHistory`): the row, its history entry and the
+ * messages are then built first and written in one statement, with `alongside` (given the status messages' ids: the
+ * operation record they settle). Without it, or without changes, `alongside` is written by a statement of its own.
  */
 export async function writePaymentChange(
   deps: AppDeps,
   tx: Tx,
   before: PaymentRow,
   changes: PaymentChanges | null,
-  opts: { updated: boolean; statusMessages: StatusMsg[]; source: Source },
+  opts: { updated: boolean; statusMessages: StatusMsg[]; source: Source; history?: HistoryRow[]; alongside?: (statusMessageIds: string[]) => CompanionWrite },
 ): Promise<{ payment: PaymentRow; statusMessageIds: string[] }> {
+  const entryOf = (c: PaymentChanges): HistoryEntry | null =>
+    c.status !== undefined && c.status !== before.status ? { status: c.status, trigger: opts.source.trigger, ref: opts.source.ref } : null;
+  const messagesOf = (payment: PaymentRow, history: HistoryRow[]): { out: OutgoingMessage[]; statusCount: number } => {
+    const out: OutgoingMessage[] = [];
+    if (opts.updated && changes && paymentUpdateCarriesChange(before, payment)) out.push(paymentUpdatedMessage(payment, history, opts.source.ref));
+    const status = payment.orderReference
+      ? opts.statusMessages.map((m) =>
+          paymentStatusMessage(m.name, payment, { eventKey: m.eventKey, orderItemIds: m.orderItemIds, amount: m.amount, correlationId: opts.source.ref }),
+        )
+      : [];
+    out.push(...status);
+    return { out, statusCount: status.length };
+  };
+
+  if (changes && opts.history) {
+    const at = new Date();
+    const entryInput = entryOf(changes);
+    const entry: HistoryRow | null = entryInput
+      ? { id: 0, paymentId: before.id, seq: (opts.history.at(-1)?.seq ?? 0) + 1, status: entryInput.status, trigger: entryInput.trigger, triggerRef: entryInput.ref, details: null, createdAt: at }
+      : null;
+    const payment: PaymentRow = { ...before, ...changes, version: before.version + 1, updatedAt: at };
+    const { out, statusCount } = messagesOf(payment, [...opts.history, ...(entry ? [entry] : [])]);
+    const rows = outboxRowsOf(deps.config.appIdentifier, out);
+    const statusMessageIds = rows.slice(rows.length - statusCount).map((r) => r.id);
+    const alongside = opts.alongside?.(statusMessageIds);
+    await updatePaymentRecording(tx, before.id, changes, entryInput, false, { at, seq: entry?.seq ?? 0, outbox: rows, ...(alongside ? { alongside } : {}) });
+    if (rows.length > 0) tx.afterCommit(outboxWritten);
+    return { payment, statusMessageIds };
+  }
+
   let payment = before;
   let history: HistoryRow[] = [];
-  if (changes) {
-    const entry = changes.status !== undefined && changes.status !== before.status ? { status: changes.status, trigger: opts.source.trigger, ref: opts.source.ref } : null;
-    // the history is read in the same statement whenever a PaymentUpdated may follow (it carries the history)
-    ({ payment, history } = await updatePaymentRecording(tx, before.id, changes, entry, opts.updated));
-  }
-  const out: OutgoingMessage[] = [];
-  if (opts.updated && changes && paymentUpdateCarriesChange(before, payment)) out.push(paymentUpdatedMessage(payment, history, opts.source.ref));
-  const status = payment.orderReference
-    ? opts.statusMessages.map((m) =>
-        paymentStatusMessage(m.name, payment, { eventKey: m.eventKey, orderItemIds: m.orderItemIds, amount: m.amount, correlationId: opts.source.ref }),
-      )
-    : [];
-  out.push(...status);
+  // the history is read in the same statement whenever a PaymentUpdated may follow (it carries the history)
+  if (changes) ({ payment, history } = await updatePaymentRecording(tx, before.id, changes, entryOf(changes), opts.updated));
+  const { out, statusCount } = messagesOf(payment, history);
   const ids = out.length > 0 ? await enqueue(tx, deps.config.appIdentifier, out) : [];
-  return { payment, statusMessageIds: ids.slice(ids.length - status.length) };
+  const statusMessageIds = ids.slice(ids.length - statusCount);
+  if (opts.alongside) await runCompanionWrite(tx, opts.alongside(statusMessageIds));
+  return { payment, statusMessageIds };
 }
 
 /** Re-publishes stored outbox rows (messages.md 4.3). Returns how many existed. */
@@ -227,20 +253,24 @@ export async function startCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, c
     }
     case 'proceed': {
       const id = randomUUID();
-      const record = await insertOperation(tx, {
-        id,
-        paymentId: payment.id,
-        tenantIdentifier: payment.tenantIdentifier,
-        kind: 'capture',
-        itemKey: decision.itemKey,
-        orderItemIds: [...new Set(cmd.orderItemIds)],
-        amount: cmd.amount,
-        status: 'pending',
-        commandId: cmd.inboxId,
-        nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
-      });
-      const after = await updatePayment(tx, payment.id, { pendingCaptureAmount: withPendingCapture(amountsOf(payment), cmd.amount).pendingCaptureAmount });
-      return { kind: 'call', paymentId: payment.id, recordId: id, snapshot: { record, payment: after } };
+      // the record and the payment's pending amount in one statement
+      const insert = operationInsertWrite(
+        {
+          id,
+          paymentId: payment.id,
+          tenantIdentifier: payment.tenantIdentifier,
+          kind: 'capture',
+          itemKey: decision.itemKey,
+          orderItemIds: [...new Set(cmd.orderItemIds)],
+          amount: cmd.amount,
+          status: 'pending',
+          commandId: cmd.inboxId,
+          nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
+        },
+        new Date(),
+      );
+      const after = await updatePayment(tx, payment.id, { pendingCaptureAmount: withPendingCapture(amountsOf(payment), cmd.amount).pendingCaptureAmount }, insert.write);
+      return { kind: 'call', paymentId: payment.id, recordId: id, snapshot: { record: insert.row, payment: after } };
     }
   }
 }
@@ -279,9 +309,9 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
   }
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `capture ${record.id} pending: ${answer.reason}` : null } : null;
-    const locked = await lockPayment(tx, record.paymentId, finish);
+    const locked = await lockPaymentWithHistory(tx, record.paymentId, finish);
     const rec = await getOperation(tx, record.id, { forUpdate: true });
-    if (rec && rec.status === 'pending') await settleCapture(deps, tx, locked, rec, answer, source);
+    if (rec && rec.status === 'pending') await settleCapture(deps, tx, locked.payment, rec, answer, source, locked.history);
   });
   return answer.kind;
 }
@@ -290,7 +320,16 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
  * Applies an answer to a pending capture record (payment and record locked by the caller). `unknown` keeps it
  * pending with backoff, or fails it after 24 h (flows.md 8 step 8, 14).
  */
-export async function settleCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, rec: OperationRow, answer: OperationAnswer, source: Source): Promise<void> {
+export async function settleCapture(
+  deps: AppDeps,
+  tx: Tx,
+  payment: PaymentRow,
+  rec: OperationRow,
+  answer: OperationAnswer,
+  source: Source,
+  /** The payment's history, read with its lock: the payment change and the record's settlement then go in one statement. */
+  history?: HistoryRow[],
+): Promise<void> {
   if (rec.status !== 'pending') return;
   if (answer.kind === 'unknown') {
     if (Date.now() - rec.createdAt.getTime() < RECORD_GIVE_UP_MS) {
@@ -333,8 +372,13 @@ export async function settleCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, 
     }
     const status = statusMessagesOf(check.messages, (name) => ({ name, eventKey: captureKey('succeeded'), orderItemIds: rec.orderItemIds, amount: rec.amount }));
     if (released > 0) status.push({ name: 'PaymentCanceled', eventKey: captureKey('released'), orderItemIds: [], amount: released });
-    const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), status: to }, { updated: true, statusMessages: status, source });
-    await updateOperation(tx, rec.id, { status: 'succeeded', pspReference: answer.pspReference ?? null, resultMessageIds: w.statusMessageIds });
+    await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), status: to }, {
+      updated: true,
+      statusMessages: status,
+      source,
+      ...(history ? { history } : {}),
+      alongside: (ids) => operationUpdateWrite(rec.id, { status: 'succeeded', pspReference: answer.pspReference ?? null, resultMessageIds: ids }),
+    });
     return;
   }
 
@@ -343,12 +387,13 @@ export async function settleCapture(deps: AppDeps, tx: Tx, payment: PaymentRow, 
   const amounts = withSettledCapture(before, rec.amount, false, true);
   const check = transition(from, to, 'capture_failed');
   const changed = check.ok && check.changed;
-  const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), ...(changed ? { status: to } : {}) }, {
+  await writePaymentChange(deps, tx, payment, { ...amountChanges(amounts), ...(changed ? { status: to } : {}) }, {
     updated: changed,
     statusMessages: [{ name: 'PaymentCaptureFailed', eventKey: captureKey('failed'), orderItemIds: rec.orderItemIds, amount: rec.amount }],
     source,
+    ...(history ? { history } : {}),
+    alongside: (ids) => operationUpdateWrite(rec.id, { status: 'failed', failureReason: answer.reason, resultMessageIds: ids }),
   });
-  await updateOperation(tx, rec.id, { status: 'failed', failureReason: answer.reason, resultMessageIds: w.statusMessageIds });
 }
 
 /** The status messages (not PaymentUpdated) of a transition row, with the caller's items/amount/key. */
@@ -378,13 +423,13 @@ export async function applyCaptureWebhook(
   const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
   if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
   if (!found.orderReference) return { kind: 'waiting_for_order', reason: 'payment is not linked to an order yet' };
-  let payment = await lockPayment(tx, found.id);
+  let { payment, history } = await lockPaymentWithHistory(tx, found.id);
   const pending = (await listOperations(tx, payment.id)).filter((r) => r.kind === 'capture' && r.status === 'pending');
 
   if (!outcome.succeeded) {
     const rec = pending[0];
     if (!rec) return { kind: 'noop' };
-    await settleCapture(deps, tx, payment, rec, { kind: 'failed', reason: outcome.reason ?? 'capture_failed' }, source);
+    await settleCapture(deps, tx, payment, rec, { kind: 'failed', reason: outcome.reason ?? 'capture_failed' }, source, history);
     return { kind: 'applied' };
   }
 
@@ -398,8 +443,8 @@ export async function applyCaptureWebhook(
       unsettled++;
       continue;
     }
-    await settleCapture(deps, tx, payment, rec, { kind: 'succeeded', ...(outcome.final === true ? { released: true } : {}) }, source);
-    payment = await lockPayment(tx, payment.id);
+    await settleCapture(deps, tx, payment, rec, { kind: 'succeeded', ...(outcome.final === true ? { released: true } : {}) }, source, history);
+    ({ payment, history } = await lockPaymentWithHistory(tx, payment.id));
     remaining -= rec.amount;
     applied = true;
   }

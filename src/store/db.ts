@@ -23,6 +23,11 @@ export interface CompanionWrite {
   params: unknown[];
 }
 
+/** A companion write on its own, when there is no statement to carry it. */
+export async function runCompanionWrite(q: Queryable, w: CompanionWrite): Promise<void> {
+  await q.query(`WITH ${w.cte(1)} SELECT 1`, w.params);
+}
+
 export interface QueryResult<T> {
   rows: T[];
   rowCount: number;

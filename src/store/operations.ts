@@ -5,7 +5,7 @@
  */
 import type { OperationKind, OperationRecord, OperationStatus } from '../domain/capture.js';
 import type { RefundRecord, RefundStatus } from '../domain/refund.js';
-import type { Queryable, Tx } from './db.js';
+import type { CompanionWrite, Queryable, Tx } from './db.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.map(num).filter((n) => Number.isSafeInteger(n)) : []);
@@ -87,6 +87,44 @@ export interface NewOperation {
   resultMessageIds?: string[];
 }
 
+/**
+ * `insertOperation` as a part of the statement that writes the payment change it goes with (a capture's pending amount).
+ * Returns the write and the row it stores, but for `createdAt`: the database's transaction time (records of a payment
+ * are ordered by it), here `at` (the caller's clock, close to it).
+ */
+export function operationInsertWrite(o: NewOperation, at: Date): { write: CompanionWrite; row: OperationRow } {
+  const nextAttemptAt = o.nextAttemptAt ?? at;
+  const params = [o.id, o.paymentId, o.tenantIdentifier, o.kind, o.itemKey, JSON.stringify(o.orderItemIds), o.amount, o.status, o.commandId, nextAttemptAt, JSON.stringify(o.resultMessageIds ?? [])];
+  return {
+    write: {
+      cte: (n) => {
+        const $ = (i: number): string => `$${n + i}`;
+        return `operation_insert AS (
+          INSERT INTO payment_operations (id, payment_id, tenant_identifier, kind, item_key, order_item_ids, amount, status, command_id, next_attempt_at, result_message_ids)
+          VALUES (${$(0)}, ${$(1)}, ${$(2)}, ${$(3)}, ${$(4)}, ${$(5)}::jsonb, ${$(6)}::bigint, ${$(7)}, ${$(8)}, ${$(9)}::timestamptz, ${$(10)}::jsonb))`;
+      },
+      params,
+    },
+    row: {
+      id: o.id,
+      kind: o.kind,
+      itemKey: o.itemKey,
+      orderItemIds: [...o.orderItemIds],
+      amount: o.amount,
+      status: o.status,
+      paymentId: o.paymentId,
+      tenantIdentifier: o.tenantIdentifier,
+      pspReference: null,
+      failureReason: null,
+      commandId: o.commandId,
+      resultMessageIds: [...(o.resultMessageIds ?? [])],
+      attempts: 0,
+      nextAttemptAt,
+      createdAt: at,
+    },
+  };
+}
+
 export async function insertOperation(tx: Tx, o: NewOperation): Promise<OperationRow> {
   const r = await tx.query<DbOperation>(
     `INSERT INTO payment_operations (id, payment_id, tenant_identifier, kind, item_key, order_item_ids, amount, status, command_id, next_attempt_at, result_message_ids)
@@ -118,26 +156,29 @@ export interface OperationChanges {
 }
 
 export async function updateOperation(tx: Tx, id: string, c: OperationChanges): Promise<void> {
-  await tx.query(
-    `UPDATE payment_operations SET
-       status = COALESCE($2, status),
-       psp_reference = COALESCE($3, psp_reference),
-       failure_reason = COALESCE($4, failure_reason),
-       result_message_ids = COALESCE($5::jsonb, result_message_ids),
-       attempts = COALESCE($6, attempts),
-       next_attempt_at = COALESCE($7, next_attempt_at),
-       updated_at = now()
-     WHERE id = $1`,
-    [
-      id,
-      c.status ?? null,
-      c.pspReference ?? null,
-      c.failureReason ?? null,
-      c.resultMessageIds ? JSON.stringify(c.resultMessageIds) : null,
-      c.attempts ?? null,
-      c.nextAttemptAt ?? null,
-    ],
-  );
+  await tx.query(`UPDATE payment_operations SET ${operationSets(2)} WHERE id = $1`, [id, ...operationParams(c)]);
+}
+
+const operationSets = (n: number): string => `
+       status = COALESCE($${n}, status),
+       psp_reference = COALESCE($${n + 1}, psp_reference),
+       failure_reason = COALESCE($${n + 2}, failure_reason),
+       result_message_ids = COALESCE($${n + 3}::jsonb, result_message_ids),
+       attempts = COALESCE($${n + 4}::integer, attempts),
+       next_attempt_at = COALESCE($${n + 5}::timestamptz, next_attempt_at),
+       updated_at = now()`;
+const operationParams = (c: OperationChanges): unknown[] => [
+  c.status ?? null,
+  c.pspReference ?? null,
+  c.failureReason ?? null,
+  c.resultMessageIds ? JSON.stringify(c.resultMessageIds) : null,
+  c.attempts ?? null,
+  c.nextAttemptAt ?? null,
+];
+
+/** `updateOperation` as a part of the statement that writes the payment change it goes with. */
+export function operationUpdateWrite(id: string, c: OperationChanges): CompanionWrite {
+  return { cte: (n) => `operation_update AS (UPDATE payment_operations SET ${operationSets(n + 1)} WHERE id = $${n})`, params: [id, ...operationParams(c)] };
 }
 
 // ---- refunds ----

@@ -420,10 +420,11 @@ const COLUMN_OF: Record<keyof PaymentChanges, string> = {
 };
 const JSON_FIELDS = new Set<keyof PaymentChanges>(['orderData', 'preOrderData', 'pspDetails', 'pspData', 'declinedAttempts']);
 
-/** Applies `changes` to the (locked) payment, increments `version` and returns the row after the write. */
-export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentChanges): Promise<PaymentRow> {
+/** Applies `changes` to the (locked) payment, increments `version` and returns the row after the write; `alongside` goes in the same statement. */
+export async function updatePayment(tx: Tx, paymentId: string, changes: PaymentChanges, alongside?: CompanionWrite): Promise<PaymentRow> {
   const { sets, params } = paymentSets(paymentId, changes);
-  const r = await tx.query<DbPaymentRow>(`UPDATE payments SET ${sets} WHERE id = $1 RETURNING *`, params);
+  const sql = alongside ? `WITH ${alongside.cte(params.length + 1)} UPDATE payments SET ${sets} WHERE id = $1 RETURNING *` : `UPDATE payments SET ${sets} WHERE id = $1 RETURNING *`;
+  const r = await tx.query<DbPaymentRow>(sql, alongside ? [...params, ...alongside.params] : params);
   if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
   return mapPaymentRow(r.rows[0]);
 }
@@ -530,9 +531,14 @@ async function lockedWithHistory(tx: Tx, row: DbPaymentRow & { history_all: DbHi
   return { payment, history: await listHistory(tx, payment.id) };
 }
 
-/** `lockPayment` with the payment's history (`LockedPayment`). */
-export async function lockPaymentWithHistory(tx: Tx, paymentId: string): Promise<LockedPayment> {
-  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(`SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`, [paymentId]);
+/** `lockPayment` with the payment's history (`LockedPayment`); `finish` as in `lockPayment`. */
+export async function lockPaymentWithHistory(tx: Tx, paymentId: string, finish?: CommandFinish | null): Promise<LockedPayment> {
+  const r = finish
+    ? await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(
+        `WITH finished AS (${finishCommandSql('$2', '$3', '$4')}) SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`,
+        [paymentId, finish.id, finish.state, finish.reason],
+      )
+    : await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(`SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`, [paymentId]);
   if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
   return lockedWithHistory(tx, r.rows[0]);
 }
