@@ -4,14 +4,14 @@
  * 2-core VM moves by 25 % from run to run; CPU per request moves far less and says where the time goes (how the
  * README's "Benchmark" figures on prepared statements and statement counts were measured).
  *
- * Lines: the floor (the same bare Fastify insert+update transaction as `npm run bench`), initialize-payment, and the
- * command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES (floor,init,capture),
+ * Lines: the floor (the same bare Fastify insert+update transaction as `npm run bench`), initialize-payment (`init`;
+ * `init-psp`: with the sandbox PSP in its own process, whose CPU is shown apart), and the command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES (floor,init,capture; also init-psp),
  * CPU_DURATION_MS (5000), CPU_CAPTURES (400). Linux only (reads /proc); PostgreSQL at BENCH_POSTGRES_URL.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { openDb } from '../src/store/db.js';
-import { authorizedOrders, configureTenant, postgres, postgresReachable, runLoad, startApp, startFloor, until } from './harness.js';
+import { authorizedOrders, configureTenant, postgres, postgresReachable, runLoad, startApp, startFloor, until, withPspProcess } from './harness.js';
 import type { Summary } from './load.js';
 
 const TICK_MS = 10; // USER_HZ 100
@@ -37,20 +37,23 @@ function cpuOf(match: (cmdline: string) => boolean): number {
 }
 const postgresCpu = (): number => cpuOf((c) => c.startsWith('postgres'));
 const loadCpu = (): number => cpuOf((c) => c.includes('load.js'));
+const pspCpu = (): number => cpuOf((c) => c.includes('sandbox/main.js'));
 
 async function measure(name: string, requests: (s: Summary) => number, run: () => Promise<Summary>): Promise<void> {
   const pg0 = postgresCpu();
   const me0 = process.cpuUsage();
   let load = 0;
+  const psp0 = pspCpu();
   const sampler = setInterval(() => (load = Math.max(load, loadCpu())), 100); // the load process is gone once it answered
   const s = await run();
   clearInterval(sampler);
   const me = process.cpuUsage(me0);
   const pgMs = postgresCpu() - pg0;
+  const pspMs = pspCpu() - psp0; // a sandbox PSP process (init-psp line), else 0
   const n = requests(s);
   const per = (ms: number): string => (ms / n).toFixed(2).padStart(6);
   console.log(
-    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p99 ${s.p99.toFixed(0).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}`,
+    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p99 ${s.p99.toFixed(0).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}`,
   );
 }
 
@@ -79,6 +82,16 @@ async function initialize(): Promise<void> {
   }
 }
 
+/** initialize-payment with the sandbox PSP in its own process: the PSP's share of the CPU shows separately. */
+async function initializeOwnPsp(): Promise<void> {
+  await withPspProcess(postgres, {}, async (app) => {
+    await configureTenant(app, 'cpu-init-psp');
+    await measure('init-psp', (s) => s.requests, () =>
+      runLoad({ type: 'http', baseUrl: app.url, concurrency: 50, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init-psp', run: randomBytes(4).toString('hex') } }),
+    );
+  });
+}
+
 async function capture(): Promise<void> {
   const app = await startApp(postgres);
   try {
@@ -104,6 +117,7 @@ async function main(): Promise<void> {
   console.log(`CPU per request on PostgreSQL, c=50 (app = this process incl. the in-process sandbox PSP); node ${process.version}`);
   if (LINES.includes('floor')) await floor();
   if (LINES.includes('init')) await initialize();
+  if (LINES.includes('init-psp')) await initializeOwnPsp();
   if (LINES.includes('capture')) await capture();
 }
 
