@@ -177,6 +177,28 @@ describe('CapturePayment', () => {
 });
 
 describe('RefundPayment', () => {
+  it('the record goes in with the pending refund amount, the PSP refund id with its PSP object, the settlement with the payment change: one statement each', async () => {
+    const o = await authorizedOrder({ 72: 1800 });
+    expect((await inbox(await capture(o, [72], 1800))).state).toBe('processed');
+    const sql = await statementsOf(app, async () => {
+      expect((await inbox(await refund(o, [72], -1800))).state).toBe('processed');
+      await until(() => payment(o), (x) => Number(x.refunded_amount) === 1800 && Number(x.pending_refund_amount) === 0);
+    });
+    const start = sql.filter((q) => q.includes('INSERT INTO refunds'));
+    expect(start).toHaveLength(1);
+    expect(start[0]).toMatch(/UPDATE payments SET refunded_amount/);
+    const pspId = sql.filter((q) => q.includes('INSERT INTO psp_objects') && q.includes('UPDATE refunds'));
+    expect(pspId).toHaveLength(1);
+    const settle = sql.filter((q) => /UPDATE refunds SET\s+status/.test(q));
+    expect(settle).toHaveLength(1); // the webhook's refund.succeeded
+    for (const part of ['UPDATE payments SET', 'INSERT INTO outbox']) expect(settle[0]).toContain(part);
+    const p = await payment(o);
+    const rec = (await app.deps.db.query<any>('SELECT status, result_message_ids FROM refunds WHERE payment_id = $1', [p.id])).rows;
+    const refunded = (await events(o)).filter((e) => e.name === 'PaymentRefunded');
+    expect(refunded).toHaveLength(1);
+    expect(rec).toEqual([{ status: 'succeeded', result_message_ids: refunded.map((e) => e.id) }]);
+  });
+
   it('partial refunds settle by webhook; over-refund and repeated items are refused', async () => {
     const o = await authorizedOrder({ 7: 3000, 8: 2000 });
     expect((await inbox(await capture(o, [7, 8], 5000))).state).toBe('processed');

@@ -205,10 +205,20 @@ function mutate(template: Json, mutations: Mutation[]): Json {
   return root;
 }
 
+/** About the length of `qs.stringify(v)`: every leaf repeats its whole key path (`a[b][0][c]=...`). */
+function formLength(v: Json, pathLength = 0): number {
+  if (v === null || typeof v !== 'object') return pathLength + String(v).length + 2;
+  let n = 0;
+  for (const [k, child] of Object.entries(v)) n += formLength(child as Json, pathLength + k.length + 2);
+  return n;
+}
+/** Above this a form body is sent as JSON: building a generated value's form text reached 290 MB and 10-40 s (one synchronous string build, measured as an event-loop stall). */
+const FORM_LIMIT = 4 * 1024 * 1024;
+
 function serialize(v: Json, form: boolean): string {
   let text: string | undefined;
   try {
-    text = form ? qs.stringify(v, { allowDots: false }) : JSON.stringify(v);
+    text = form && formLength(v) <= FORM_LIMIT ? qs.stringify(v, { allowDots: false }) : JSON.stringify(v);
   } catch (err) {
     // qs repeats every key path for each leaf: a rare generated value outgrows a JS string; send it as JSON instead
     if (!(err instanceof RangeError)) throw err;

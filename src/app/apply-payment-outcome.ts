@@ -254,12 +254,15 @@ export async function applyPaymentOutcome(
         }),
       );
   }
-  await updatePaymentRecording(tx, payment.id, changes, { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails }, false, {
-    at,
-    seq: entry.seq,
-    outbox: outboxRowsOf(deps.config.appIdentifier, out),
-    ...(alongside ? { alongside } : {}),
-  });
+  await updatePaymentRecording(
+    tx,
+    payment.id,
+    changes,
+    { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails },
+    false,
+    { at, seq: entry.seq, outbox: outboxRowsOf(deps.config.appIdentifier, out) },
+    alongside,
+  );
   if (out.length > 0) tx.afterCommit(outboxWritten);
   return { kind: 'applied', status: to };
 }

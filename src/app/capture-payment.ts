@@ -23,7 +23,7 @@ import {
   type PaymentAmounts,
   type TransitionMessage,
 } from '../domain/payment-status.js';
-import { enqueue, outboxRowsOf, outboxWritten, republish, type OutgoingMessage } from '../messaging/outbox.js';
+import { enqueue, messageId, outboxRowsOf, outboxWritten, republish, type OutgoingMessage } from '../messaging/outbox.js';
 import { runCompanionWrite, type CompanionWrite, type Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
@@ -120,21 +120,23 @@ export async function writePaymentChange(
     const { out, statusCount } = messagesOf(payment, [...opts.history, ...(entry ? [entry] : [])]);
     const rows = outboxRowsOf(deps.config.appIdentifier, out);
     const statusMessageIds = rows.slice(rows.length - statusCount).map((r) => r.id);
-    const alongside = opts.alongside?.(statusMessageIds);
-    await updatePaymentRecording(tx, before.id, changes, entryInput, false, { at, seq: entry?.seq ?? 0, outbox: rows, ...(alongside ? { alongside } : {}) });
+    await updatePaymentRecording(tx, before.id, changes, entryInput, false, { at, seq: entry?.seq ?? 0, outbox: rows }, opts.alongside?.(statusMessageIds));
     if (rows.length > 0) tx.afterCommit(outboxWritten);
     return { payment, statusMessageIds };
   }
 
+  // Message ids follow from the message name and event key (not from the row): the record's write can go first.
+  const orderReference = changes && changes.orderReference !== undefined ? changes.orderReference : before.orderReference;
+  const statusIds = orderReference ? opts.statusMessages.map((m) => messageId(deps.config.appIdentifier, before.tenantIdentifier, m.name, m.eventKey)) : [];
+  const alongside = opts.alongside?.(statusIds);
   let payment = before;
   let history: HistoryRow[] = [];
   // the history is read in the same statement whenever a PaymentUpdated may follow (it carries the history)
-  if (changes) ({ payment, history } = await updatePaymentRecording(tx, before.id, changes, entryOf(changes), opts.updated));
-  const { out, statusCount } = messagesOf(payment, history);
-  const ids = out.length > 0 ? await enqueue(tx, deps.config.appIdentifier, out) : [];
-  const statusMessageIds = ids.slice(ids.length - statusCount);
-  if (opts.alongside) await runCompanionWrite(tx, opts.alongside(statusMessageIds));
-  return { payment, statusMessageIds };
+  if (changes) ({ payment, history } = await updatePaymentRecording(tx, before.id, changes, entryOf(changes), opts.updated, undefined, alongside));
+  else if (alongside) await runCompanionWrite(tx, alongside);
+  const { out } = messagesOf(payment, history);
+  if (out.length > 0) await enqueue(tx, deps.config.appIdentifier, out);
+  return { payment, statusMessageIds: statusIds };
 }
 
 /** Re-publishes stored outbox rows (messages.md 4.3). Returns how many existed. */

@@ -9,8 +9,20 @@ import { uncoveredItemIds } from '../domain/capture.js';
 import { refundableAmount } from '../domain/payment-status.js';
 import { checkRefund, refundCreation, refundTransition, withRefundStatus, type RefundStatus } from '../domain/refund.js';
 import type { Tx } from '../store/db.js';
-import { backoffMs, findRefundByPspId, getRefund, insertRefund, listOperations, listRefunds, updateRefund, type RefundRow } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, recordPspObject, type PaymentRow } from '../store/payments.js';
+import {
+  backoffMs,
+  findRefundByPspId,
+  getRefund,
+  insertRefund,
+  listOperations,
+  listRefunds,
+  refundInsertWrite,
+  refundUpdateWrite,
+  storeRefundPspId,
+  updateRefund,
+  type RefundRow,
+} from '../store/operations.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentWithHistory, recordPspObject, type HistoryRow, type PaymentRow } from '../store/payments.js';
 import {
   amountsOf,
   finishInbox,
@@ -28,7 +40,7 @@ import {
 } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf } from './payment-messages.js';
-import { processWaitingWebhooksFor } from './webhook-processing.js';
+import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
 
 export interface RefundCommandInput {
   inboxId: string;
@@ -85,24 +97,29 @@ export async function startRefund(deps: AppDeps, tx: Tx, payment: PaymentRow, cm
       const created = refundCreation('pending');
       if (!created.ok) throw new Error(created.error.message);
       const amounts = withRefundStatus(amountsOf(payment), null, 'pending', decision.amount);
+      // the record goes in with the payment's pending refund amount, in one statement
+      const insert = refundInsertWrite(
+        {
+          id,
+          paymentId: payment.id,
+          tenantIdentifier: payment.tenantIdentifier,
+          itemKey: decision.itemKey,
+          orderItemIds: decision.orderItemIds,
+          amount: decision.amount,
+          currency: payment.currency,
+          status: 'pending',
+          commandId: cmd.inboxId,
+          nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
+        },
+        new Date(),
+      );
       const changed = await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
         updated: created.messages.some((m) => m.name === 'PaymentUpdated'),
         statusMessages: [],
         source,
+        alongside: () => insert.write,
       });
-      const record = await insertRefund(tx, {
-        id,
-        paymentId: payment.id,
-        tenantIdentifier: payment.tenantIdentifier,
-        itemKey: decision.itemKey,
-        orderItemIds: decision.orderItemIds,
-        amount: decision.amount,
-        currency: payment.currency,
-        status: 'pending',
-        commandId: cmd.inboxId,
-        nextAttemptAt: new Date(Date.now() + RECORD_LEASE_MS),
-      });
-      return { kind: 'call', paymentId: payment.id, refundId: id, snapshot: { record, payment: changed.payment } };
+      return { kind: 'call', paymentId: payment.id, refundId: id, snapshot: { record: insert.row, payment: changed.payment } };
     }
   }
 }
@@ -127,15 +144,17 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
         }),
       )
     : { kind: 'unknown', reason: 'tenant configuration not found' };
-  let storedPspId: string | null = null;
+  let stored: StoredPspId | null = null;
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `refund ${refund.id} pending: ${answer.reason}` : null } : null;
-    const locked = await lockPayment(tx, refund.paymentId, finish);
+    const locked = await lockPaymentWithHistory(tx, refund.paymentId, finish);
     const rec = await getRefund(tx, refund.id, { forUpdate: true });
-    if (rec) storedPspId = await settleRefundAnswer(deps, tx, locked, rec, answer, source);
+    if (rec) stored = await settleRefundAnswer(deps, tx, locked.payment, rec, answer, source, locked.history);
   });
-  // Webhooks for this refund that arrived before its PSP id was stored wait for it (flows.md 12 step 8).
-  if (storedPspId) await processWaitingWebhooksFor(deps, payment.tenantIdentifier, storedPspId);
+  // Webhooks for this refund that arrived before its PSP id was stored wait for it (flows.md 12 step 8); one stored
+  // after the check (before the commit) is retried by the webhook worker.
+  const s = stored as StoredPspId | null;
+  if (s?.webhooksWaiting) await processWaitingWebhooksFor(deps, payment.tenantIdentifier, s.pspRefundId);
   return answer.kind;
 }
 
@@ -169,8 +188,22 @@ export async function checkRefundStatus(deps: AppDeps, refundId: string, source:
   return applied ? 'applied' : 'unchanged';
 }
 
+interface StoredPspId {
+  pspRefundId: string;
+  /** Webhooks of this PSP refund id wait in the inbox (re-drive them after the commit). */
+  webhooksWaiting: boolean;
+}
+
 /** Applies the PSP's answer to the refund call. Returns the PSP refund id newly stored, if any. */
-async function settleRefundAnswer(deps: AppDeps, tx: Tx, payment: PaymentRow, rec: RefundRow, answer: RefundAnswer, source: Source): Promise<string | null> {
+async function settleRefundAnswer(
+  deps: AppDeps,
+  tx: Tx,
+  payment: PaymentRow,
+  rec: RefundRow,
+  answer: RefundAnswer,
+  source: Source,
+  history?: HistoryRow[],
+): Promise<StoredPspId | null> {
   if (answer.kind === 'unknown') {
     if (rec.pspRefundId || rec.status !== 'pending') return null;
     if (Date.now() - rec.createdAt.getTime() < RECORD_GIVE_UP_MS) {
@@ -178,22 +211,27 @@ async function settleRefundAnswer(deps: AppDeps, tx: Tx, payment: PaymentRow, re
       await updateRefund(tx, rec.id, { attempts, nextAttemptAt: new Date(Date.now() + backoffMs(attempts)), failureReason: answer.reason });
       return null;
     }
-    await applyRefundStatus(deps, tx, payment, rec, 'failed', source, `no PSP refund id within 24 hours (${answer.reason})`);
+    await applyRefundStatus(deps, tx, payment, rec, 'failed', source, `no PSP refund id within 24 hours (${answer.reason})`, history);
     return null;
   }
   if (answer.kind === 'failed') {
-    await applyRefundStatus(deps, tx, payment, rec, 'failed', source, answer.reason);
+    await applyRefundStatus(deps, tx, payment, rec, 'failed', source, answer.reason, history);
     return null;
   }
-  let stored: string | null = null;
+  let stored: StoredPspId | null = null;
   if (!rec.pspRefundId) {
     // Not settled yet: reconciliation asks the PSP from REFUND_STATUS_CHECK_MS[0] on, in case its webhook never comes.
-    await updateRefund(tx, rec.id, { pspRefundId: answer.pspRefundId, attempts: 0, nextAttemptAt: new Date(Date.now() + REFUND_STATUS_CHECK_MS[0]!) });
-    await recordPspObject(tx, payment.connector, answer.pspRefundId, payment.tenantIdentifier, 'refund');
+    const r = await storeRefundPspId(
+      tx,
+      rec.id,
+      { pspRefundId: answer.pspRefundId, attempts: 0, nextAttemptAt: new Date(Date.now() + REFUND_STATUS_CHECK_MS[0]!) },
+      { connector: payment.connector, tenantIdentifier: payment.tenantIdentifier },
+      ACTIVE_STATES,
+    );
     rec = { ...rec, pspRefundId: answer.pspRefundId };
-    stored = answer.pspRefundId;
+    stored = { pspRefundId: answer.pspRefundId, webhooksWaiting: r.webhooksWaiting };
   }
-  await applyRefundStatus(deps, tx, payment, rec, answer.status, source, null);
+  await applyRefundStatus(deps, tx, payment, rec, answer.status, source, null, history);
   return stored;
 }
 
@@ -209,6 +247,8 @@ export async function applyRefundStatus(
   to: RefundStatus,
   source: Source,
   reason: string | null,
+  /** The payment's history, read with its lock: the change, its messages and the record go in one statement. */
+  history?: HistoryRow[],
 ): Promise<{ kind: 'applied' | 'noop' | 'ignored'; reason?: string }> {
   const check = refundTransition(rec.status, to);
   if (!check.ok) return { kind: 'ignored', reason: check.error.message };
@@ -218,16 +258,13 @@ export async function applyRefundStatus(
   const status: StatusMsg[] = check.messages
     .filter((m) => m.name !== 'PaymentUpdated')
     .map((m) => ({ name: m.name, eventKey: eventKeys.refund(rec.id, to, seq), orderItemIds: rec.orderItemIds, amount: rec.amount }));
-  const w = await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
+  await writePaymentChange(deps, tx, payment, { refundedAmount: amounts.refundedAmount, pendingRefundAmount: amounts.pendingRefundAmount }, {
     updated: check.messages.some((m) => m.name === 'PaymentUpdated'),
     statusMessages: status,
     source,
-  });
-  await updateRefund(tx, rec.id, {
-    status: to,
-    statusSeq: seq,
-    failureReason: reason,
-    ...(to === 'succeeded' || w.statusMessageIds.length > 0 ? { resultMessageIds: w.statusMessageIds } : {}),
+    ...(history ? { history } : {}),
+    alongside: (ids) =>
+      refundUpdateWrite(rec.id, { status: to, statusSeq: seq, failureReason: reason, ...(to === 'succeeded' || ids.length > 0 ? { resultMessageIds: ids } : {}) }),
   });
   return { kind: 'applied' };
 }
@@ -246,10 +283,9 @@ export async function applyRefundWebhook(
 ): Promise<OperationWebhookResult> {
   const known = await findRefundByPspId(tx, tenant, outcome.pspRefundId);
   if (known) {
-    const payment = await lockPayment(tx, known.paymentId);
+    const { payment, history } = await lockPaymentWithHistory(tx, known.paymentId);
     const rec = (await getRefund(tx, known.id, { forUpdate: true }))!;
-    const r = await applyRefundStatus(deps, tx, payment, rec, outcome.status, source, outcome.reason ?? null);
-    return r;
+    return applyRefundStatus(deps, tx, payment, rec, outcome.status, source, outcome.reason ?? null, history);
   }
   const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
   if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };

@@ -87,6 +87,32 @@ export interface NewOperation {
   resultMessageIds?: string[];
 }
 
+/** An insert of one row as a companion write: [column, value, cast?] in order. */
+function insertWrite(name: string, table: string, values: ReadonlyArray<readonly [string, unknown, string?]>): CompanionWrite {
+  return {
+    cte: (n) => `${name} AS (INSERT INTO ${table} (${values.map((v) => v[0]).join(', ')}) VALUES (${values.map((v, i) => `$${n + i}${v[2] ?? ''}`).join(', ')}))`,
+    params: values.map((v) => v[1]),
+  };
+}
+
+/** The columns every capture/cancel record and refund is inserted with. */
+function recordHead(o: Pick<NewOperation, 'id' | 'paymentId' | 'tenantIdentifier' | 'itemKey' | 'orderItemIds' | 'amount'> & { status: string }): Array<readonly [string, unknown, string?]> {
+  return [
+    ['id', o.id],
+    ['payment_id', o.paymentId],
+    ['tenant_identifier', o.tenantIdentifier],
+    ['item_key', o.itemKey],
+    ['order_item_ids', JSON.stringify(o.orderItemIds), '::jsonb'],
+    ['amount', o.amount, '::bigint'],
+    ['status', o.status],
+  ];
+}
+
+/** The fields every record starts with, as `recordHead` stores them. */
+function rowHead<S extends string>(o: Pick<NewOperation, 'id' | 'paymentId' | 'tenantIdentifier' | 'itemKey' | 'orderItemIds' | 'amount'> & { status: S }) {
+  return { id: o.id, itemKey: o.itemKey, orderItemIds: [...o.orderItemIds], amount: o.amount, status: o.status, paymentId: o.paymentId, tenantIdentifier: o.tenantIdentifier };
+}
+
 /**
  * `insertOperation` as a part of the statement that writes the payment change it goes with (a capture's pending amount).
  * Returns the write and the row it stores, but for `createdAt`: the database's transaction time (records of a payment
@@ -94,26 +120,17 @@ export interface NewOperation {
  */
 export function operationInsertWrite(o: NewOperation, at: Date): { write: CompanionWrite; row: OperationRow } {
   const nextAttemptAt = o.nextAttemptAt ?? at;
-  const params = [o.id, o.paymentId, o.tenantIdentifier, o.kind, o.itemKey, JSON.stringify(o.orderItemIds), o.amount, o.status, o.commandId, nextAttemptAt, JSON.stringify(o.resultMessageIds ?? [])];
   return {
-    write: {
-      cte: (n) => {
-        const $ = (i: number): string => `$${n + i}`;
-        return `operation_insert AS (
-          INSERT INTO payment_operations (id, payment_id, tenant_identifier, kind, item_key, order_item_ids, amount, status, command_id, next_attempt_at, result_message_ids)
-          VALUES (${$(0)}, ${$(1)}, ${$(2)}, ${$(3)}, ${$(4)}, ${$(5)}::jsonb, ${$(6)}::bigint, ${$(7)}, ${$(8)}, ${$(9)}::timestamptz, ${$(10)}::jsonb))`;
-      },
-      params,
-    },
+    write: insertWrite('operation_insert', 'payment_operations', [
+      ...recordHead(o),
+      ['kind', o.kind],
+      ['command_id', o.commandId],
+      ['next_attempt_at', nextAttemptAt, '::timestamptz'],
+      ['result_message_ids', JSON.stringify(o.resultMessageIds ?? []), '::jsonb'],
+    ]),
     row: {
-      id: o.id,
+      ...rowHead(o),
       kind: o.kind,
-      itemKey: o.itemKey,
-      orderItemIds: [...o.orderItemIds],
-      amount: o.amount,
-      status: o.status,
-      paymentId: o.paymentId,
-      tenantIdentifier: o.tenantIdentifier,
       pspReference: null,
       failureReason: null,
       commandId: o.commandId,
@@ -155,30 +172,63 @@ export interface OperationChanges {
   nextAttemptAt?: Date;
 }
 
-export async function updateOperation(tx: Tx, id: string, c: OperationChanges): Promise<void> {
-  await tx.query(`UPDATE payment_operations SET ${operationSets(2)} WHERE id = $1`, [id, ...operationParams(c)]);
+/**
+ * One record update, as its own statement or carried by another (`CompanionWrite`): each changed field sets its column,
+ * a field left out (undefined) keeps it; `keep` columns are only ever set once (a PSP id).
+ */
+interface RecordColumn<C> {
+  field: keyof C;
+  column: string;
+  cast?: string;
+  keep?: boolean;
 }
 
-const operationSets = (n: number): string => `
-       status = COALESCE($${n}, status),
-       psp_reference = COALESCE($${n + 1}, psp_reference),
-       failure_reason = COALESCE($${n + 2}, failure_reason),
-       result_message_ids = COALESCE($${n + 3}::jsonb, result_message_ids),
-       attempts = COALESCE($${n + 4}::integer, attempts),
-       next_attempt_at = COALESCE($${n + 5}::timestamptz, next_attempt_at),
-       updated_at = now()`;
-const operationParams = (c: OperationChanges): unknown[] => [
-  c.status ?? null,
-  c.pspReference ?? null,
-  c.failureReason ?? null,
-  c.resultMessageIds ? JSON.stringify(c.resultMessageIds) : null,
-  c.attempts ?? null,
-  c.nextAttemptAt ?? null,
-];
+function recordUpdate<C>(table: string, columns: ReadonlyArray<RecordColumn<C>>) {
+  const sets = (n: number): string =>
+    [
+      ...columns.map((c, i) => {
+        const p = `$${n + i}${c.cast ?? ''}`;
+        return c.keep ? `${c.column} = COALESCE(${c.column}, ${p})` : `${c.column} = COALESCE(${p}, ${c.column})`;
+      }),
+      'updated_at = now()',
+    ].join(', ');
+  const params = (c: C): unknown[] =>
+    columns.map(({ field, cast }) => {
+      const v = c[field];
+      if (v === undefined || v === null) return null;
+      return cast === '::jsonb' ? JSON.stringify(v) : v;
+    });
+  return {
+    run: async (tx: Tx, id: string, c: C): Promise<void> => {
+      await tx.query(`UPDATE ${table} SET ${sets(2)} WHERE id = $1`, [id, ...params(c)]);
+    },
+    write: (name: string, id: string, c: C): CompanionWrite => ({ cte: (n) => `${name} AS (UPDATE ${table} SET ${sets(n + 1)} WHERE id = $${n})`, params: [id, ...params(c)] }),
+  };
+}
+
+/** The columns capture/cancel records and refunds share (after their own). */
+function sharedColumns<C extends { failureReason?: string | null; resultMessageIds?: string[]; attempts?: number; nextAttemptAt?: Date }>(): Array<RecordColumn<C>> {
+  return [
+    { field: 'failureReason', column: 'failure_reason' },
+    { field: 'resultMessageIds', column: 'result_message_ids', cast: '::jsonb' },
+    { field: 'attempts', column: 'attempts', cast: '::integer' },
+    { field: 'nextAttemptAt', column: 'next_attempt_at', cast: '::timestamptz' },
+  ];
+}
+
+const operationUpdate = recordUpdate<OperationChanges>('payment_operations', [
+  { field: 'status', column: 'status' },
+  { field: 'pspReference', column: 'psp_reference' },
+  ...sharedColumns<OperationChanges>(),
+]);
+
+export async function updateOperation(tx: Tx, id: string, c: OperationChanges): Promise<void> {
+  await operationUpdate.run(tx, id, c);
+}
 
 /** `updateOperation` as a part of the statement that writes the payment change it goes with. */
 export function operationUpdateWrite(id: string, c: OperationChanges): CompanionWrite {
-  return { cte: (n) => `operation_update AS (UPDATE payment_operations SET ${operationSets(n + 1)} WHERE id = $${n})`, params: [id, ...operationParams(c)] };
+  return operationUpdate.write('operation_update', id, c);
 }
 
 // ---- refunds ----
@@ -266,6 +316,35 @@ export interface NewRefund {
   nextAttemptAt?: Date;
 }
 
+/**
+ * `insertRefund` as a part of the statement that writes the payment change it goes with (the pending refund amount).
+ * Returns the write and the row it stores, but for `createdAt`: the database's transaction time, here `at`.
+ */
+export function refundInsertWrite(o: NewRefund, at: Date): { write: CompanionWrite; row: RefundRow } {
+  const nextAttemptAt = o.nextAttemptAt ?? at;
+  return {
+    write: insertWrite('refund_insert', 'refunds', [
+      ...recordHead(o),
+      ['currency', o.currency],
+      ['psp_refund_id', o.pspRefundId ?? null],
+      ['command_id', o.commandId],
+      ['next_attempt_at', nextAttemptAt, '::timestamptz'],
+    ]),
+    row: {
+      ...rowHead(o),
+      currency: o.currency,
+      statusSeq: 1,
+      pspRefundId: o.pspRefundId ?? null,
+      failureReason: null,
+      commandId: o.commandId,
+      resultMessageIds: [],
+      attempts: 0,
+      nextAttemptAt,
+      createdAt: at,
+    },
+  };
+}
+
 export async function insertRefund(tx: Tx, o: NewRefund): Promise<RefundRow> {
   const r = await tx.query<DbRefund>(
     `INSERT INTO refunds (id, payment_id, tenant_identifier, item_key, order_item_ids, amount, currency, status, psp_refund_id, command_id, next_attempt_at)
@@ -285,29 +364,41 @@ export interface RefundChanges {
   nextAttemptAt?: Date;
 }
 
+const refundUpdate = recordUpdate<RefundChanges>('refunds', [
+  { field: 'status', column: 'status' },
+  { field: 'statusSeq', column: 'status_seq', cast: '::integer' },
+  { field: 'pspRefundId', column: 'psp_refund_id', keep: true },
+  ...sharedColumns<RefundChanges>(),
+]);
+
 export async function updateRefund(tx: Tx, id: string, c: RefundChanges): Promise<void> {
-  await tx.query(
-    `UPDATE refunds SET
-       status = COALESCE($2, status),
-       status_seq = COALESCE($3, status_seq),
-       psp_refund_id = COALESCE(psp_refund_id, $4),
-       failure_reason = COALESCE($5, failure_reason),
-       result_message_ids = COALESCE($6::jsonb, result_message_ids),
-       attempts = COALESCE($7, attempts),
-       next_attempt_at = COALESCE($8, next_attempt_at),
-       updated_at = now()
-     WHERE id = $1`,
-    [
-      id,
-      c.status ?? null,
-      c.statusSeq ?? null,
-      c.pspRefundId ?? null,
-      c.failureReason ?? null,
-      c.resultMessageIds ? JSON.stringify(c.resultMessageIds) : null,
-      c.attempts ?? null,
-      c.nextAttemptAt ?? null,
-    ],
+  await refundUpdate.run(tx, id, c);
+}
+
+/** `updateRefund` as a part of the statement that writes the payment change it goes with. */
+export function refundUpdateWrite(id: string, c: RefundChanges): CompanionWrite {
+  return refundUpdate.write('refund_update', id, c);
+}
+
+/**
+ * The PSP's refund id for a refund (`updateRefund` with `pspRefundId`, `attempts`, `nextAttemptAt`) and its
+ * `psp_objects` mapping in one statement; also tells whether webhooks of that id already wait in the inbox (states
+ * `waitingStates`) to be re-driven after the commit.
+ */
+export async function storeRefundPspId(
+  tx: Tx,
+  id: string,
+  c: { pspRefundId: string; attempts: number; nextAttemptAt: Date },
+  owner: { connector: string; tenantIdentifier: string },
+  waitingStates: readonly string[],
+): Promise<{ webhooksWaiting: boolean }> {
+  const r = await tx.query<{ waiting: boolean }>(
+    `WITH r AS (UPDATE refunds SET psp_refund_id = COALESCE(psp_refund_id, $2), attempts = $3, next_attempt_at = $4, updated_at = now() WHERE id = $1),
+     o AS (INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind) VALUES ($5, $2, $6, 'refund') ON CONFLICT (connector, psp_object_id) DO NOTHING)
+     SELECT EXISTS (SELECT 1 FROM webhook_inbox w WHERE w.tenant_identifier = $6 AND w.psp_object_id = $2 AND w.state = ANY($7::text[])) AS waiting`,
+    [id, c.pspRefundId, c.attempts, c.nextAttemptAt, owner.connector, owner.tenantIdentifier, [...waitingStates]],
   );
+  return { webhooksWaiting: r.rows[0]?.waiting === true };
 }
 
 /** Backoff of pending records and retried commands: 1 s, 5 s, 30 s, 2 min, 10 min, then every 30 min. */

@@ -463,7 +463,7 @@ const NEXT_SEQ = `GREATEST(history_seq, (SELECT COALESCE(MAX(seq), 0) FROM payme
  *
  * With `announce` (and an `entry`): the caller knows the payment's history (`lockPaymentWithHistory`) and built the
  * row, the history entry (sequence number `announce.seq`, time `announce.at`) and the messages announcing them
- * beforehand; the messages are written by the same statement (`outboxInsertCtes`), and so is `announce.alongside`.
+ * beforehand; the messages are written by the same statement (`outboxInsertCtes`).
  */
 export async function updatePaymentRecording(
   tx: Tx,
@@ -471,7 +471,9 @@ export async function updatePaymentRecording(
   changes: PaymentChanges,
   entry: HistoryEntry | null,
   withHistory: boolean,
-  announce?: { at: Date; seq: number; outbox: readonly OutboxInsert[]; alongside?: CompanionWrite },
+  announce?: { at: Date; seq: number; outbox: readonly OutboxInsert[] },
+  /** Another repository's write that goes with this change (the record it settles), in the same statement. */
+  alongside?: CompanionWrite,
 ): Promise<{ payment: PaymentRow; entry: HistoryRow | null; history: HistoryRow[] }> {
   const { sets, params } = paymentSets(paymentId, changes, announce?.at);
   let setsAll = sets;
@@ -496,9 +498,9 @@ export async function updatePaymentRecording(
     ctes.push(outboxInsertCtes(tenantParam, params.length + 1, 'EXISTS (SELECT 1 FROM u)'));
     params.push(...outboxInsertParams(announce.outbox));
   }
-  if (announce?.alongside) {
-    ctes.push(announce.alongside.cte(params.length + 1));
-    params.push(...announce.alongside.params);
+  if (alongside) {
+    ctes.push(alongside.cte(params.length + 1));
+    params.push(...alongside.params);
   }
   // the statement's snapshot does not hold the row `h` inserts: the old rows, then the new one
   if (withHistory) columns.push(`(SELECT COALESCE(json_agg(x ORDER BY x.seq), '[]'::json) FROM payment_status_history x WHERE x.payment_id = $1) AS history_old`);
