@@ -9,30 +9,15 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { appendHistory, insertNewPayment, lockPaymentWithHistory, updatePaymentRecording } from '../src/store/payments.js';
+import { testPayment } from './helpers/payments.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
 const pgOk = await postgresAvailable();
 
 async function newPayment(db: Db): Promise<string> {
-  const id = randomUUID();
-  const stored = await insertNewPayment(
-    db,
-    {
-      id,
-      tenantIdentifier: 'hist',
-      transactionId: `tx_${id}`,
-      orderReference: `ORD-${id}`,
-      status: 'new',
-      amount: 1000,
-      currency: 'EUR',
-      paymentMethod: 'credit-card',
-      connector: 'sandbox',
-      mode: 'test',
-      captureMode: 'manual',
-      orderData: { grandTotal: 1000 },
-    },
-    { trigger: 'sync', ref: 'r1', pspObjectKind: 'payment', waitingStates: ['received'] },
-  );
+  const p = testPayment({ tenantIdentifier: 'hist', transactionId: `tx_${randomUUID()}` });
+  const id = p.id;
+  const stored = await insertNewPayment(db, p, { trigger: 'sync', ref: 'r1', pspObjectKind: 'payment', waitingStates: ['received'] });
   expect(stored?.history.seq).toBe(1);
   return id;
 }

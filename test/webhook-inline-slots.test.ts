@@ -4,14 +4,14 @@
  * woken webhook worker applies it. Also: the owner of a PSP object is looked up once per instance (never for a payment
  * it created), and the inline processing of a row without older rows of its object reads no list of them.
  */
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPollingWorker } from '../src/app/polling-worker.js';
 import { InlineProcessingSlots, LEASE_MS } from '../src/app/webhook-processing.js';
-import { insertPayment, recordPspObject } from '../src/store/payments.js';
 import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
+import { storePayment } from './helpers/payments.js';
 import { configureTenant, initializeOrder, until, WEBHOOK_SECRET } from './helpers/commands.js';
 
 const sign = (body: string, t = Math.floor(Date.now() / 1000)): string => `t=${t},v1=${createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${body}`).digest('hex')}`;
@@ -143,23 +143,7 @@ describe('WEBHOOK_INLINE_CONCURRENCY=1 under a burst', () => {
 
     // a payment stored by another instance (here: written directly): its owner is read once, then known
     const transactionId = `sbx_pay_${randomBytes(8).toString('hex')}`;
-    await app.deps.db.tx(async (tx) => {
-      await insertPayment(tx, {
-        id: randomUUID(),
-        tenantIdentifier: 'slots-1',
-        transactionId,
-        orderReference: `ORD-${randomBytes(4).toString('hex')}`,
-        status: 'new',
-        amount: 1000,
-        currency: 'EUR',
-        paymentMethod: 'credit-card',
-        connector: 'sandbox',
-        mode: 'test',
-        captureMode: 'manual',
-        orderData: { grandTotal: 1000, currencyCode: 'EUR', items: [{ idSalesOrderItem: 1 }] },
-      });
-      await recordPspObject(tx, 'sandbox', transactionId, 'slots-1', 'payment');
-    });
+    await storePayment(app.deps.db, 'slots-1', transactionId);
     const first = await statementsOf(app, async () => {
       expect(await send(app, authorized(transactionId, 'slots-1'))).toBe(200);
       await until(() => state(app, transactionId), (v) => v.rows[0]?.state === 'processed');

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discardHeldWebhooks, processInboxRow, replayHeldWebhooks, retryDelayMs, runWebhookRetries, waitingDelayMs } from '../src/app/webhook-processing.js';
 import type { AppDeps } from '../src/app/context.js';
 import type { Db, Tx } from '../src/store/db.js';
-import { insertPayment, recordPspObject } from '../src/store/payments.js';
 import { registry } from '../src/metrics.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { storePayment as storePaymentIn } from './helpers/payments.js';
 
 const WH = 'whsec_0123456789abcdef';
 let app: TestApp;
@@ -81,29 +81,7 @@ async function post(
   });
 }
 
-async function storePayment(tenant: string, transactionId: string, orderReference: string | null = `ORD-${randomBytes(4).toString('hex')}`): Promise<string> {
-  const id = randomUUID();
-  await app.deps.db.tx(async (tx) => {
-    await insertPayment(tx, {
-      id,
-      tenantIdentifier: tenant,
-      transactionId,
-      orderReference,
-      status: 'new',
-      amount: 1000,
-      currency: 'EUR',
-      paymentMethod: 'credit-card',
-      connector: 'sandbox',
-      mode: 'test',
-      captureMode: 'manual',
-      orderData: { orderReference, grandTotal: 1000, currencyCode: 'EUR', items: [{ idSalesOrderItem: 1, name: 'Shirt' }] },
-      redirectSuccessUrl: 'https://shop.example/success',
-      redirectCancelUrl: 'https://shop.example/cancel',
-    });
-    await recordPspObject(tx, 'sandbox', transactionId, tenant, 'payment');
-  });
-  return id;
-}
+const storePayment = (tenant: string, transactionId: string, orderReference?: string | null): Promise<string> => storePaymentIn(app.deps.db, tenant, transactionId, orderReference);
 
 const inbox = async (tenant: string) =>
   (await app.deps.db.query<any>('SELECT * FROM webhook_inbox WHERE tenant_identifier = $1 ORDER BY received_at, id', [tenant])).rows;

@@ -33,7 +33,7 @@ import {
   type PaymentChanges,
   type PaymentRow,
 } from '../store/payments.js';
-import { PSP_TIMEOUT_MS, pspContextOf } from './capture-payment.js';
+import { plannedChange, PSP_TIMEOUT_MS, pspContextOf } from './capture-payment.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
 
@@ -229,22 +229,14 @@ export async function applyPaymentOutcome(
   const historyDetails = outcome.decline ? { decline: { code: outcome.decline.code, message: outcome.decline.message } } : null;
 
   // The row, its history entry and the messages as they will be stored, then all of them in one statement.
-  const history = locked.history ?? (await listHistory(tx, payment.id));
+  const entryInput = { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails };
   const at = new Date();
-  const entry: HistoryRow = {
-    id: 0,
-    paymentId: payment.id,
-    seq: (history.at(-1)?.seq ?? 0) + 1,
-    status: to,
-    trigger: source.trigger,
-    triggerRef: source.ref,
-    details: historyDetails,
-    createdAt: at,
-  };
-  const updated: PaymentRow = { ...payment, ...changes, version: payment.version + 1, updatedAt: at };
+  const planned = plannedChange(payment, changes, locked.history ?? (await listHistory(tx, payment.id)), entryInput, at);
+  const updated = planned.payment;
+  const entry = planned.entry!;
   const out: OutgoingMessage[] = [];
   for (const m of messagesFor(check.messages, updated.orderReference !== null)) {
-    if (m.name === 'PaymentUpdated') out.push(paymentUpdatedMessage(updated, [...history, entry], source.ref));
+    if (m.name === 'PaymentUpdated') out.push(paymentUpdatedMessage(updated, planned.history, source.ref));
     else
       out.push(
         paymentStatusMessage(m.name, updated, {
@@ -254,15 +246,7 @@ export async function applyPaymentOutcome(
         }),
       );
   }
-  await updatePaymentRecording(
-    tx,
-    payment.id,
-    changes,
-    { status: to, trigger: source.trigger, ref: source.ref, details: historyDetails },
-    false,
-    { at, seq: entry.seq, outbox: outboxRowsOf(deps.config.appIdentifier, out) },
-    alongside,
-  );
+  await updatePaymentRecording(tx, payment.id, changes, entryInput, false, { at, seq: entry.seq, outbox: outboxRowsOf(deps.config.appIdentifier, out) }, alongside);
   if (out.length > 0) tx.afterCommit(outboxWritten);
   return { kind: 'applied', status: to };
 }

@@ -81,6 +81,24 @@ export const amountChanges = (a: PaymentAmounts): PaymentChanges => ({
 });
 
 /**
+ * The payment row, its new history entry (when `entry`) and its history afterwards as a write of `changes` at `at`
+ * stores them, given the history read with the payment's lock: what the messages announcing the write are built from
+ * before the one statement that writes them all.
+ */
+export function plannedChange(
+  before: PaymentRow,
+  changes: PaymentChanges,
+  history: HistoryRow[],
+  entry: HistoryEntry | null,
+  at: Date,
+): { payment: PaymentRow; entry: HistoryRow | null; history: HistoryRow[] } {
+  const created: HistoryRow | null = entry
+    ? { id: 0, paymentId: before.id, seq: (history.at(-1)?.seq ?? 0) + 1, status: entry.status, trigger: entry.trigger, triggerRef: entry.ref, details: entry.details ?? null, createdAt: at }
+    : null;
+  return { payment: { ...before, ...changes, version: before.version + 1, updatedAt: at }, entry: created, history: created ? [...history, created] : history };
+}
+
+/**
  * Writes a change of the (locked) payment: the row (version + 1), a history row when the status changes, then
  * `PaymentUpdated` (when `updated` and the write changed something it carries) and the status messages (only for a payment linked to an order), in this order,
  * in `tx`. Returns the row after the write and the outbox ids of the status messages.
@@ -113,11 +131,8 @@ export async function writePaymentChange(
   if (changes && opts.history) {
     const at = new Date();
     const entryInput = entryOf(changes);
-    const entry: HistoryRow | null = entryInput
-      ? { id: 0, paymentId: before.id, seq: (opts.history.at(-1)?.seq ?? 0) + 1, status: entryInput.status, trigger: entryInput.trigger, triggerRef: entryInput.ref, details: null, createdAt: at }
-      : null;
-    const payment: PaymentRow = { ...before, ...changes, version: before.version + 1, updatedAt: at };
-    const { out, statusCount } = messagesOf(payment, [...opts.history, ...(entry ? [entry] : [])]);
+    const { payment, entry, history } = plannedChange(before, changes, opts.history, entryInput, at);
+    const { out, statusCount } = messagesOf(payment, history);
     const rows = outboxRowsOf(deps.config.appIdentifier, out);
     const statusMessageIds = rows.slice(rows.length - statusCount).map((r) => r.id);
     await updatePaymentRecording(tx, before.id, changes, entryInput, false, { at, seq: entry?.seq ?? 0, outbox: rows }, opts.alongside?.(statusMessageIds));

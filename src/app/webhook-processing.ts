@@ -40,6 +40,7 @@ import {
   writeInboxState,
   type ClaimedInboxRow,
   type InboxRow,
+  type InboxStateChange,
 } from '../store/webhook-inbox.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
 import { applyOperationWebhook } from './process-command.js';
@@ -101,41 +102,51 @@ type Change = { to: WebhookInboxStatus; reason?: string | null; delayMs?: number
 
 const shortReason = (s: string): string => (s.length > 500 ? `${s.slice(0, 497)}...` : s);
 
-/** `processed` as `writeState` would write it, for the statement that applies the event's change; null if the gate refuses. */
-function processedWrite(row: InboxRow): CompanionWrite | null {
-  if (!webhookInboxTransition(row.state, 'processed').ok) return null;
-  return inboxStateWrite(row.id, { state: 'processed', reason: null, attempts: row.attempts + 1, nextAttemptAt: new Date(), final: true });
-}
+/** What `writeState` writes for a change: the row's new state, or (the machine refuses the move) a postponement. */
+type StatePlan =
+  | { kind: 'write'; to: WebhookInboxStatus; state: InboxStateChange; reason: string | null | undefined }
+  | { kind: 'postpone'; reason: string; attempts: number; nextAttemptAt: Date };
 
-/** Writes the row's next state through the inbox machine's gate. Returns the state written (or kept). */
-async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change): Promise<WebhookInboxStatus> {
+function planState(row: InboxRow, change: Change, now = Date.now()): StatePlan {
   let to = change.to;
   let reason = change.reason;
-  const now = Date.now();
   // Waiting / retrying past 24 h since arrival → dead.
   if ((to === 'waiting_for_payment' || to === 'retrying') && now - row.received_at.getTime() >= DEAD_AFTER_MS && webhookInboxTransition(row.state, 'dead').ok) {
     reason = `dead after 24 hours: ${reason ?? ''}`.trim();
     to = 'dead';
   }
-  const gate = webhookInboxTransition(row.state, to);
-  if (!gate.ok) {
+  if (!webhookInboxTransition(row.state, to).ok) {
     // The machine does not allow this move (e.g. retrying → waiting_for_payment): stay, retry later with the retry backoff.
     const attempts = row.attempts + 1;
-    await postponeInboxRow(tx, row.id, shortReason(reason ?? `waiting (${to})`), attempts, new Date(now + (row.state === 'waiting_for_order' ? 0 : retryDelayMs(attempts))));
-    return row.state;
+    return { kind: 'postpone', reason: shortReason(reason ?? `waiting (${to})`), attempts, nextAttemptAt: new Date(now + (row.state === 'waiting_for_order' ? 0 : retryDelayMs(attempts))) };
   }
   const attempts = change.countAttempt === false ? row.attempts : row.attempts + 1;
   const final = to === 'processed' || to === 'ignored' || to === 'dead' || to === 'discarded' || to === 'expired';
-  const delay =
-    change.delayMs ?? (to === 'waiting_for_payment' ? waitingDelayMs(attempts) : to === 'retrying' ? retryDelayMs(attempts) : 0);
-  await writeInboxState(tx, row.id, { state: to, reason: reason == null ? null : shortReason(reason), attempts, nextAttemptAt: new Date(now + delay), final });
-  if (to === 'dead') {
+  const delay = change.delayMs ?? (to === 'waiting_for_payment' ? waitingDelayMs(attempts) : to === 'retrying' ? retryDelayMs(attempts) : 0);
+  return { kind: 'write', to, reason, state: { state: to, reason: reason == null ? null : shortReason(reason), attempts, nextAttemptAt: new Date(now + delay), final } };
+}
+
+/** `processed` as `writeState` would write it, for the statement that applies the event's change; null if the machine refuses. */
+function processedWrite(row: InboxRow): CompanionWrite | null {
+  const plan = planState(row, { to: 'processed', reason: null });
+  return plan.kind === 'write' ? inboxStateWrite(row.id, plan.state) : null;
+}
+
+/** Writes the row's next state through the inbox machine's gate. Returns the state written (or kept). */
+async function writeState(deps: AppDeps, tx: Tx, row: InboxRow, change: Change): Promise<WebhookInboxStatus> {
+  const plan = planState(row, change);
+  if (plan.kind === 'postpone') {
+    await postponeInboxRow(tx, row.id, plan.reason, plan.attempts, plan.nextAttemptAt);
+    return row.state;
+  }
+  await writeInboxState(tx, row.id, plan.state);
+  if (plan.to === 'dead') {
     tx.afterCommit(() => {
       webhookDeadTotal.inc();
-      deps.log.error({ webhookInboxId: row.id, eventId: row.event_id, eventType: row.event_type, tenantIdentifier: row.tenant_identifier, reason }, 'webhook inbox row is dead');
+      deps.log.error({ webhookInboxId: row.id, eventId: row.event_id, eventType: row.event_type, tenantIdentifier: row.tenant_identifier, reason: plan.reason }, 'webhook inbox row is dead');
     });
   }
-  return to;
+  return plan.to;
 }
 
 async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string; state: WebhookInboxStatus } | null, held: boolean): Promise<Change> {

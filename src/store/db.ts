@@ -23,6 +23,11 @@ export interface CompanionWrite {
   params: unknown[];
 }
 
+/** An update of the row `id` of `table` as a companion write; `sets(n)` names its parameters from `$n` on. */
+export function updateByIdWrite(name: string, table: string, id: string, sets: (firstParam: number) => string, params: readonly unknown[]): CompanionWrite {
+  return { cte: (n) => `${name} AS (UPDATE ${table} SET ${sets(n + 1)} WHERE id = $${n})`, params: [id, ...params] };
+}
+
 /** A companion write on its own, when there is no statement to carry it. */
 export async function runCompanionWrite(q: Queryable, w: CompanionWrite): Promise<void> {
   await q.query(`WITH ${w.cte(1)} SELECT 1`, w.params);

@@ -5,7 +5,7 @@
  */
 import type { OperationKind, OperationRecord, OperationStatus } from '../domain/capture.js';
 import type { RefundRecord, RefundStatus } from '../domain/refund.js';
-import type { CompanionWrite, Queryable, Tx } from './db.js';
+import { updateByIdWrite, type CompanionWrite, type Queryable, type Tx } from './db.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.map(num).filter((n) => Number.isSafeInteger(n)) : []);
@@ -202,7 +202,7 @@ function recordUpdate<C>(table: string, columns: ReadonlyArray<RecordColumn<C>>)
     run: async (tx: Tx, id: string, c: C): Promise<void> => {
       await tx.query(`UPDATE ${table} SET ${sets(2)} WHERE id = $1`, [id, ...params(c)]);
     },
-    write: (name: string, id: string, c: C): CompanionWrite => ({ cte: (n) => `${name} AS (UPDATE ${table} SET ${sets(n + 1)} WHERE id = $${n})`, params: [id, ...params(c)] }),
+    write: (name: string, id: string, c: C): CompanionWrite => updateByIdWrite(name, table, id, sets, params(c)),
   };
 }
 

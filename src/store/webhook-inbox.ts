@@ -3,7 +3,7 @@
  * (tenant, connector, event id).
  */
 import type { WebhookInboxStatus } from '../domain/processing-status.js';
-import type { CompanionWrite, Queryable, Tx } from './db.js';
+import { updateByIdWrite, type CompanionWrite, type Queryable, type Tx } from './db.js';
 
 export interface NewInboxEvent {
   id: string;
@@ -112,10 +112,7 @@ const stateParams = (c: InboxStateChange): unknown[] => [c.state, c.reason, c.at
 
 /** `writeInboxState` as a part of the statement that writes the change the row's processing applies (one round trip less). */
 export function inboxStateWrite(id: string, c: InboxStateChange): CompanionWrite {
-  return {
-    cte: (n) => `inbox_state AS (UPDATE webhook_inbox SET ${stateSets(n + 1)} WHERE id = $${n})`,
-    params: [id, ...stateParams(c)],
-  };
+  return updateByIdWrite('inbox_state', 'webhook_inbox', id, stateSets, stateParams(c));
 }
 
 /** Ids of one PSP object's rows in one of `states`, in arrival order. */
