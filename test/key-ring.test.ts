@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createLogger, startRuntime } from '../src/runtime.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { setTenantSecrets, startTestApp, tenantSecrets, type TestApp } from './helpers/app.js';
 import { configureTenant, SECRET_KEY, WEBHOOK_SECRET } from './helpers/commands.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
@@ -69,9 +69,8 @@ describe.skipIf(!pgOk)('key ring check', () => {
     await configureTenant(a, 'kr-2');
     expect((await initialize(a, 'kr-2')).status).toBe(200);
     // kr-2's secrets now carry a ciphertext of another key under the same id (as after a restore from another system)
-    const r = await a.deps.db.query<{ secrets: Record<string, string> }>(`SELECT secrets FROM tenants WHERE tenant_identifier = 'kr-2'`);
-    const forged = Object.fromEntries(Object.entries(r.rows[0]!.secrets).map(([f, v]) => { const [id, iv, , ct] = v.split(':'); return [f, `${id}:${iv}:${randomBytes(16).toString('base64')}:${ct}`]; }));
-    await a.deps.db.query(`UPDATE tenants SET secrets = $1::jsonb WHERE tenant_identifier = 'kr-2'`, [JSON.stringify(forged)]);
+    const forged = Object.fromEntries(Object.entries(await tenantSecrets(a, 'kr-2')).map(([f, v]) => { const [id, iv, , ct] = v.split(':'); return [f, `${id}:${iv}:${randomBytes(16).toString('base64')}:${ct}`]; }));
+    await setTenantSecrets(a, 'kr-2', forged);
 
     const res = await initialize(a, 'kr-2');
     expect(res.status, res.text).toBe(503);

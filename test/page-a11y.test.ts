@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { setTenantSecrets, startTestApp, tenantSecrets, type TestApp } from './helpers/app.js';
 import { browserAvailable, launchChromium } from './helpers/services.js';
 import { CARD_YEAR, configureTenant, initialize, type InitOptions } from './helpers/hosted-flow.js';
 
@@ -230,7 +230,7 @@ describe.skipIf(!available)('payment page states: axe-core and screenshots', () 
 
   it('the provider unavailable page (502) with retry and the ways back to the shop', async () => {
     const p = await initialize(app, DOWN, order('DE--1006'));
-    await app.deps.db.query('UPDATE tenants SET secrets = jsonb_set(secrets, $2, to_jsonb($3::text)) WHERE tenant_identifier = $1', [DOWN, '{secretKey}', app.deps.secrets.encrypt('sk_sandbox_revokedrevoked')]);
+    await setTenantSecrets(app, DOWN, { ...(await tenantSecrets(app, DOWN)), secretKey: app.deps.secrets.encrypt('sk_sandbox_revokedrevoked') });
     await state(
       'provider-unavailable',
       async (page) => expect((await page.goto(p.redirectUrl))?.status()).toBe(502),

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMoney } from '../src/http/payment-page.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { setTenantSecrets, startTestApp, tenantSecrets, type TestApp } from './helpers/app.js';
 import { CARD_YEAR, SHOP, browse, configureTenant, initialize, messageNames, parseForm, payOnPage } from './helpers/hosted-flow.js';
 
 let app: TestApp;
@@ -337,10 +337,10 @@ describe('GET /app-payment', () => {
   it('PSP unavailable: 502 page with a retry link', async () => {
     const p = await initialize(app, B);
     const path = new URL(p.redirectUrl).pathname + new URL(p.redirectUrl).search;
-    const saved = (await app.deps.db.query<any>('SELECT secrets FROM tenants WHERE tenant_identifier = $1', [B])).rows[0].secrets;
+    const saved = await tenantSecrets(app, B);
     try {
       // a key the sandbox refuses
-      await app.deps.db.query('UPDATE tenants SET secrets = jsonb_set(secrets, $2, to_jsonb($3::text)) WHERE tenant_identifier = $1', [B, '{secretKey}', app.deps.secrets.encrypt('sk_sandbox_revokedrevoked')]);
+      await setTenantSecrets(app, B, { ...saved, secretKey: app.deps.secrets.encrypt('sk_sandbox_revokedrevoked') });
       const r = await get(path);
       expect(r.status).toBe(502);
       expectHtmlHeaders(r.headers);
@@ -357,7 +357,7 @@ describe('GET /app-payment', () => {
       expect(loc.searchParams.get('transactionId')).toBe(p.transactionId);
       expect(loc.searchParams.get('tenantIdentifier')).toBe(B);
     } finally {
-      await app.deps.db.query('UPDATE tenants SET secrets = $2::jsonb WHERE tenant_identifier = $1', [B, JSON.stringify(saved)]);
+      await setTenantSecrets(app, B, saved);
     }
   });
 });

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { expect } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, startRuntime, type Runtime } from '../../src/runtime.js';
 
@@ -51,4 +52,18 @@ export async function statementsOf(app: Pick<Runtime, 'deps'>, fn: () => Promise
     app.deps.db.stats.trace = undefined;
   }
   return trace;
+}
+
+/**
+ * Replaces a tenant's stored secrets with plain SQL (as a restore or another writer would) and waits until the app's
+ * tenant cache serves the new row: the cache learns of such a change through the row's notification, not at once.
+ */
+export async function setTenantSecrets(app: Pick<Runtime, 'deps'>, tenant: string, secrets: Record<string, string>): Promise<void> {
+  await app.deps.db.query('UPDATE tenants SET secrets = $2::jsonb WHERE tenant_identifier = $1', [tenant, JSON.stringify(secrets)]);
+  await expect.poll(async () => (await app.deps.tenants.get(tenant))?.secrets, { timeout: 10_000 }).toEqual(secrets);
+}
+
+/** The tenant's stored (encrypted) secrets. */
+export async function tenantSecrets(app: Pick<Runtime, 'deps'>, tenant: string): Promise<Record<string, string>> {
+  return (await app.deps.db.query<{ secrets: Record<string, string> }>('SELECT secrets FROM tenants WHERE tenant_identifier = $1', [tenant])).rows[0]!.secrets;
 }
