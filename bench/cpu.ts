@@ -4,20 +4,25 @@
  * 2-core VM moves by 25 % from run to run; CPU per request moves far less and says where the time goes (how the
  * README's "Benchmark" figures on prepared statements and statement counts were measured).
  *
- * Lines: the floor (the same bare Fastify insert+update transaction as `npm run bench`), initialize-payment (`init`;
- * `init-psp`: with the sandbox PSP in its own process, whose CPU is shown apart), and the command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES (floor,init,capture; also init-psp),
- * CPU_DURATION_MS (5000), CPU_CAPTURES (400). Linux only (reads /proc); PostgreSQL at BENCH_POSTGRES_URL.
+ * Lines: the floor (the same bare Fastify three-insert transaction as `npm run bench`; `floor-iu`: the insert+update
+ * floor used before), initialize-payment (`init`; `init-psp`: with the sandbox PSP in its own process, whose CPU is
+ * shown apart), and the command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES
+ * (floor,init,capture; also floor-iu, init-psp), CPU_DURATION_MS (5000), CPU_CAPTURES (400), CPU_CONCURRENCY (50),
+ * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share). Linux only (reads /proc);
+ * PostgreSQL at BENCH_POSTGRES_URL. The machine's speed drifts by up to a third between runs: compare lines against
+ * the load generator's CPU per request of the same run (its work per request is fixed).
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { openDb } from '../src/store/db.js';
-import { authorizedOrders, configureTenant, postgres, postgresReachable, runLoad, startApp, startFloor, until, withPspProcess } from './harness.js';
+import { authorizedOrders, configureTenant, postgres, postgresReachable, runLoad, startApp, startFloor, until, withPspProcess, type FloorShape } from './harness.js';
 import type { Summary } from './load.js';
 
 const TICK_MS = 10; // USER_HZ 100
 const env = (name: string, def: number): number => (process.env[name] ? Number(process.env[name]) : def);
 const DURATION_MS = env('CPU_DURATION_MS', 5000);
 const CAPTURES = env('CPU_CAPTURES', 400);
+const CONCURRENCY = env('CPU_CONCURRENCY', 50);
 const LINES = (process.env.CPU_LINES ?? 'floor,init,capture').split(',').map((s) => s.trim());
 
 /** User + system CPU (ms) of every process whose command line matches. */
@@ -57,12 +62,12 @@ async function measure(name: string, requests: (s: Summary) => number, run: () =
   );
 }
 
-async function floor(): Promise<void> {
+async function floor(shape: FloorShape): Promise<void> {
   const fresh = await postgres.fresh();
   const db = await openDb(fresh.config);
   try {
-    const floor = await startFloor(db);
-    await measure('floor', (s) => s.requests, () => runLoad({ type: 'http', baseUrl: floor.url, concurrency: 50, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'floor' } }));
+    const floor = await startFloor(db, shape);
+    await measure(shape === 'three-insert' ? 'floor' : 'floor-iu', (s) => s.requests, () => runLoad({ type: 'http', baseUrl: floor.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'floor' } }));
     await floor.close();
   } finally {
     await db.close();
@@ -75,7 +80,7 @@ async function initialize(): Promise<void> {
   try {
     await configureTenant(app, 'cpu-init');
     await measure('initialize', (s) => s.requests, () =>
-      runLoad({ type: 'http', baseUrl: app.url, concurrency: 50, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init', run: randomBytes(4).toString('hex') } }),
+      runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init', run: randomBytes(4).toString('hex') } }),
     );
   } finally {
     await app.close();
@@ -84,10 +89,10 @@ async function initialize(): Promise<void> {
 
 /** initialize-payment with the sandbox PSP in its own process: the PSP's share of the CPU shows separately. */
 async function initializeOwnPsp(): Promise<void> {
-  await withPspProcess(postgres, {}, async (app) => {
+  await withPspProcess(postgres, { startWorkers: process.env.CPU_WORKERS !== '0' }, async (app) => {
     await configureTenant(app, 'cpu-init-psp');
     await measure('init-psp', (s) => s.requests, () =>
-      runLoad({ type: 'http', baseUrl: app.url, concurrency: 50, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init-psp', run: randomBytes(4).toString('hex') } }),
+      runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init-psp', run: randomBytes(4).toString('hex') } }),
     );
   });
 }
@@ -115,7 +120,8 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`CPU per request on PostgreSQL, c=50 (app = this process incl. the in-process sandbox PSP); node ${process.version}`);
-  if (LINES.includes('floor')) await floor();
+  if (LINES.includes('floor')) await floor('three-insert');
+  if (LINES.includes('floor-iu')) await floor('insert-update');
   if (LINES.includes('init')) await initialize();
   if (LINES.includes('init-psp')) await initializeOwnPsp();
   if (LINES.includes('capture')) await capture();

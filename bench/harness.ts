@@ -129,7 +129,9 @@ export interface SandboxProcess {
 
 export async function startSandboxProcess(database: BenchDatabase, env: Record<string, string> = {}): Promise<SandboxProcess> {
   const fresh = await database.fresh();
-  const child = spawn(process.execPath, [join(here, '..', 'src', 'sandbox', 'main.js')], {
+  // BENCH_PSP_NODE_ARGS: Node flags for the PSP process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/psp` to profile it
+  const nodeArgs = (process.env.BENCH_PSP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(here, '..', 'src', 'sandbox', 'main.js')], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...fresh.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -263,15 +265,32 @@ export async function until(check: () => Promise<boolean>, timeoutMs: number, wh
  * The floor of the HTTP lines: a bare Fastify route (no hooks, no validation, no app logic) doing one insert-and-update
  * transaction through the same Db port, the best any endpoint that writes can do on this database.
  */
-export async function startFloor(db: Db): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * The floor of the HTTP lines: a bare Fastify route (no hooks, no validation, no app logic) doing one transaction
+ * through the same Db port. `three-insert` (the default) is the floor issue 12 defines: one transaction of three inserts
+ * (a record, its history row and an outbox row, as a new payment writes); `insert-update` is the floor used before
+ * (one insert and an update of the same row), measured as a second reference.
+ */
+export type FloorShape = 'three-insert' | 'insert-update';
+export async function startFloor(db: Db, shape: FloorShape = 'three-insert'): Promise<{ url: string; close(): Promise<void> }> {
   await db.query('CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, tenant text NOT NULL, payload jsonb NOT NULL, n integer NOT NULL DEFAULT 0, updated_at timestamptz)');
+  await db.query('CREATE TABLE IF NOT EXISTS bench_floor_history (id bigserial PRIMARY KEY, record_id bigint NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())');
+  await db.query('CREATE TABLE IF NOT EXISTS bench_floor_outbox (id bigserial PRIMARY KEY, tenant text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())');
   const app = Fastify({ logger: false });
   app.post('/floor', async (req) => {
     const body = req.body as { tenant?: string };
+    const tenant = body.tenant ?? 'x';
+    const payload = JSON.stringify(body);
     return db.tx(async (tx) => {
-      const r = await tx.query<{ id: number }>('INSERT INTO bench_floor (tenant, payload) VALUES ($1, $2) RETURNING id', [body.tenant ?? 'x', JSON.stringify(body)]);
-      await tx.query('UPDATE bench_floor SET n = n + 1, updated_at = now() WHERE id = $1', [r.rows[0]!.id]);
-      return { id: r.rows[0]!.id };
+      const r = await tx.query<{ id: number }>('INSERT INTO bench_floor (tenant, payload) VALUES ($1, $2) RETURNING id', [tenant, payload]);
+      const id = r.rows[0]!.id;
+      if (shape === 'insert-update') {
+        await tx.query('UPDATE bench_floor SET n = n + 1, updated_at = now() WHERE id = $1', [id]);
+      } else {
+        await tx.query('INSERT INTO bench_floor_history (record_id, status) VALUES ($1, $2)', [id, 'new']);
+        await tx.query('INSERT INTO bench_floor_outbox (tenant, payload) VALUES ($1, $2)', [tenant, payload]);
+      }
+      return { id };
     });
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
