@@ -15,7 +15,7 @@ import { runCommandBatch } from '../src/app/command-worker.js';
 import type { OutboxRelay } from '../src/messaging/relay.js';
 import type { Db } from '../src/store/db.js';
 import { call, configureTenant, expectStatus, inParallel, pay, startApp, WEBHOOK_SECRET, withPspProcess, type BenchApp, type BenchDatabase } from './harness.js';
-import { authorizedWebhook, INIT_AMOUNT, initializeBody } from './load.js';
+import { authorizedWebhook, INIT_AMOUNT, initializeBody, paymentObject, sandboxWebhook } from './load.js';
 
 export interface Count {
   statements: number;
@@ -30,7 +30,9 @@ export const HOT_PATHS = [
   'redirect return, before the webhook',
   'redirect return, webhook applied',
   'CapturePayment command',
+  'its webhook (payment.captured)',
   'RefundPayment command',
+  'its webhook (refund.succeeded)',
   'one relay batch (local transport)',
 ] as const;
 export type HotPath = (typeof HOT_PATHS)[number];
@@ -91,9 +93,18 @@ async function round(app: BenchApp, tenant: string): Promise<Map<HotPath, Count>
   const capPublish = await counted(db, () => command('CapturePayment', items), 'publish CapturePayment');
   const capProcess = await counted(db, processCommands, 'process CapturePayment');
   out.set('CapturePayment command', sum(capPublish, capProcess, `publish ${capPublish.statements}/${capPublish.transactions} + processing ${capProcess.statements}/${capProcess.transactions}`));
+  // the PSP's webhook for that capture (its own answer already settled the record: the webhook changes nothing)
+  const sendWebhook = (w: ReturnType<typeof sandboxWebhook>, what: string) =>
+    counted(db, () => expectStatus(call(`${app.url}${w.path}`, { headers: w.headers, raw: w.body }), 200, what), what);
+  out.set('its webhook (payment.captured)', await sendWebhook(sandboxWebhook('payment.captured', paymentObject(a, tenant, INIT_AMOUNT, 'captured', INIT_AMOUNT), WEBHOOK_SECRET), 'capture webhook'));
   const refPublish = await counted(db, () => command('RefundPayment', { ...items, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }] }), 'publish RefundPayment');
   const refProcess = await counted(db, processCommands, 'process RefundPayment');
   out.set('RefundPayment command', sum(refPublish, refProcess, `publish ${refPublish.statements}/${refPublish.transactions} + processing ${refProcess.statements}/${refProcess.transactions}`));
+  // the PSP's webhook settling that refund (pending until then)
+  const pspRefundId = (await db.query<{ id: string }>(`SELECT r.psp_refund_id AS id FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.tenant_identifier = $1 AND p.order_reference = $2`, [tenant, refA])).rows[0]?.id;
+  if (!pspRefundId) throw new Error('bench: the refund has no PSP refund id');
+  const refundObject = { id: pspRefundId, object: 'refund', payment: a, amount: INIT_AMOUNT, currency: 'EUR', status: 'succeeded', failureReason: null, metadata: { tenantIdentifier: tenant } };
+  out.set('its webhook (refund.succeeded)', await sendWebhook(sandboxWebhook('refund.succeeded', refundObject, WEBHOOK_SECRET), 'refund webhook'));
 
   // a full batch: more payments' first messages (distinct ordering keys) waiting in the outbox
   await inParallel(Array.from({ length: 50 }), 5, () => init(null));

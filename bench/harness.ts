@@ -99,7 +99,7 @@ export interface BenchApp {
 export async function startApp(database: BenchDatabase, opts: { env?: Record<string, string>; startWorkers?: boolean } = {}): Promise<BenchApp> {
   const fresh = await database.fresh();
   try {
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ENCRYPTION_KEYS, LOG_LEVEL: 'silent', ...fresh.env, ...(opts.env ?? {}) });
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ENCRYPTION_KEYS, LOG_LEVEL: process.env.BENCH_APP_LOG_LEVEL ?? 'silent', ...fresh.env, ...(opts.env ?? {}) });
     const rt = await startRuntime(config, { log: createLogger(config), startWorkers: opts.startWorkers });
     return {
       rt,

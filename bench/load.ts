@@ -93,31 +93,33 @@ export function signSandboxWebhook(body: string, secret: string, t = Math.floor(
 
 /** A sandbox `payment.authorized` event for an existing payment, as the sandbox PSP sends it (signed). */
 export function authorizedWebhook(transactionId: string, tenant: string, amount: number, secret: string): Req {
-  const body = JSON.stringify({
-    id: `evt_${randomBytes(12).toString('hex')}`,
-    type: 'payment.authorized',
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    data: {
-      object: {
-        id: transactionId,
-        object: 'payment',
-        status: 'authorized',
-        amount,
-        currency: 'EUR',
-        amountCapturable: amount,
-        amountCaptured: 0,
-        amountRefunded: 0,
-        captureMethod: 'manual',
-        metadata: { tenantIdentifier: tenant },
-        lastDecline: null,
-        declineCount: 0,
-        failureCode: null,
-        captureError: null,
-        card: { brand: 'visa', last4: '4242', expMonth: 12, expYear: 2040 },
-      },
-    },
-  });
+  return sandboxWebhook('payment.authorized', paymentObject(transactionId, tenant, amount, 'authorized', 0), secret);
+}
+
+/** A sandbox payment object as its webhooks carry it (`captured`: the amount captured so far). */
+export function paymentObject(transactionId: string, tenant: string, amount: number, status: string, captured: number): Record<string, unknown> {
+  return {
+    id: transactionId,
+    object: 'payment',
+    status,
+    amount,
+    currency: 'EUR',
+    amountCapturable: amount - captured,
+    amountCaptured: captured,
+    amountRefunded: 0,
+    captureMethod: 'manual',
+    metadata: { tenantIdentifier: tenant },
+    lastDecline: null,
+    declineCount: 0,
+    failureCode: null,
+    captureError: null,
+    card: { brand: 'visa', last4: '4242', expMonth: 12, expYear: 2040 },
+  };
+}
+
+/** A signed sandbox webhook request of `type` about `object` (a new event id each time). */
+export function sandboxWebhook(type: string, object: Record<string, unknown>, secret: string): Req {
+  const body = JSON.stringify({ id: `evt_${randomBytes(12).toString('hex')}`, type, created: Math.floor(Date.now() / 1000), livemode: false, data: { object } });
   return { path: '/webhooks/test', method: 'POST', headers: { 'content-type': 'application/json', 'sandbox-signature': signSandboxWebhook(body, secret) }, body };
 }
 

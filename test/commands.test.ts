@@ -70,6 +70,9 @@ const refund = (o: Order, items: number[], amount: number, id?: string) =>
   publish('RefundPayment', { orderReference: o.orderReference, orderItems: items.map((i) => ({ orderItemId: i, sku: `SKU-${i}` })), orderItemIds: items, amount, currencyIsoCode: 'EUR' }, id);
 const cancel = (o: Order, items: number[], id?: string) => publish('CancelPayment', { orderReference: o.orderReference, orderItemIds: items, amount: 0, currencyIsoCode: 'EUR' }, id);
 
+/** Statements of a traced window that belong to webhook processing, not to the relay, the command or the sandbox PSP. */
+const ofWebhookProcessing = (q: string): boolean => !/^\s*(UPDATE outbox|INSERT INTO hub_messages)/.test(q) && !q.includes('command_inbox') && !q.includes('sandbox_');
+
 const statusPayload = (o: Order, items: number[], amount: number) => ({ orderReference: o.orderReference, orderItemIds: items, amount, currencyIsoCode: 'EUR' });
 
 describe('CapturePayment', () => {
@@ -91,6 +94,27 @@ describe('CapturePayment', () => {
     const rec = (await app.deps.db.query<any>('SELECT status, result_message_ids FROM payment_operations WHERE payment_id = $1', [p.id])).rows;
     const captured = (await events(o)).filter((e) => e.name === 'PaymentCaptured');
     expect(rec).toEqual([{ status: 'succeeded', result_message_ids: captured.map((e) => e.id) }]);
+  });
+
+  it("the capture's webhook locks the payment once, in its context snapshot, and reads nothing else of it", async () => {
+    const o = await authorizedOrder({ 73: 1500 });
+    const webhooksDone = async (): Promise<number> =>
+      (await app.deps.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE psp_object_id = $1 AND state = 'processed'`, [o.transactionId])).rows[0]!.n;
+    const before = await webhooksDone();
+    const sql = await statementsOf(app, async () => {
+      expect((await inbox(await capture(o, [73], 1500))).state).toBe('processed');
+      await until(webhooksDone, (n) => n > before);
+    });
+    // the webhook's processing: from locking its inbox row to recording its state (the command's own statements aside)
+    const start = sql.findIndex((q) => q.includes('older_id'));
+    const end = sql.findIndex((q, i) => i > start && /UPDATE webhook_inbox SET state/.test(q));
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(end).toBeGreaterThan(start);
+    const processing = sql.slice(start, end + 1).filter(ofWebhookProcessing);
+    expect(processing.filter((q) => /FROM payments/.test(q))).toHaveLength(1);
+    expect(processing.filter((q) => /FROM payments/.test(q))[0]).toMatch(/FOR UPDATE OF p/);
+    expect(processing).toHaveLength(4); // inbox row, payment with history, capture records, inbox state
+    expect((await payment(o)).status).toBe('captured');
   });
 
   it('the same command run again after its record was settled (a webhook came first after a crash) re-publishes nothing', async () => {
@@ -177,13 +201,19 @@ describe('CapturePayment', () => {
 });
 
 describe('RefundPayment', () => {
-  it('the record goes in with the pending refund amount, the PSP refund id with its PSP object, the settlement with the payment change: one statement each', async () => {
-    const o = await authorizedOrder({ 72: 1800 });
-    expect((await inbox(await capture(o, [72], 1800))).state).toBe('processed');
+  /** An order of one item, captured, then refunded in full: the statements from the command until its webhook settled it. */
+  async function refundedWithTrace(item: number, amount: number): Promise<{ o: Order; sql: string[] }> {
+    const o = await authorizedOrder({ [item]: amount });
+    expect((await inbox(await capture(o, [item], amount))).state).toBe('processed');
     const sql = await statementsOf(app, async () => {
-      expect((await inbox(await refund(o, [72], -1800))).state).toBe('processed');
-      await until(() => payment(o), (x) => Number(x.refunded_amount) === 1800 && Number(x.pending_refund_amount) === 0);
+      expect((await inbox(await refund(o, [item], -amount))).state).toBe('processed');
+      await until(() => payment(o), (x) => Number(x.refunded_amount) === amount && Number(x.pending_refund_amount) === 0);
     });
+    return { o, sql };
+  }
+
+  it('the record goes in with the pending refund amount, the PSP refund id with its PSP object, the settlement with the payment change: one statement each', async () => {
+    const { o, sql } = await refundedWithTrace(72, 1800);
     const start = sql.filter((q) => q.includes('INSERT INTO refunds'));
     expect(start).toHaveLength(1);
     expect(start[0]).toMatch(/UPDATE payments SET refunded_amount/);
@@ -197,6 +227,21 @@ describe('RefundPayment', () => {
     const refunded = (await events(o)).filter((e) => e.name === 'PaymentRefunded');
     expect(refunded).toHaveLength(1);
     expect(rec).toEqual([{ status: 'succeeded', result_message_ids: refunded.map((e) => e.id) }]);
+  });
+
+  it("the refund's webhook is attributed without a query and looks its refund up once", async () => {
+    const { sql } = await refundedWithTrace(74, 1200);
+    // its PSP refund id was stored by this instance: the owner is known
+    expect(sql.filter((q) => q.includes('FROM psp_objects WHERE'))).toEqual([]);
+    const start = sql.findIndex((q) => q.includes('older_id'));
+    const end = sql.findIndex((q, i) => i > start && /UPDATE webhook_inbox SET state/.test(q));
+    expect(end).toBeGreaterThan(start);
+    const processing = sql.slice(start, end + 1).filter(ofWebhookProcessing);
+    // the context snapshot (the refund id names no payment: one statement, aliases included), the refund, the payment
+    // with its history, the refund row, the change, the inbox state
+    expect(processing.filter((q) => /FROM payments p WHERE p\.id = COALESCE/.test(q))).toHaveLength(1);
+    expect(processing.filter((q) => q.includes('payment_aliases'))).toHaveLength(1);
+    expect(processing).toHaveLength(7);
   });
 
   it('partial refunds settle by webhook; over-refund and repeated items are refused', async () => {

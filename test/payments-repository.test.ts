@@ -15,6 +15,7 @@ import {
   insertPayment,
   listHistory,
   lockPayment,
+  lockPaymentByTransactionWithHistory,
   recordPspObject,
   tenantForPspObject,
   updatePayment,
@@ -121,6 +122,24 @@ function suite(name: string, open: () => Promise<{ db: Db; cleanup: () => Promis
       });
       expect((await findPaymentByTransaction(db, 'repo-t1', 'sbx_pay_old_1'))?.id).toBe(n.id);
       expect(await findPaymentByTransaction(db, 'repo-t2', 'sbx_pay_old_1')).toBeNull();
+      // current id, old id and no such id: one statement each, locked with the history too
+      const statements = async <T,>(fn: () => Promise<T>): Promise<[T, number]> => {
+        const before = db.stats.statements;
+        const v = await fn();
+        return [v, db.stats.statements - before];
+      };
+      for (const [id, want] of [[n.transactionId, n.id], ['sbx_pay_old_1', n.id], ['sbx_pay_none', undefined]] as const) {
+        const [found, count] = await statements(() => findPaymentByTransaction(db, 'repo-t1', id, { forUpdate: true }));
+        expect([found?.id, count]).toEqual([want, 1]);
+        const [locked, lockCount] = await statements(() => db.tx((tx) => lockPaymentByTransactionWithHistory(tx, 'repo-t1', id)));
+        expect([locked?.payment.id, locked?.history, lockCount]).toEqual([want, want ? [] : undefined, 1]);
+      }
+      // an alias row naming another tenant's payment resolves to nothing
+      const foreign = newPayment({ tenantIdentifier: 'repo-t4' });
+      await db.tx((tx) => insertPayment(tx, foreign));
+      await db.tx((tx) => addAlias(tx, 'repo-t1', 'sbx_pay_old_foreign', foreign.id));
+      expect(await findPaymentByTransaction(db, 'repo-t1', 'sbx_pay_old_foreign')).toBeNull();
+      expect(await db.tx((tx) => lockPaymentByTransactionWithHistory(tx, 'repo-t1', 'sbx_pay_old_foreign'))).toBeNull();
       expect((await findPaymentsByTransactionAnyTenant(db, 'sbx_pay_old_1')).map((p) => p.id)).toEqual([n.id]);
 
       const other = newPayment({ tenantIdentifier: 'repo-t3', transactionId: n.transactionId });

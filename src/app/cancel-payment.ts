@@ -10,7 +10,7 @@ import { checkCancel } from '../domain/cancel.js';
 import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
 import type { Tx } from '../store/db.js';
 import { getOperation, insertOperation, listOperations, updateOperation, backoffMs, type OperationRow } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, type LockedPayment, type PaymentRow } from '../store/payments.js';
 import {
   amountChanges,
   amountsOf,
@@ -259,11 +259,12 @@ export async function applyCancelWebhook(
   tenant: string,
   outcome: Extract<WebhookOutcome, { kind: 'payment' }>,
   source: Source,
+  locked: LockedPayment | null = null,
 ): Promise<OperationWebhookResult | null> {
   if (outcome.state !== 'canceled' && outcome.state !== 'captured') return null;
-  const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
+  const found = locked?.payment ?? (await findPaymentByTransaction(tx, tenant, outcome.transactionId));
   if (!found || !found.orderReference) return null;
-  const payment = await lockPayment(tx, found.id);
+  const payment = locked?.payment ?? (await lockPayment(tx, found.id));
   const rec = (await listOperations(tx, payment.id)).find((r) => r.kind === 'cancel' && r.status === 'pending');
   if (!rec) return null;
   if (outcome.state === 'captured' && payment.status !== 'partially_captured') return null;

@@ -27,7 +27,7 @@ import { enqueue, messageId, outboxRowsOf, outboxWritten, republish, type Outgoi
 import { runCompanionWrite, type CompanionWrite, type Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
 import { backoffMs, getOperation, insertOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
-import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type LockedPayment, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -436,11 +436,12 @@ export async function applyCaptureWebhook(
   tenant: string,
   outcome: Extract<WebhookOutcome, { kind: 'capture' }>,
   source: Source,
+  locked: LockedPayment | null = null,
 ): Promise<OperationWebhookResult> {
-  const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
+  const found = locked?.payment ?? (await findPaymentByTransaction(tx, tenant, outcome.transactionId));
   if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
   if (!found.orderReference) return { kind: 'waiting_for_order', reason: 'payment is not linked to an order yet' };
-  let { payment, history } = await lockPaymentWithHistory(tx, found.id);
+  let { payment, history } = locked ?? (await lockPaymentWithHistory(tx, found.id));
   const pending = (await listOperations(tx, payment.id)).filter((r) => r.kind === 'capture' && r.status === 'pending');
 
   if (!outcome.succeeded) {

@@ -14,7 +14,7 @@ import { commandInboxTransition } from '../domain/processing-status.js';
 import type { Tx } from '../store/db.js';
 import { backoffMs } from '../store/operations.js';
 import { loadCommand, recordCommandFailure, type FinishedCommandState, type InboxCommandRow } from '../store/payment-commands.js';
-import { lockPaymentByOrder } from '../store/payments.js';
+import { lockPaymentByOrder, type LockedPayment } from '../store/payments.js';
 import { applyCancelWebhook, runCancel, startCancel } from './cancel-payment.js';
 import { applyCaptureWebhook, finishInbox, runCapture, startCapture, writePaymentChange, type OperationWebhookResult, type Source } from './capture-payment.js';
 import type { AppDeps } from './context.js';
@@ -233,16 +233,25 @@ async function sendDeadFailure(deps: AppDeps, tx: Tx, row: InboxCommandRow): Pro
  * Webhook outcomes about operation records (called from webhook processing, in its transaction):
  * capture results, refund status changes, and a cancel reported while a cancel record is pending.
  * null = not an operation outcome: the caller applies it as a payment outcome.
+ * `locked`: the payment the outcome names (its `transactionId`), already locked with its history in this transaction
+ * (the webhook's context snapshot), so it is not looked up and locked again; null: look it up.
  */
-export async function applyOperationWebhook(deps: AppDeps, tx: Tx, tenant: string, outcome: WebhookOutcome, webhookInboxId: string): Promise<OperationWebhookResult | null> {
+export async function applyOperationWebhook(
+  deps: AppDeps,
+  tx: Tx,
+  tenant: string,
+  outcome: WebhookOutcome,
+  webhookInboxId: string,
+  locked: LockedPayment | null = null,
+): Promise<OperationWebhookResult | null> {
   const source: Source = { trigger: 'webhook', ref: webhookInboxId };
   switch (outcome.kind) {
     case 'capture':
-      return applyCaptureWebhook(deps, tx, tenant, outcome, source);
+      return applyCaptureWebhook(deps, tx, tenant, outcome, source, locked);
     case 'refund':
-      return applyRefundWebhook(deps, tx, tenant, outcome, source);
+      return applyRefundWebhook(deps, tx, tenant, outcome, source, locked);
     case 'payment':
-      return applyCancelWebhook(deps, tx, tenant, outcome, source);
+      return applyCancelWebhook(deps, tx, tenant, outcome, source, locked);
     default:
       return null;
   }

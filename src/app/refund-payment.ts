@@ -22,7 +22,7 @@ import {
   updateRefund,
   type RefundRow,
 } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentWithHistory, recordPspObject, type HistoryRow, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentWithHistory, recordPspObject, type HistoryRow, type LockedPayment, type PaymentRow } from '../store/payments.js';
 import {
   amountsOf,
   finishInbox,
@@ -41,6 +41,7 @@ import {
 import type { AppDeps } from './context.js';
 import { eventKeys, orderItemIdsOf } from './payment-messages.js';
 import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
+import { rememberOwner } from './psp-owners.js';
 
 export interface RefundCommandInput {
   inboxId: string;
@@ -228,6 +229,8 @@ async function settleRefundAnswer(
       { connector: payment.connector, tenantIdentifier: payment.tenantIdentifier },
       ACTIVE_STATES,
     );
+    // The refund's webhooks are then attributed without a query (an owner stays true even if this transaction fails).
+    if (r.pspObjectRecorded) rememberOwner(deps, payment.connector, answer.pspRefundId, payment.tenantIdentifier);
     rec = { ...rec, pspRefundId: answer.pspRefundId };
     stored = { pspRefundId: answer.pspRefundId, webhooksWaiting: r.webhooksWaiting };
   }
@@ -280,16 +283,17 @@ export async function applyRefundWebhook(
   tenant: string,
   outcome: Extract<WebhookOutcome, { kind: 'refund' }>,
   source: Source,
+  locked: LockedPayment | null = null,
 ): Promise<OperationWebhookResult> {
   const known = await findRefundByPspId(tx, tenant, outcome.pspRefundId);
   if (known) {
-    const { payment, history } = await lockPaymentWithHistory(tx, known.paymentId);
+    const { payment, history } = locked?.payment.id === known.paymentId ? locked : await lockPaymentWithHistory(tx, known.paymentId);
     const rec = (await getRefund(tx, known.id, { forUpdate: true }))!;
     return applyRefundStatus(deps, tx, payment, rec, outcome.status, source, outcome.reason ?? null, history);
   }
-  const found = await findPaymentByTransaction(tx, tenant, outcome.transactionId);
+  const found = locked?.payment ?? (await findPaymentByTransaction(tx, tenant, outcome.transactionId));
   if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
-  const payment = await lockPayment(tx, found.id);
+  const payment = locked?.payment ?? (await lockPayment(tx, found.id));
   const refunds = await listRefunds(tx, payment.id);
   if (refunds.some((r) => r.status === 'pending' && !r.pspRefundId)) {
     return { kind: 'waiting_for_payment', reason: `refund ${outcome.pspRefundId} may be a pending refund of this payment` };

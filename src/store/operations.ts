@@ -383,7 +383,7 @@ export function refundUpdateWrite(id: string, c: RefundChanges): CompanionWrite 
 /**
  * The PSP's refund id for a refund (`updateRefund` with `pspRefundId`, `attempts`, `nextAttemptAt`) and its
  * `psp_objects` mapping in one statement; also tells whether webhooks of that id already wait in the inbox (states
- * `waitingStates`) to be re-driven after the commit.
+ * `waitingStates`) to be re-driven after the commit, and whether the mapping was written now (`pspObjectRecorded`).
  */
 export async function storeRefundPspId(
   tx: Tx,
@@ -391,14 +391,15 @@ export async function storeRefundPspId(
   c: { pspRefundId: string; attempts: number; nextAttemptAt: Date },
   owner: { connector: string; tenantIdentifier: string },
   waitingStates: readonly string[],
-): Promise<{ webhooksWaiting: boolean }> {
-  const r = await tx.query<{ waiting: boolean }>(
+): Promise<{ webhooksWaiting: boolean; pspObjectRecorded: boolean }> {
+  const r = await tx.query<{ waiting: boolean; recorded: boolean }>(
     `WITH r AS (UPDATE refunds SET psp_refund_id = COALESCE(psp_refund_id, $2), attempts = $3, next_attempt_at = $4, updated_at = now() WHERE id = $1),
-     o AS (INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind) VALUES ($5, $2, $6, 'refund') ON CONFLICT (connector, psp_object_id) DO NOTHING)
-     SELECT EXISTS (SELECT 1 FROM webhook_inbox w WHERE w.tenant_identifier = $6 AND w.psp_object_id = $2 AND w.state = ANY($7::text[])) AS waiting`,
+     o AS (INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind) VALUES ($5, $2, $6, 'refund') ON CONFLICT (connector, psp_object_id) DO NOTHING RETURNING 1)
+     SELECT EXISTS (SELECT 1 FROM webhook_inbox w WHERE w.tenant_identifier = $6 AND w.psp_object_id = $2 AND w.state = ANY($7::text[])) AS waiting,
+       EXISTS (SELECT 1 FROM o) AS recorded`,
     [id, c.pspRefundId, c.attempts, c.nextAttemptAt, owner.connector, owner.tenantIdentifier, [...waitingStates]],
   );
-  return { webhooksWaiting: r.rows[0]?.waiting === true };
+  return { webhooksWaiting: r.rows[0]?.waiting === true, pspObjectRecorded: r.rows[0]?.recorded === true };
 }
 
 /** Backoff of pending records and retried commands: 1 s, 5 s, 30 s, 2 min, 10 min, then every 30 min. */

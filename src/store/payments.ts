@@ -132,17 +132,20 @@ export function mapPaymentRow(r: DbPaymentRow): PaymentRow {
 }
 
 /** The payment of `tenant` whose current transaction id, or one of its old ids (alias), is `transactionId`. */
+/**
+ * The payment with this current or old (alias) transaction id, in one statement: the current id first; an alias only
+ * when no payment has it as its current id.
+ */
 export async function findPaymentByTransaction(q: Queryable, tenant: string, transactionId: string, opts: { forUpdate?: boolean } = {}): Promise<PaymentRow | null> {
-  const lock = opts.forUpdate ? ' FOR UPDATE' : '';
-  const r = await q.query<DbPaymentRow>(`SELECT * FROM payments WHERE tenant_identifier = $1 AND transaction_id = $2${lock}`, [tenant, transactionId]);
-  if (r.rows[0]) return mapPaymentRow(r.rows[0]);
-  const a = await q.query<DbPaymentRow>(
-    `SELECT p.* FROM payment_aliases a JOIN payments p ON p.id = a.payment_id
-     WHERE a.tenant_identifier = $1 AND a.transaction_id = $2 AND p.tenant_identifier = $1${opts.forUpdate ? ' FOR UPDATE OF p' : ''}`,
-    [tenant, transactionId],
-  );
-  return a.rows[0] ? mapPaymentRow(a.rows[0]) : null;
+  const r = await q.query<DbPaymentRow>(`SELECT p.* FROM payments p WHERE ${BY_TRANSACTION}${opts.forUpdate ? ' FOR UPDATE OF p' : ''}`, [tenant, transactionId]);
+  return r.rows[0] ? mapPaymentRow(r.rows[0]) : null;
 }
+
+/** `p` is the tenant's (`$1`) payment with the current or old transaction id `$2` (index lookups, no OR). */
+const BY_TRANSACTION = `p.id = COALESCE(
+    (SELECT c.id FROM payments c WHERE c.tenant_identifier = $1 AND c.transaction_id = $2),
+    (SELECT a.payment_id FROM payment_aliases a WHERE a.tenant_identifier = $1 AND a.transaction_id = $2))
+  AND p.tenant_identifier = $1`;
 
 export async function findPaymentByOrder(q: Queryable, tenant: string, orderReference: string): Promise<PaymentRow | null> {
   const r = await q.query<DbPaymentRow>('SELECT * FROM payments WHERE tenant_identifier = $1 AND order_reference = $2', [tenant, orderReference]);
@@ -545,15 +548,10 @@ export async function lockPaymentWithHistory(tx: Tx, paymentId: string, finish?:
   return lockedWithHistory(tx, r.rows[0]);
 }
 
-/** `findPaymentByTransaction` (`forUpdate`) with the payment's history (`LockedPayment`); null when there is none. */
+/** `findPaymentByTransaction` (`forUpdate`) with the payment's history (`LockedPayment`), in one statement; null when there is none. */
 export async function lockPaymentByTransactionWithHistory(tx: Tx, tenant: string, transactionId: string): Promise<LockedPayment | null> {
-  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(
-    `SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.tenant_identifier = $1 AND p.transaction_id = $2 FOR UPDATE OF p`,
-    [tenant, transactionId],
-  );
-  if (r.rows[0]) return lockedWithHistory(tx, r.rows[0]);
-  const payment = await findPaymentByTransaction(tx, tenant, transactionId, { forUpdate: true }); // an old id (alias)
-  return payment ? { payment, history: await listHistory(tx, payment.id) } : null;
+  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(`SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE ${BY_TRANSACTION} FOR UPDATE OF p`, [tenant, transactionId]);
+  return r.rows[0] ? lockedWithHistory(tx, r.rows[0]) : null;
 }
 
 type DbHistoryJson = Omit<DbHistoryRow, 'created_at'> & { created_at: string };
