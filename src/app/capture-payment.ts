@@ -422,7 +422,7 @@ export function statusMessagesOf(messages: readonly TransitionMessage[], build: 
 // Webhooks: payment.captured / payment.capture_failed (manual capture)
 // ---------------------------------------------------------------------------------------------
 
-export type OperationWebhookResult = { kind: 'applied' | 'noop' | 'ignored' | 'waiting_for_payment' | 'waiting_for_order'; reason?: string };
+export type OperationWebhookResult = { kind: 'applied' | 'noop' | 'ignored' | 'waiting_for_payment' | 'waiting_for_order'; reason?: string; /** the inbox row's write went with the change */ written?: boolean };
 
 /**
  * A capture result reported by webhook. `amountCaptured` is the PSP's cumulative total: pending records it covers

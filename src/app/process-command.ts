@@ -11,7 +11,7 @@
  */
 import type { WebhookOutcome } from '../connectors/types.js';
 import { commandInboxTransition } from '../domain/processing-status.js';
-import type { Tx } from '../store/db.js';
+import type { CompanionWrite, Tx } from '../store/db.js';
 import { backoffMs } from '../store/operations.js';
 import { loadCommand, recordCommandFailure, type FinishedCommandState, type InboxCommandRow } from '../store/payment-commands.js';
 import { lockPaymentByOrder, type LockedPayment } from '../store/payments.js';
@@ -234,7 +234,8 @@ async function sendDeadFailure(deps: AppDeps, tx: Tx, row: InboxCommandRow): Pro
  * capture results, refund status changes, and a cancel reported while a cancel record is pending.
  * null = not an operation outcome: the caller applies it as a payment outcome.
  * `locked`: the payment the outcome names (its `transactionId`), already locked with its history in this transaction
- * (the webhook's context snapshot), so it is not looked up and locked again; null: look it up.
+ * (the webhook's context snapshot), so it is not looked up and locked again; null: look it up. `processed`: the inbox
+ * row's own write, carried by the statement of an applied refund status change (the result says `written`).
  */
 export async function applyOperationWebhook(
   deps: AppDeps,
@@ -243,13 +244,14 @@ export async function applyOperationWebhook(
   outcome: WebhookOutcome,
   webhookInboxId: string,
   locked: LockedPayment | null = null,
+  processed: CompanionWrite | null = null,
 ): Promise<OperationWebhookResult | null> {
   const source: Source = { trigger: 'webhook', ref: webhookInboxId };
   switch (outcome.kind) {
     case 'capture':
       return applyCaptureWebhook(deps, tx, tenant, outcome, source, locked);
     case 'refund':
-      return applyRefundWebhook(deps, tx, tenant, outcome, source, locked);
+      return applyRefundWebhook(deps, tx, tenant, outcome, source, locked, processed);
     case 'payment':
       return applyCancelWebhook(deps, tx, tenant, outcome, source, locked);
     default:

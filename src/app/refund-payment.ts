@@ -8,7 +8,7 @@ import type { PspResult, RefundOutcome, WebhookOutcome } from '../connectors/typ
 import { uncoveredItemIds } from '../domain/capture.js';
 import { refundableAmount } from '../domain/payment-status.js';
 import { checkRefund, refundCreation, refundTransition, withRefundStatus, type RefundStatus } from '../domain/refund.js';
-import type { Tx } from '../store/db.js';
+import { companionWrites, type CompanionWrite, type Tx } from '../store/db.js';
 import {
   backoffMs,
   findRefundByPspId,
@@ -252,7 +252,9 @@ export async function applyRefundStatus(
   reason: string | null,
   /** The payment's history, read with its lock: the change, its messages and the record go in one statement. */
   history?: HistoryRow[],
-): Promise<{ kind: 'applied' | 'noop' | 'ignored'; reason?: string }> {
+  /** Another write to carry in that statement (a webhook inbox row's `processed`); the result then says `written`. */
+  also?: CompanionWrite | null,
+): Promise<{ kind: 'applied' | 'noop' | 'ignored'; reason?: string; written?: boolean }> {
   const check = refundTransition(rec.status, to);
   if (!check.ok) return { kind: 'ignored', reason: check.error.message };
   if (!check.changed) return { kind: 'noop' };
@@ -266,10 +268,12 @@ export async function applyRefundStatus(
     statusMessages: status,
     source,
     ...(history ? { history } : {}),
-    alongside: (ids) =>
-      refundUpdateWrite(rec.id, { status: to, statusSeq: seq, failureReason: reason, ...(to === 'succeeded' || ids.length > 0 ? { resultMessageIds: ids } : {}) }),
+    alongside: (ids) => {
+      const record = refundUpdateWrite(rec.id, { status: to, statusSeq: seq, failureReason: reason, ...(to === 'succeeded' || ids.length > 0 ? { resultMessageIds: ids } : {}) });
+      return also ? companionWrites(record, also) : record;
+    },
   });
-  return { kind: 'applied' };
+  return also ? { kind: 'applied', written: true } : { kind: 'applied' };
 }
 
 /**
@@ -284,12 +288,13 @@ export async function applyRefundWebhook(
   outcome: Extract<WebhookOutcome, { kind: 'refund' }>,
   source: Source,
   locked: LockedPayment | null = null,
+  processed: CompanionWrite | null = null,
 ): Promise<OperationWebhookResult> {
   const known = await findRefundByPspId(tx, tenant, outcome.pspRefundId);
   if (known) {
     const { payment, history } = locked?.payment.id === known.paymentId ? locked : await lockPaymentWithHistory(tx, known.paymentId);
     const rec = (await getRefund(tx, known.id, { forUpdate: true }))!;
-    return applyRefundStatus(deps, tx, payment, rec, outcome.status, source, outcome.reason ?? null, history);
+    return applyRefundStatus(deps, tx, payment, rec, outcome.status, source, outcome.reason ?? null, history, processed);
   }
   const found = locked?.payment ?? (await findPaymentByTransaction(tx, tenant, outcome.transactionId));
   if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };

@@ -179,10 +179,11 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   if (outcome.kind === 'ignored') return { to: 'ignored', reason: outcome.reason };
   // The payment the outcome names is usually the event's primary object: the context snapshot already locked it.
   const lockedOutcomePayment = lockedKnown && 'transactionId' in outcome && outcome.transactionId === row.psp_object_id ? lockedKnown : null;
+  const alongside = processedWrite(row); // an applied outcome marks the row processed in its own statement
   // Capture results, refund status changes, cancels of pending cancel records (helper H, src/app/process-command.ts).
-  const op = await applyOperationWebhook(deps, tx, row.tenant_identifier, outcome, row.id, lockedOutcomePayment);
+  const op = await applyOperationWebhook(deps, tx, row.tenant_identifier, outcome, row.id, lockedOutcomePayment, alongside);
   if (op) {
-    if (op.kind === 'applied' || op.kind === 'noop') return { to: 'processed', reason: op.reason ?? null };
+    if (op.kind === 'applied' || op.kind === 'noop') return { to: 'processed', reason: op.reason ?? null, written: op.written === true };
     if (op.kind === 'waiting_for_order') return { to: 'waiting_for_order', reason: op.reason ?? null, countAttempt: false };
     return { to: op.kind, reason: op.reason ?? null };
   }
@@ -195,7 +196,6 @@ async function decide(deps: AppDeps, tx: Tx, row: InboxRow, older: { id: string;
   const locked = lockedOutcomePayment ?? (await lockPaymentByTransactionWithHistory(tx, row.tenant_identifier, outcome.transactionId));
   if (!locked) return { to: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
 
-  const alongside = processedWrite(row); // an applied outcome marks the row processed in its own statement
   const result = await applyPaymentOutcome(
     deps,
     tx,

@@ -28,6 +28,23 @@ export function updateByIdWrite(name: string, table: string, id: string, sets: (
   return { cte: (n) => `${name} AS (UPDATE ${table} SET ${sets(n + 1)} WHERE id = $${n})`, params: [id, ...params] };
 }
 
+/** Several companion writes carried by one statement (their CTE names must differ). */
+export function companionWrites(...ws: CompanionWrite[]): CompanionWrite {
+  return {
+    cte: (n) => {
+      let next = n;
+      return ws
+        .map((w) => {
+          const sql = w.cte(next);
+          next += w.params.length;
+          return sql;
+        })
+        .join(',\n');
+    },
+    params: ws.flatMap((w) => w.params),
+  };
+}
+
 /** A companion write on its own, when there is no statement to carry it. */
 export async function runCompanionWrite(q: Queryable, w: CompanionWrite): Promise<void> {
   await q.query(`WITH ${w.cte(1)} SELECT 1`, w.params);
