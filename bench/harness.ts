@@ -96,10 +96,20 @@ export interface BenchApp {
   close(): Promise<void>;
 }
 
+/** BENCH_APP_ENV: settings for every app the bench starts, `NAME=value` separated by commas (experiments only). */
+function benchAppEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env.BENCH_APP_ENV ?? '').split(',')) {
+    const i = pair.indexOf('=');
+    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+  }
+  return out;
+}
+
 export async function startApp(database: BenchDatabase, opts: { env?: Record<string, string>; startWorkers?: boolean } = {}): Promise<BenchApp> {
   const fresh = await database.fresh();
   try {
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ENCRYPTION_KEYS, LOG_LEVEL: process.env.BENCH_APP_LOG_LEVEL ?? 'silent', ...fresh.env, ...(opts.env ?? {}) });
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ENCRYPTION_KEYS, LOG_LEVEL: process.env.BENCH_APP_LOG_LEVEL ?? 'silent', ...fresh.env, ...benchAppEnv(), ...(opts.env ?? {}) });
     const rt = await startRuntime(config, { log: createLogger(config), startWorkers: opts.startWorkers });
     return {
       rt,

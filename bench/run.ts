@@ -21,7 +21,8 @@
  * (pglite,postgres), BENCH_COUNTS (1), BENCH_STARTUP (1: bench/memory.ts), BENCH_RELAY (1: bench/relay.ts), BENCH_CONSOLE (1: console
  * payments list at 1,000,000 payments, issue 11),
  * BENCH_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable),
- * BENCH_APP_LOG_LEVEL (silent: the app's log level), BENCH_PSP_NODE_ARGS (Node flags for the sandbox PSP process,
+ * BENCH_APP_LOG_LEVEL (silent: the app's log level), BENCH_APP_ENV (settings for the apps, `NAME=value,...`, e.g.
+ * `WEBHOOK_INLINE_CONCURRENCY=0`; experiments only), BENCH_PSP_NODE_ARGS (Node flags for the sandbox PSP process,
  * e.g. `--cpu-prof --cpu-prof-dir=/tmp/psp`).
  */
 import { randomBytes } from 'node:crypto';
