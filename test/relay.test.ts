@@ -5,6 +5,7 @@ import { outboxDeadTotal } from '../src/metrics.js';
 import { enqueue, republish, type OutboxRow, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { OutboxRelay, retryDelayMs, type RelayOptions } from '../src/messaging/relay.js';
 import { outboxStats } from '../src/messaging/stats.js';
+import { LocalTransport } from '../src/messaging/transports/local.js';
 import { QuietDeliveryError, type BatchPublishOutcome, type PublishResult, type Transport } from '../src/messaging/transports/types.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -414,6 +415,35 @@ for (const backend of backends) {
       expect(t.published.slice(4).map((x) => x.id).sort()).toEqual([ids[4], ids[7]].sort());
       expect((await state(ids[5]!)).state).toBe('pending');
       expect((await r.runOnce()).claimed).toBe(0);
+    });
+
+    it('a round of the local transport goes into the hub with its record as delivered, in one statement; if that fails, neither happened', async () => {
+      await db.query(`UPDATE outbox SET state = 'delivered' WHERE state <> 'delivered'`);
+      const ids = await db.tx((tx) => enqueue(tx, APP, Array.from({ length: 3 }, (_, i) => msg('local-round-t', 'PaymentCreated', `payment/l${i}/created`, `payment/l${i}`))));
+      const inHub = async (): Promise<string[]> =>
+        (await db.query<{ message_id: string }>(`SELECT message_id FROM hub_messages WHERE message_id = ANY($1::text[]) ORDER BY seq`, [ids])).rows.map((r) => r.message_id);
+      // the recording statement fails once (e.g. the connection dropped)
+      let failNext = true;
+      const failing = Object.assign(Object.create(db) as Db, {
+        query: (sql: string, params?: unknown[]) => {
+          if (failNext && sql.includes('hub_insert')) {
+            failNext = false;
+            return Promise.reject(new Error('connection lost'));
+          }
+          return db.query(sql, params);
+        },
+      });
+      const r = relay(new LocalTransport(db), { batchSize: 10 }, failing);
+      expect(await r.runOnce()).toMatchObject({ claimed: 3, delivered: 0, failed: 3 });
+      expect(await inHub()).toEqual([]);
+      for (const id of ids) expect(await state(id)).toMatchObject({ state: 'pending', attempts: 1, last_error: 'connection lost' });
+      for (const id of ids) await makeDue(id);
+      const before = { ...db.stats };
+      expect(await r.runOnce()).toMatchObject({ claimed: 3, delivered: 3 });
+      // the claim, then the hub insert with the delivery record
+      expect(db.stats.statements - before.statements).toBe(2);
+      expect(await inHub()).toEqual(ids);
+      for (const id of ids) expect(await state(id)).toMatchObject({ state: 'delivered', attempts: 2, receipt: id });
     });
 
     it('pipelined rounds (several claimed while others are published) keep each key in order, one row of a key in flight at a time', async () => {

@@ -10,6 +10,7 @@ export {
   hubHousekeeping,
   hubInsert,
   hubInsertBatch,
+  hubInsertBatchWrite,
   hubReceive,
   type HubBatchEntry,
   type HubInsert,

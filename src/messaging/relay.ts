@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { outboxDeadTotal, outboxDelivered } from '../metrics.js';
 import type { Worker } from '../runtime.js';
-import type { Db } from '../store/db.js';
+import type { CompanionWrite, Db } from '../store/db.js';
 import {
   claimOutboxRows,
   deleteDeliveredOutboxRows,
@@ -233,7 +233,7 @@ export class OutboxRelay implements Worker {
   private async deliverRound(rows: OutboxRow[]): Promise<RoundResult> {
     const result: RoundResult = { claimed: rows.length, delivered: 0, failed: 0, dead: 0 };
     if (rows.length === 0) return result;
-    const done = await this.recordRound(rows, await this.publishRound(rows));
+    const done = this.transport.deliveryWrite ? await this.deliverByWrite(rows, this.transport.deliveryWrite.bind(this.transport)) : await this.recordRound(rows, await this.publishRound(rows));
     for (const o of done) result[o]++;
     return result;
   }
@@ -281,6 +281,21 @@ export class OutboxRelay implements Worker {
     return [...delivered, ...failures];
   }
 
+  /**
+   * A round whose delivery is a write to this database (`Transport.deliveryWrite`): the write and the record of the
+   * round as delivered in one statement. If it fails, nothing was delivered: every row failed (retried with backoff).
+   */
+  private async deliverByWrite(rows: OutboxRow[], write: (rows: OutboxRow[]) => CompanionWrite): Promise<Array<'delivered' | 'failed' | 'dead'>> {
+    const ids = rows.map((r) => r.id);
+    try {
+      await markOutboxBatchDelivered(this.db, ids, ids, write(rows));
+    } catch (error) {
+      return this.recordFailures(rows.map((row) => ({ row, error })));
+    }
+    this.countDelivered(rows, ids);
+    return rows.map(() => 'delivered');
+  }
+
   private async recordDelivered(okRows: OutboxRow[], receipts: Array<string | null>): Promise<Array<'delivered' | 'failed'>> {
     if (okRows.length === 0) return [];
     try {
@@ -291,12 +306,16 @@ export class OutboxRelay implements Worker {
       for (const r of okRows) this.unreleased.add(r.id);
       return okRows.map(() => 'failed');
     }
+    this.countDelivered(okRows, receipts);
+    return okRows.map(() => 'delivered');
+  }
+
+  private countDelivered(okRows: OutboxRow[], receipts: Array<string | null>): void {
     for (let i = 0; i < okRows.length; i++) {
       const row = okRows[i]!;
       outboxDelivered.inc({ channel: row.channel });
       this.log.debug({ messageId: row.id, channel: row.channel, messageName: row.message_name, receipt: receipts[i] ?? undefined }, 'outbox message delivered');
     }
-    return okRows.map(() => 'delivered');
   }
 
   /** Records failed attempts in one statement: each row a retry with backoff, or `dead` after OUTBOX_MAX_RETRY_HOURS. */

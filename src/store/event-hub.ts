@@ -3,7 +3,7 @@
  * consumer on a channel, leased on receive, acknowledged by id. The repository of the `hub_messages` table.
  */
 import { randomUUID } from 'node:crypto';
-import type { Queryable } from './db.js';
+import { runCompanionWrite, type CompanionWrite, type Queryable } from './db.js';
 
 /** Lease of a received message before it becomes available again. */
 export const HUB_LEASE_SECONDS = 30;
@@ -101,11 +101,11 @@ export interface HubBatchEntry {
  * 719 rows, growing with the table). A message twice in one round is stored once (DO UPDATE may not touch a
  * row twice in one statement).
  */
-const BATCH_SQL = `INSERT INTO hub_messages (message_id, channel, consumer_id, body, attributes)
+const batchSql = (param: string): string => `INSERT INTO hub_messages (message_id, channel, consumer_id, body, attributes)
   SELECT message_id, channel, consumer_id, body, attributes FROM (
     SELECT DISTINCT ON (e->>'channel', e->>'messageId') e->>'messageId' AS message_id, e->>'channel' AS channel,
       e->>'consumerId' AS consumer_id, e->>'body' AS body, e->'attributes' AS attributes, ord
-    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)
+    FROM jsonb_array_elements(${param}::jsonb) WITH ORDINALITY AS t(e, ord)
     ORDER BY e->>'channel', e->>'messageId', ord) v
   ORDER BY ord
   ON CONFLICT (channel, message_id) DO UPDATE SET acked_at = NULL, leased_until = NULL
@@ -113,5 +113,10 @@ const BATCH_SQL = `INSERT INTO hub_messages (message_id, channel, consumer_id, b
 
 /** Stores a whole relay round in one statement, in the given order; it either stores every row or none. */
 export async function hubInsertBatch(db: Queryable, entries: HubBatchEntry[]): Promise<void> {
-  await db.query(BATCH_SQL, [JSON.stringify(entries)]);
+  await runCompanionWrite(db, hubInsertBatchWrite(entries));
+}
+
+/** `hubInsertBatch` as a write carried by another statement (the relay's record of the round as delivered). */
+export function hubInsertBatchWrite(entries: HubBatchEntry[]): CompanionWrite {
+  return { cte: (n) => `hub_insert AS (${batchSql(`$${n}`)})`, params: [JSON.stringify(entries)] };
 }

@@ -5,7 +5,7 @@
  */
 import type { OutboxStatus } from '../domain/processing-status.js';
 import type { Channel, MessageAttributes } from '../messaging/outbox.js';
-import type { Queryable } from './db.js';
+import type { CompanionWrite, Queryable } from './db.js';
 
 export interface OutboxRow {
   id: string;
@@ -140,14 +140,18 @@ export async function releaseOutboxLeases(db: Queryable, ids: string[]): Promise
   await db.query(`UPDATE outbox SET lease_until = NULL WHERE id = ANY($1::text[]) AND state = 'pending'`, [ids]);
 }
 
-/** Records the deliveries of a batch in one statement; `receipts[i]` belongs to `ids[i]` (only rows still pending). */
-export async function markOutboxBatchDelivered(db: Queryable, ids: string[], receipts: Array<string | null>): Promise<void> {
+/**
+ * Records the deliveries of a batch in one statement; `receipts[i]` belongs to `ids[i]` (only rows still pending).
+ * `delivery`: a delivery that is itself a write to this database (the local hub), carried by the same statement, so
+ * the messages and the record of their delivery commit together.
+ */
+export async function markOutboxBatchDelivered(db: Queryable, ids: string[], receipts: Array<string | null>, delivery?: CompanionWrite): Promise<void> {
   await db.query(
-    `UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = v.receipt, attempts = o.attempts + 1,
+    `${delivery ? `WITH ${delivery.cte(3)} ` : ''}UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = v.receipt, attempts = o.attempts + 1,
        last_error = NULL, lease_until = NULL
      FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS receipt) v
      WHERE o.id = v.id AND o.state = 'pending'`,
-    [ids, receipts],
+    [ids, receipts, ...(delivery?.params ?? [])],
   );
 }
 

@@ -2,8 +2,8 @@
  * `local` transport (messages.md 9.2): delivering a row means inserting it into the embedded Event
  * Platform's hub (same database), addressed to the consumer named by the row's tenant identifier.
  */
-import type { Queryable } from '../../store/db.js';
-import { hubInsert, hubInsertBatch } from '../hub.js';
+import type { CompanionWrite, Queryable } from '../../store/db.js';
+import { hubInsert, hubInsertBatch, hubInsertBatchWrite, type HubBatchEntry } from '../hub.js';
 import type { OutboxRow } from '../outbox.js';
 import type { BatchPublishOutcome, PublishResult, Transport } from './types.js';
 
@@ -30,14 +30,20 @@ export class LocalTransport implements Transport {
   /** The whole round in one statement; it either stores every row or none (then every row failed). */
   async publishBatch(rows: OutboxRow[]): Promise<BatchPublishOutcome[]> {
     if (rows.length === 0) return [];
-    const entries = rows.map((row) => ({
-      messageId: row.id,
-      channel: row.channel,
-      consumerId: row.tenant_identifier,
-      body: JSON.stringify(row.payload),
-      attributes: row.attributes,
-    }));
-    await hubInsertBatch(this.db, entries);
+    await hubInsertBatch(this.db, rows.map(hubEntry));
     return rows.map((row) => ({ ok: true as const, receipt: row.id }));
   }
+
+  /** The round's hub insert, for the relay to carry in the statement that records the round as delivered. */
+  deliveryWrite(rows: OutboxRow[]): CompanionWrite {
+    return hubInsertBatchWrite(rows.map(hubEntry));
+  }
 }
+
+const hubEntry = (row: OutboxRow): HubBatchEntry => ({
+  messageId: row.id,
+  channel: row.channel,
+  consumerId: row.tenant_identifier,
+  body: JSON.stringify(row.payload),
+  attributes: row.attributes,
+});

@@ -2,6 +2,7 @@
  * The transport port: hands one outbox row to the message broker. Throwing means "not delivered"
  * (the relay retries); returning means delivered, with an optional transport receipt.
  */
+import type { CompanionWrite } from '../../store/db.js';
 import type { OutboxRow } from '../outbox.js';
 
 export interface PublishResult {
@@ -20,6 +21,12 @@ export interface Transport {
    * outcome per row, in the same order. When present, the relay uses it instead of `publish`.
    */
   publishBatch?(rows: OutboxRow[]): Promise<BatchPublishOutcome[]>;
+  /**
+   * Optional: for a transport whose delivery is a write to the app's own database (the local hub), that write for a
+   * round of rows. The relay then carries it in the statement that records the round as delivered (receipt: the
+   * message id): both commit together or not at all. When present, the relay uses it instead of `publishBatch`.
+   */
+  deliveryWrite?(rows: OutboxRow[]): CompanionWrite;
   /** Optional: opens connections in the background (called once when the relay starts). */
   start?(): void;
   /** Optional: whether the transport is currently connected to its broker (readiness). */
