@@ -8,8 +8,8 @@ import type { CancelOutcome, PspResult, WebhookOutcome } from '../connectors/typ
 import { itemKey, uncoveredItemIds } from '../domain/capture.js';
 import { checkCancel } from '../domain/cancel.js';
 import { transition, uncapturedAmount, withRemainderReleased, withVoid } from '../domain/payment-status.js';
-import type { Tx } from '../store/db.js';
-import { getOperation, insertOperation, listOperations, updateOperation, backoffMs, type OperationRow } from '../store/operations.js';
+import type { CompanionWrite, Tx } from '../store/db.js';
+import { getOperation, insertOperation, listOperations, operationInsertWrite, updateOperation, backoffMs, type OperationRow } from '../store/operations.js';
 import { findPaymentById, findPaymentByTransaction, lockPayment, type LockedPayment, type PaymentRow } from '../store/payments.js';
 import {
   amountChanges,
@@ -48,6 +48,14 @@ export function cancelAnswer(r: PspResult<CancelOutcome>): OperationAnswer {
 }
 
 /** Step 1 of flows.md 9 in `tx`, on the payment the caller locked in `tx`. */
+/** A cancel record settled at once (no PSP call), for the statement that writes the payment change and its messages. */
+function succeededCancelWrite(id: string, payment: PaymentRow, commandId: string, itemKey: string, orderItemIds: number[], amount: number, resultMessageIds: string[]): CompanionWrite {
+  return operationInsertWrite(
+    { id, paymentId: payment.id, tenantIdentifier: payment.tenantIdentifier, kind: 'cancel', itemKey, orderItemIds, amount, status: 'succeeded', commandId, resultMessageIds },
+    new Date(),
+  ).write;
+}
+
 export async function startCancel(deps: AppDeps, tx: Tx, payment: PaymentRow, cmd: CancelCommandInput): Promise<CancelStart> {
   const source: Source = { trigger: 'command', ref: cmd.inboxId };
   const records = await listOperations(tx, payment.id);
@@ -92,18 +100,11 @@ export async function startCancel(deps: AppDeps, tx: Tx, payment: PaymentRow, cm
       if (!check.ok) throw new Error(check.error.message);
       const id = randomUUID();
       const status = statusMessagesOf(check.messages, (name) => ({ name, eventKey: eventKeys.cancel(id, 'succeeded'), orderItemIds: items, amount: decision.amount }));
-      const w = await writePaymentChange(deps, tx, payment, { ...amountChanges(withVoid(amountsOf(payment))), status: 'canceled' }, { updated: true, statusMessages: status, source });
-      await insertOperation(tx, {
-        id,
-        paymentId: payment.id,
-        tenantIdentifier: payment.tenantIdentifier,
-        kind: 'cancel',
-        itemKey: '',
-        orderItemIds: items,
-        amount: decision.amount,
-        status: 'succeeded',
-        commandId: cmd.inboxId,
-        resultMessageIds: w.statusMessageIds,
+      await writePaymentChange(deps, tx, payment, { ...amountChanges(withVoid(amountsOf(payment))), status: 'canceled' }, {
+        updated: true,
+        statusMessages: status,
+        source,
+        alongside: (ids) => succeededCancelWrite(id, payment, cmd.inboxId, '', items, decision.amount, ids),
       });
       await finishInbox(tx, cmd.inboxId, 'processed', null);
       return { kind: 'done', state: 'processed', reason: null };
@@ -154,22 +155,11 @@ async function cancelAfterReleasingCapture(deps: AppDeps, tx: Tx, payment: Payme
     return { kind: 'done', state: 'processed', reason: 'republished' };
   }
   const id = randomUUID();
-  const w = await writePaymentChange(deps, tx, payment, null, {
+  await writePaymentChange(deps, tx, payment, null, {
     updated: false,
     statusMessages: [{ name: 'PaymentCanceled', eventKey: eventKeys.cancel(id, 'succeeded'), orderItemIds: items, amount: 0 }],
     source,
-  });
-  await insertOperation(tx, {
-    id,
-    paymentId: payment.id,
-    tenantIdentifier: payment.tenantIdentifier,
-    kind: 'cancel',
-    itemKey: key,
-    orderItemIds: items,
-    amount: 0,
-    status: 'succeeded',
-    commandId: cmd.inboxId,
-    resultMessageIds: w.statusMessageIds,
+    alongside: (ids) => succeededCancelWrite(id, payment, cmd.inboxId, key, items, 0, ids),
   });
   await finishInbox(tx, cmd.inboxId, 'processed', 'remainder already released by a final capture; PaymentCanceled with amount 0');
   return { kind: 'done', state: 'processed', reason: null };

@@ -26,7 +26,7 @@ import {
 import { enqueue, messageId, outboxRowsOf, outboxWritten, republish, type OutgoingMessage } from '../messaging/outbox.js';
 import { runCompanionWrite, type CompanionWrite, type Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
-import { backoffMs, getOperation, insertOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
+import { backoffMs, getOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
 import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type LockedPayment, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import type { AppDeps } from './context.js';
@@ -488,18 +488,16 @@ export async function applyCaptureWebhook(
   const status = to === 'captured' ? statusMessagesOf(check.messages, (name) => ({ name, eventKey: eventKeys.capture(id, 'succeeded'), orderItemIds: items, amount: extra })) : [];
   if (released > 0) status.push({ name: 'PaymentCanceled', eventKey: eventKeys.capture(id, 'released'), orderItemIds: [], amount: released });
   const changes = { capturedAmount: before.capturedAmount + extra, status: to, ...(released > 0 ? { releasedAmount: before.releasedAmount + released } : {}) };
-  const w = await writePaymentChange(deps, tx, payment, changes, { updated: true, statusMessages: status, source });
-  await insertOperation(tx, {
-    id,
-    paymentId: payment.id,
-    tenantIdentifier: payment.tenantIdentifier,
-    kind: 'capture',
-    itemKey: '',
-    orderItemIds: [],
-    amount: extra,
-    status: 'succeeded',
-    commandId: null,
-    resultMessageIds: w.statusMessageIds,
+  await writePaymentChange(deps, tx, payment, changes, {
+    updated: true,
+    statusMessages: status,
+    source,
+    history,
+    alongside: (ids) =>
+      operationInsertWrite(
+        { id, paymentId: payment.id, tenantIdentifier: payment.tenantIdentifier, kind: 'capture', itemKey: '', orderItemIds: [], amount: extra, status: 'succeeded', commandId: null, resultMessageIds: ids },
+        new Date(),
+      ).write,
   });
   return { kind: 'applied' };
 }

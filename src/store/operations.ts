@@ -5,7 +5,7 @@
  */
 import type { OperationKind, OperationRecord, OperationStatus } from '../domain/capture.js';
 import type { RefundRecord, RefundStatus } from '../domain/refund.js';
-import { updateByIdWrite, type CompanionWrite, type Queryable, type Tx } from './db.js';
+import { runCompanionWrite, updateByIdWrite, type CompanionWrite, type Queryable, type Tx } from './db.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.map(num).filter((n) => Number.isSafeInteger(n)) : []);
@@ -142,25 +142,9 @@ export function operationInsertWrite(o: NewOperation, at: Date): { write: Compan
   };
 }
 
-export async function insertOperation(tx: Tx, o: NewOperation): Promise<OperationRow> {
-  const r = await tx.query<DbOperation>(
-    `INSERT INTO payment_operations (id, payment_id, tenant_identifier, kind, item_key, order_item_ids, amount, status, command_id, next_attempt_at, result_message_ids)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-    [
-      o.id,
-      o.paymentId,
-      o.tenantIdentifier,
-      o.kind,
-      o.itemKey,
-      JSON.stringify(o.orderItemIds),
-      o.amount,
-      o.status,
-      o.commandId,
-      o.nextAttemptAt ?? new Date(),
-      JSON.stringify(o.resultMessageIds ?? []),
-    ],
-  );
-  return mapOperation(r.rows[0]!);
+/** A capture/cancel record in a statement of its own (`operationInsertWrite` when a payment change carries it). */
+export async function insertOperation(tx: Tx, o: NewOperation): Promise<void> {
+  await runCompanionWrite(tx, operationInsertWrite(o, new Date()).write);
 }
 
 export interface OperationChanges {
@@ -345,13 +329,9 @@ export function refundInsertWrite(o: NewRefund, at: Date): { write: CompanionWri
   };
 }
 
-export async function insertRefund(tx: Tx, o: NewRefund): Promise<RefundRow> {
-  const r = await tx.query<DbRefund>(
-    `INSERT INTO refunds (id, payment_id, tenant_identifier, item_key, order_item_ids, amount, currency, status, psp_refund_id, command_id, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-    [o.id, o.paymentId, o.tenantIdentifier, o.itemKey, JSON.stringify(o.orderItemIds), o.amount, o.currency, o.status, o.pspRefundId ?? null, o.commandId, o.nextAttemptAt ?? new Date()],
-  );
-  return mapRefund(r.rows[0]!);
+/** A refund in a statement of its own (`refundInsertWrite` when a payment change carries it). */
+export async function insertRefund(tx: Tx, o: NewRefund): Promise<void> {
+  await runCompanionWrite(tx, refundInsertWrite(o, new Date()).write);
 }
 
 export interface RefundChanges {

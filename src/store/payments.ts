@@ -131,10 +131,9 @@ export function mapPaymentRow(r: DbPaymentRow): PaymentRow {
   };
 }
 
-/** The payment of `tenant` whose current transaction id, or one of its old ids (alias), is `transactionId`. */
 /**
- * The payment with this current or old (alias) transaction id, in one statement: the current id first; an alias only
- * when no payment has it as its current id.
+ * The payment of `tenant` whose current transaction id, or one of its old ids (alias), is `transactionId`, in one
+ * statement: the current id first; an alias only when no payment has it as its current id.
  */
 export async function findPaymentByTransaction(q: Queryable, tenant: string, transactionId: string, opts: { forUpdate?: boolean } = {}): Promise<PaymentRow | null> {
   const r = await q.query<DbPaymentRow>(`SELECT p.* FROM payments p WHERE ${BY_TRANSACTION}${opts.forUpdate ? ' FOR UPDATE OF p' : ''}`, [tenant, transactionId]);
@@ -538,12 +537,11 @@ async function lockedWithHistory(tx: Tx, row: DbPaymentRow & { history_all: DbHi
 
 /** `lockPayment` with the payment's history (`LockedPayment`); `finish` as in `lockPayment`. */
 export async function lockPaymentWithHistory(tx: Tx, paymentId: string, finish?: CommandFinish | null): Promise<LockedPayment> {
-  const r = finish
-    ? await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(
-        `WITH finished AS (${finishCommandSql('$2', '$3', '$4')}) SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`,
-        [paymentId, finish.id, finish.state, finish.reason],
-      )
-    : await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(`SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`, [paymentId]);
+  const finishing = finish ? `WITH finished AS (${finishCommandSql('$2', '$3', '$4')}) ` : '';
+  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(
+    `${finishing}SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE p.id = $1 FOR UPDATE OF p`,
+    finish ? [paymentId, finish.id, finish.state, finish.reason] : [paymentId],
+  );
   if (!r.rows[0]) throw new Error(`payment ${paymentId} does not exist`);
   return lockedWithHistory(tx, r.rows[0]);
 }
