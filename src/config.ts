@@ -84,6 +84,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   // operations
   { name: 'PRE_ORDER_EXPIRY_MS', group: 'operations', default: '86400000 (24 h)', format: 'positive integer of milliseconds', example: '3600000', meaning: 'Pre-order payments never linked to an order are canceled (at the PSP and here) after this long.', int: { def: DEFAULT_PRE_ORDER_EXPIRY_MS, min: 1, max: Number.MAX_SAFE_INTEGER } },
   { name: 'WEBHOOK_INLINE_CONCURRENCY', group: 'operations', default: '4', format: 'integer 0–100', example: '8', meaning: 'Webhook requests one instance processes right after acknowledging them, at most this many at once; beyond that (and with 0) the webhook worker processes them at once from the inbox, so acknowledgements stay fast under load.', int: { def: 4, min: 0, max: 100 } },
+  { name: 'WEBHOOK_ACK_FIRST_MS', group: 'operations', default: '100', format: 'integer of milliseconds, 0–10000', example: '500', meaning: 'Acknowledgements first: while more than 4 webhook requests of an instance wait for their answer (a burst), each webhook processing step of that instance (inline and the worker\'s) waits for them up to this long, so the PSP\'s answers get the CPU and connections; the inbox holds the events meanwhile. 0: off.', int: { def: 100, min: 0, max: 10_000 } },
   // sandbox
   { name: 'SANDBOX_PSP_URL', group: 'sandbox', default: 'unset (sandbox PSP in-process at `/sandbox`)', format: 'http(s) URL ending with /sandbox', example: 'http://127.0.0.1:4010/sandbox', meaning: 'A sandbox PSP running as its own process (`node dist/src/sandbox/main.js`) instead of in-process.' },
   { name: 'SANDBOX_WEBHOOK_DELAY_MS', group: 'sandbox', default: '0', format: 'integer of milliseconds, 0–3600000', example: '2000', meaning: 'Delay before the in-process sandbox PSP sends its webhooks (to watch the asynchronous path).', int: { def: 0, min: 0, max: 3_600_000 } },
@@ -162,6 +163,8 @@ export interface AppConfig {
   preOrderExpiryMs: number;
   /** Webhook requests processed inline at once per instance (0: worker only). */
   webhookInlineConcurrency: number;
+  /** WEBHOOK_ACK_FIRST_MS: how long a processing step waits for queueing webhook answers (0: off). */
+  webhookAckFirstMs: number;
   sandboxPspUrl: string | undefined;
   sandboxWebhookDelayMs: number;
   sandboxRefundSettleMs: number;
@@ -413,6 +416,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     stripeMaxDeclinedAttempts: int(env, 'STRIPE_MAX_DECLINED_ATTEMPTS'),
     preOrderExpiryMs: int(env, 'PRE_ORDER_EXPIRY_MS'),
     webhookInlineConcurrency: int(env, 'WEBHOOK_INLINE_CONCURRENCY'),
+    webhookAckFirstMs: int(env, 'WEBHOOK_ACK_FIRST_MS'),
     sandboxPspUrl: url(env, 'SANDBOX_PSP_URL', ['http:', 'https:'])?.replace(/\/+$/, ''),
     sandboxWebhookDelayMs: int(env, 'SANDBOX_WEBHOOK_DELAY_MS'),
     sandboxRefundSettleMs: int(env, 'SANDBOX_REFUND_SETTLE_MS'),

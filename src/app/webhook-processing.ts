@@ -301,6 +301,64 @@ export class InlineProcessingSlots {
   }
 }
 
+/**
+ * Acknowledgements first (issue 12): webhook requests of this instance still waiting for their answer. While more than
+ * `above` of them wait (a burst: a PSP replaying its backlog, an outage's retries), processing (inline and the worker's
+ * passes) steps back for at most `maxDeferMs` at a time, so the CPU and connections go to the answers the PSP times out
+ * on; the inbox is the queue meanwhile. Bounded, so processing always progresses under sustained load. Per instance: a
+ * worker-only process (no HTTP) never waits.
+ */
+export class AcknowledgementQueue {
+  private waiting = 0;
+  private waiters = new Set<() => void>();
+  constructor(
+    readonly above = 4,
+    readonly maxDeferMs = 100,
+  ) {}
+  /** A webhook request entered its handler. */
+  begin(): void {
+    this.waiting++;
+  }
+  /** Its answer went out (or its connection closed): once per `begin`. */
+  end(): void {
+    if (this.waiting > 0) this.waiting--;
+    if (!this.busy()) for (const w of [...this.waiters]) w();
+  }
+  busy(): boolean {
+    return this.maxDeferMs > 0 && this.waiting > this.above;
+  }
+  /** Resolves at once when not busy; else when it stops being busy, after `maxMs`, or when `signal` aborts. */
+  quiet(maxMs = this.maxDeferMs, signal?: AbortSignal): Promise<void> {
+    if (!this.busy() || maxMs <= 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, maxMs);
+      signal?.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+}
+
+/** Webhook requests waiting for their answer above which processing steps back (WEBHOOK_ACK_FIRST_MS). */
+export const ACK_FIRST_ABOVE = 4;
+
+const acknowledgementQueues = new WeakMap<AppDeps, AcknowledgementQueue>();
+
+/** The instance's acknowledgement queue (one per app: the webhook routes count, processing waits on it). */
+export function acknowledgementQueue(deps: AppDeps): AcknowledgementQueue {
+  let q = acknowledgementQueues.get(deps);
+  if (!q) {
+    q = new AcknowledgementQueue(ACK_FIRST_ABOVE, deps.config.webhookAckFirstMs);
+    acknowledgementQueues.set(deps, q);
+  }
+  return q;
+}
+
 const webhookSignal = new EventEmitter();
 webhookSignal.setMaxListeners(100);
 
@@ -364,6 +422,9 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
     webhookDeadTotal.inc();
     deps.log.error({ webhookInboxId: row.id, eventId: row.event_id, tenantIdentifier: row.tenant_identifier }, 'held webhook expired');
   }
+  // Acknowledgements first: while webhook requests queue for their answers, each step waits up to maxDeferMs for them.
+  const acks = acknowledgementQueue(deps);
+  await acks.quiet(acks.maxDeferMs, stopping);
   const claimed = await deps.db.tx((tx) => claimDueInboxRows(tx, new Date(Date.now() + LEASE_MS), ACTIVE_STATES, BATCH));
   claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
   // Rows of one PSP object one after the other in arrival order; different objects in WORKER_LANES lanes at once.
@@ -385,6 +446,7 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
           break;
         }
         try {
+          await acks.quiet(acks.maxDeferMs, stopping);
           await processInboxRow(deps, g[i]!.id);
         } catch (err) {
           failed.push({ err });

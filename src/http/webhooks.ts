@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app/context.js';
 import { receiveWebhook, RejectionLimiter, type WebhookMode } from '../app/receive-webhook.js';
-import { InlineProcessingSlots, processStoredRow, webhookQueued } from '../app/webhook-processing.js';
+import { acknowledgementQueue, InlineProcessingSlots, processStoredRow, webhookQueued } from '../app/webhook-processing.js';
 import { AppError } from '../domain/errors.js';
 import { webhookPayloadProblem } from '../domain/input.js';
 import { webhookRejectionCounter } from '../store/webhook-rate-limit.js';
@@ -22,6 +22,7 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
     await Promise.allSettled([...running]);
   });
   const slots = new InlineProcessingSlots(deps.config.webhookInlineConcurrency);
+  const acks = acknowledgementQueue(deps);
   const limiter = new RejectionLimiter(webhookRejectionCounter(deps.db)); // shared by every instance on the database
   await app.register(async (s) => {
     s.removeAllContentTypeParsers();
@@ -51,12 +52,15 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
           },
         },
         async (req, reply) => {
+          acks.begin();
+          reply.raw.once('close', () => acks.end());
           const raw = Buffer.isBuffer(req.body) ? req.body : req.rawBody;
           // A payload that cannot be stored (U+0000, unpaired surrogates, absurd nesting) is refused before the connector sees it.
           const problem = raw ? webhookPayloadProblem(raw.toString('utf8')) : null;
           if (problem) throw new AppError('INVALID_REQUEST', `The webhook payload cannot be accepted: ${problem.message}`);
-          // Processed inline when a slot is free, else by the webhook worker (woken once the events are stored).
-          const inline = slots.take();
+          // Processed inline when a slot is free and acknowledgements are not queueing, else by the webhook worker
+          // (woken once the events are stored).
+          const inline = !acks.busy() && slots.take();
           let received;
           try {
             received = await receiveWebhook(deps, limiter, {
@@ -84,6 +88,7 @@ export async function webhookRoutes(app: FastifyInstance, deps: AppDeps): Promis
               const work = (async () => {
                 for (const event of stored) {
                   try {
+                    await acks.quiet(); // acknowledgements first: other webhook requests may be queueing now
                     await processStoredRow(deps, event.tenantIdentifier, event.pspObjectId, event.inboxId!);
                   } catch (err) {
                     req.log.error({ err, webhookInboxId: event.inboxId }, 'inline webhook processing failed');
