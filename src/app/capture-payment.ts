@@ -442,10 +442,10 @@ export async function applyCaptureWebhook(
   if (!found) return { kind: 'waiting_for_payment', reason: `payment ${outcome.transactionId} is not stored yet` };
   if (!found.orderReference) return { kind: 'waiting_for_order', reason: 'payment is not linked to an order yet' };
   let { payment, history } = locked ?? (await lockPaymentWithHistory(tx, found.id));
-  const pending = (await listOperations(tx, payment.id)).filter((r) => r.kind === 'capture' && r.status === 'pending');
+  const pendingCaptures = async () => (await listOperations(tx, payment.id)).filter((r) => r.kind === 'capture' && r.status === 'pending');
 
   if (!outcome.succeeded) {
-    const rec = pending[0];
+    const rec = (await pendingCaptures())[0];
     if (!rec) return { kind: 'noop' };
     await settleCapture(deps, tx, payment, rec, { kind: 'failed', reason: outcome.reason ?? 'capture_failed' }, source, history);
     return { kind: 'applied' };
@@ -453,7 +453,9 @@ export async function applyCaptureWebhook(
 
   if (!Number.isSafeInteger(outcome.amountCaptured)) return { kind: 'ignored', reason: 'capture event without a captured amount' };
   let remaining = outcome.amountCaptured - payment.capturedAmount;
+  // Already counted (the capture's own answer settled it first, the usual order): nothing to read.
   if (remaining <= 0) return { kind: 'noop' };
+  const pending = await pendingCaptures();
   let applied = false;
   let unsettled = 0;
   for (const rec of pending) {
