@@ -4,7 +4,8 @@
  * Made observable with PostgreSQL: 5 webhook requests are held in their inbox insert (another transaction inserted the
  * same event ids and has not committed), so they wait for their answer; a sixth event is stored and answered at once,
  * and its processing waits while the five still wait, then follows once they are answered. With the setting 0 it is
- * processed at once, as before.
+ * processed at once, as before. On PGlite (statements run on the event loop's thread) each processing step first lets the
+ * loop take the requests that arrived.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -49,6 +50,19 @@ describe('AcknowledgementQueue', () => {
     ac.abort();
     await aborted;
     expect(new AcknowledgementQueue(0, 0).busy()).toBe(false); // 0: off
+  });
+});
+
+describe('AcknowledgementQueue on an embedded database', () => {
+  it('lets the event loop take what arrived before each processing step (PGlite answers without I/O); off: no wait at all', async () => {
+    let ran = false;
+    setImmediate(() => (ran = true));
+    await new AcknowledgementQueue(4, 100).quiet();
+    expect(ran).toBe(true);
+    ran = false;
+    setImmediate(() => (ran = true));
+    await new AcknowledgementQueue(4, 0).quiet();
+    expect(ran).toBe(false);
   });
 });
 

@@ -327,9 +327,15 @@ export class AcknowledgementQueue {
   busy(): boolean {
     return this.maxDeferMs > 0 && this.waiting > this.above;
   }
-  /** Resolves at once when not busy; else when it stops being busy, after `maxMs`, or when `signal` aborts. */
-  quiet(maxMs = this.maxDeferMs, signal?: AbortSignal): Promise<void> {
-    if (!this.busy() || maxMs <= 0 || signal?.aborted) return Promise.resolve();
+  /**
+   * First lets the event loop take what arrived (an embedded database answers without I/O, so a processing pass would
+   * otherwise keep the loop until its end); then resolves at once when not busy, else when it stops being busy, after
+   * `maxMs`, or when `signal` aborts. Off (`maxDeferMs` 0): resolves at once.
+   */
+  async quiet(maxMs = this.maxDeferMs, signal?: AbortSignal): Promise<void> {
+    if (this.maxDeferMs <= 0) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!this.busy() || maxMs <= 0 || signal?.aborted) return;
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
