@@ -10,7 +10,9 @@
  * (floor,init,capture; also floor-iu, init-psp), CPU_DURATION_MS (5000), CPU_CAPTURES (400), CPU_CONCURRENCY (50),
  * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share). Linux only (reads /proc);
  * PostgreSQL at BENCH_POSTGRES_URL. The machine's speed drifts by up to a third between runs: compare lines against
- * the load generator's CPU per request of the same run (its work per request is fixed).
+ * the load generator's CPU per request of the same run (its work per request is fixed). Per request: the CPU of
+ * warm-up and run over every request sent (warm-up included); the load generator's CPU for the job only (it reports
+ * it; its start-up is not counted).
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -55,7 +57,10 @@ async function measure(name: string, requests: (s: Summary) => number, run: () =
   const me = process.cpuUsage(me0);
   const pgMs = postgresCpu() - pg0;
   const pspMs = pspCpu() - psp0; // a sandbox PSP process (init-psp line), else 0
-  const n = requests(s);
+  // The CPU of warm-up and run together, so per request of both (`sent`: every request, warm-up included); the load
+  // process reports its own CPU for the job (its start-up excluded), else the sampled total of its process.
+  const n = s.sent ?? requests(s);
+  if (s.cpuMs !== undefined) load = s.cpuMs;
   const per = (ms: number): string => (ms / n).toFixed(2).padStart(6);
   console.log(
     `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p99 ${s.p99.toFixed(0).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}`,

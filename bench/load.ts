@@ -79,6 +79,8 @@ export interface Summary {
   /** http jobs: every request sent, warm-up included. */
   sent?: number;
   note?: string;
+  /** CPU (user + system, ms) this load process spent on the job, its own start-up excluded. */
+  cpuMs?: number;
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -352,8 +354,11 @@ async function runRoundtrip(job: RoundtripJob): Promise<Summary> {
 
 async function runJob(job: Job): Promise<Summary> {
   agent = new http.Agent({ keepAlive: true, maxSockets: job.concurrency + 2 });
+  const cpu0 = process.cpuUsage();
   try {
-    return job.type === 'http' ? await runHttp(job) : await runRoundtrip(job);
+    const summary = job.type === 'http' ? await runHttp(job) : await runRoundtrip(job);
+    const cpu = process.cpuUsage(cpu0);
+    return { ...summary, cpuMs: (cpu.user + cpu.system) / 1000 };
   } finally {
     agent.destroy();
   }
