@@ -10,7 +10,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AcknowledgementQueue } from '../src/app/webhook-processing.js';
+import { acknowledgementQueue, AcknowledgementQueue } from '../src/app/webhook-processing.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { configureTenant, initializeOrder, until } from './helpers/commands.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
@@ -54,6 +54,24 @@ describe('AcknowledgementQueue', () => {
 });
 
 describe('AcknowledgementQueue on an embedded database', () => {
+  it('counts every webhook answer off, refusals included', async () => {
+    const app = await startTestApp({ SANDBOX_WEBHOOK_DELAY_MS: '3600000' });
+    try {
+      await configureTenant(app, 'ackfirst-count');
+      const o = await initializeOrder(app, 'ackfirst-count', { 1: 1000 });
+      const good = authorized(`evt_${randomBytes(8).toString('hex')}`, o.transactionId, 'ackfirst-count');
+      const statuses = await Promise.all([
+        fetch(`${app.url}/webhooks/test`, { method: 'POST', headers: { 'content-type': 'application/json', 'sandbox-signature': sign(good) }, body: good }).then((r) => r.status),
+        fetch(`${app.url}/webhooks/test`, { method: 'POST', headers: { 'content-type': 'application/json', 'sandbox-signature': 't=1,v1=00' }, body: good }).then((r) => r.status),
+        fetch(`${app.url}/webhooks/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"not":' }).then((r) => r.status),
+      ]);
+      expect(statuses).toEqual([200, 400, 400]);
+      expect(await until(async () => acknowledgementQueue(app.deps).waitingAnswers, (n) => n === 0, 5_000)).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('lets the event loop take what arrived before each processing step (PGlite answers without I/O); off: no wait at all', async () => {
     let ran = false;
     setImmediate(() => (ran = true));
@@ -100,12 +118,15 @@ describe.skipIf(!pgOk)('acknowledgements first (PostgreSQL)', () => {
       await new Promise((r) => setTimeout(r, 500));
       const settled = await Promise.race([Promise.all(held).then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 50))]);
       expect(settled).toBe('waiting');
+      expect(acknowledgementQueue(app.deps).waitingAnswers).toBe(5);
       const fresh = await post(authorized(`evt_${randomBytes(8).toString('hex')}`, o.transactionId, tenant));
       expect(fresh.status).toBe(200);
       await new Promise((r) => setTimeout(r, 1_000));
       const heldState = (await locker.query(`SELECT status FROM payments WHERE transaction_id = $1`, [o.transactionId])).rows[0].status as string;
       await locker.query('ROLLBACK');
       const acks = (await Promise.all(held)).map((r) => r.status);
+      // every answer that went out is counted off (else processing would keep waiting after the burst)
+      expect(await until(async () => acknowledgementQueue(app.deps).waitingAnswers, (n) => n === 0, 5_000)).toBe(0);
       const final = await until(
         async () => (await app.deps.db.query<{ status: string }>('SELECT status FROM payments WHERE transaction_id = $1', [o.transactionId])).rows[0]!.status,
         (s) => s === 'authorized',

@@ -324,6 +324,10 @@ export class AcknowledgementQueue {
     if (this.waiting > 0) this.waiting--;
     if (!this.busy()) for (const w of [...this.waiters]) w();
   }
+  /** Webhook requests in their handler whose answer has not gone out yet. */
+  get waitingAnswers(): number {
+    return this.waiting;
+  }
   busy(): boolean {
     return this.maxDeferMs > 0 && this.waiting > this.above;
   }
