@@ -41,12 +41,14 @@ describe('AcknowledgementQueue', () => {
     q.end(); // 2 left: not above 2
     await waiting;
     expect(q.busy()).toBe(false);
-    q.begin();
+    const bounded = new AcknowledgementQueue(2, 30);
+    for (let i = 0; i < 3; i++) bounded.begin();
     const t0 = Date.now();
-    await q.quiet(30); // busy again: the bound ends the wait
+    await bounded.quiet(); // busy: the bound ends the wait
     expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    q.begin();
     const ac = new AbortController();
-    const aborted = q.quiet(5_000, ac.signal);
+    const aborted = q.quiet(ac.signal);
     ac.abort();
     await aborted;
     expect(new AcknowledgementQueue(0, 0).busy()).toBe(false); // 0: off

@@ -47,7 +47,6 @@ export function cancelAnswer(r: PspResult<CancelOutcome>): OperationAnswer {
   return { kind: 'unknown', reason: f.kind === 'timeout' ? 'PSP timeout' : f.message };
 }
 
-/** Step 1 of flows.md 9 in `tx`, on the payment the caller locked in `tx`. */
 /** A cancel record settled at once (no PSP call), for the statement that writes the payment change and its messages. */
 function succeededCancelWrite(id: string, payment: PaymentRow, commandId: string, itemKey: string, orderItemIds: number[], amount: number, resultMessageIds: string[]): CompanionWrite {
   return operationInsertWrite(
@@ -56,6 +55,7 @@ function succeededCancelWrite(id: string, payment: PaymentRow, commandId: string
   ).write;
 }
 
+/** Step 1 of flows.md 9 in `tx`, on the payment the caller locked in `tx`. */
 export async function startCancel(deps: AppDeps, tx: Tx, payment: PaymentRow, cmd: CancelCommandInput): Promise<CancelStart> {
   const source: Source = { trigger: 'command', ref: cmd.inboxId };
   const records = await listOperations(tx, payment.id);

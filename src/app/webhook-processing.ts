@@ -334,12 +334,12 @@ export class AcknowledgementQueue {
   /**
    * First lets the event loop take what arrived (an embedded database answers without I/O, so a processing pass would
    * otherwise keep the loop until its end); then resolves at once when not busy, else when it stops being busy, after
-   * `maxMs`, or when `signal` aborts. Off (`maxDeferMs` 0): resolves at once.
+   * `maxDeferMs`, or when `signal` aborts. Off (`maxDeferMs` 0): resolves at once.
    */
-  async quiet(maxMs = this.maxDeferMs, signal?: AbortSignal): Promise<void> {
+  async quiet(signal?: AbortSignal): Promise<void> {
     if (this.maxDeferMs <= 0) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
-    if (!this.busy() || maxMs <= 0 || signal?.aborted) return;
+    if (!this.busy() || signal?.aborted) return;
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -347,7 +347,7 @@ export class AcknowledgementQueue {
         this.waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, maxMs);
+      const timer = setTimeout(done, this.maxDeferMs);
       signal?.addEventListener('abort', done, { once: true });
       this.waiters.add(done);
     });
@@ -434,7 +434,7 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
   }
   // Acknowledgements first: while webhook requests queue for their answers, each step waits up to maxDeferMs for them.
   const acks = acknowledgementQueue(deps);
-  await acks.quiet(acks.maxDeferMs, stopping);
+  await acks.quiet(stopping);
   const claimed = await deps.db.tx((tx) => claimDueInboxRows(tx, new Date(Date.now() + LEASE_MS), ACTIVE_STATES, BATCH));
   claimed.sort((a, b) => new Date(a.received_at).getTime() - new Date(b.received_at).getTime() || (a.id < b.id ? -1 : 1));
   // Rows of one PSP object one after the other in arrival order; different objects in WORKER_LANES lanes at once.
@@ -456,7 +456,7 @@ export async function runWebhookRetries(deps: AppDeps, stopping?: AbortSignal): 
           break;
         }
         try {
-          await acks.quiet(acks.maxDeferMs, stopping);
+          await acks.quiet(stopping);
           await processInboxRow(deps, g[i]!.id);
         } catch (err) {
           failed.push({ err });
