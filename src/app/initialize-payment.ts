@@ -12,6 +12,7 @@ import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
 import { enqueue, outboxRowsOf, outboxWritten } from '../messaging/outbox.js';
 import {
   addAlias,
+  findOrderPaymentSummary,
   findPaymentByOrder,
   findPaymentByTransaction,
   insertNewPayment,
@@ -286,8 +287,8 @@ function preOrderDataOf(payment: PaymentRow): Record<string, unknown> {
   return { ...(payment.preOrderData ?? {}), transactionId: payment.transactionId };
 }
 
-function hostedAnswer(deps: AppDeps, payment: PaymentRow): InitializeAnswer {
-  return { isSuccessful: true, transactionId: payment.transactionId, redirectUrl: paymentPageUrl(deps.config.appBaseUrl, payment.transactionId, payment.tenantIdentifier), message: null };
+function hostedAnswer(deps: AppDeps, tenant: string, transactionId: string): InitializeAnswer {
+  return { isSuccessful: true, transactionId, redirectUrl: paymentPageUrl(deps.config.appBaseUrl, transactionId, tenant), message: null };
 }
 
 function preOrderAnswer(payment: PaymentRow): InitializeAnswer {
@@ -365,12 +366,12 @@ export async function initializePayment(deps: AppDeps, tenant: TenantForPayment,
 async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: InitializeRequest, methodName: string, requestId: string): Promise<InitializeAnswer> {
   const tenantId = tenant.tenant_identifier;
   const ref = req.orderReference!;
-  const sameContent = (p: PaymentRow): boolean => p.amount === req.amount && p.currency === req.currency;
+  const sameContent = (p: { amount: number; currency: string }): boolean => p.amount === req.amount && p.currency === req.currency;
 
-  const existing = await findPaymentByOrder(deps.db, tenantId, ref);
+  const existing = await findOrderPaymentSummary(deps.db, tenantId, ref);
   if (existing) {
     if (!sameContent(existing)) throw amountConflict(ref);
-    return hostedAnswer(deps, existing);
+    return hostedAnswer(deps, tenantId, existing.transactionId);
   }
 
   const s = settingsOf(deps, tenant);
@@ -395,8 +396,8 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
   );
   if (!created.ok) {
     // A concurrent identical request may have stored the payment meanwhile.
-    const now = await findPaymentByOrder(deps.db, tenantId, ref);
-    if (now && sameContent(now)) return hostedAnswer(deps, now);
+    const now = await findOrderPaymentSummary(deps.db, tenantId, ref);
+    if (now && sameContent(now)) return hostedAnswer(deps, tenantId, now.transactionId);
     throw pspError(created.failure, () => amountConflict(ref));
   }
   const psp = created.value;
@@ -404,12 +405,12 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
   const fresh = await storeNewPayment(deps, tenantId, req, methodName, psp, s, requestId, paymentId);
   if (fresh) {
     if (fresh.webhooksWaiting) await afterPaymentStored(deps, tenantId, fresh.payment.transactionId);
-    return hostedAnswer(deps, fresh.payment);
+    return hostedAnswer(deps, tenantId, fresh.payment.transactionId);
   }
   // Lost the race against an identical request (unique (tenant, order) / (tenant, transaction)): answer the first.
   const first = (await findPaymentByOrder(deps.db, tenantId, ref)) ?? (await findPaymentByTransaction(deps.db, tenantId, psp.id));
   if (!first || first.orderReference !== ref || !sameContent(first)) throw amountConflict(ref);
-  return hostedAnswer(deps, first);
+  return hostedAnswer(deps, tenantId, first.transactionId);
 }
 
 async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: InitializeRequest, methodName: string, requestId: string): Promise<InitializeAnswer> {
