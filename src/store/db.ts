@@ -203,11 +203,13 @@ class StatementNames {
   constructor(private readonly enabled: boolean) {}
 
   config(sql: string, params: unknown[] | undefined): pg.QueryConfig {
-    const name = this.enabled ? this.nameOf(sql) : undefined;
+    const name = this.nameOf(sql);
     return name === undefined ? { text: sql, values: params } : { name, text: sql, values: params };
   }
 
-  private nameOf(sql: string): string | undefined {
+  /** The name `sql` runs under (undefined: unnamed, parsed and planned on every run). */
+  nameOf(sql: string): string | undefined {
+    if (!this.enabled) return undefined;
     const known = this.names.get(sql);
     if (known !== undefined || this.names.size >= MAX_PREPARED_STATEMENTS || this.unnamed.has(sql)) return known;
     const n = (this.uses.get(sql) ?? 0) + 1;
@@ -373,42 +375,157 @@ class PgDb implements Db {
   }
 }
 
-// Minimal structural type of the PGlite instance we use (keeps the import lazy).
+// Minimal structural types of the PGlite instance and protocol helpers we use (keeps the import lazy).
+type LiteResults<T> = { rows: T[]; affectedRows?: number };
+interface LiteMessage {
+  name: string;
+  dataTypeIDs?: number[];
+}
 interface PGliteLike {
-  query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[]; affectedRows?: number }>;
-  transaction<T>(cb: (tx: { query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }> }) => Promise<T>): Promise<T>;
+  query<T>(sql: string, params?: unknown[]): Promise<LiteResults<T>>;
+  transaction<T>(cb: (tx: { query<R>(sql: string, params?: unknown[]): Promise<LiteResults<R>> }) => Promise<T>): Promise<T>;
   exec(sql: string): Promise<unknown>;
   listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+  _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
+  _checkReady(): Promise<void>;
+  execProtocolStream(message: Uint8Array, options?: { syncToFs?: boolean }): Promise<LiteMessage[]>;
+  syncToFs(): Promise<void>;
+  serializers: Record<number | string, (x: unknown) => string>;
+  parsers: Record<number | string, unknown>;
+}
+interface LiteProtocol {
+  serialize: {
+    parse(o: { name: string; text: string }): Uint8Array;
+    describe(o: { type: 'S' | 'P'; name?: string }): Uint8Array;
+    bind(o: { statement: string; values: Array<string | null> }): Uint8Array;
+    execute(o: Record<string, never>): Uint8Array;
+    sync(): Uint8Array;
+  };
+  parseResults(messages: LiteMessage[], parsers: Record<number | string, unknown>): Array<LiteResults<unknown>>;
+}
+
+/**
+ * Named statements on PGlite (DATABASE_PREPARED_STATEMENTS, the same policy as on PostgreSQL): PGlite's own `query`
+ * sends an unnamed Parse, so its one backend parses and plans every statement on every run, on the event loop's
+ * thread. A repeated text is parsed once (Parse with a name, Describe for its parameter types and its row
+ * description); each run is then Bind, Execute and Sync, the row description kept from the first time (README
+ * "Benchmark"). Messages go through PGlite's public protocol interface under its query lock; the caller holds the
+ * transaction lock (an autocommit statement) or runs inside `transaction` (a statement of the open transaction).
+ */
+class LiteStatements {
+  private readonly prepared = new Map<string, { types: number[]; rowDescription: LiteMessage | undefined }>();
+  constructor(
+    private readonly lite: PGliteLike,
+    private readonly protocol: LiteProtocol,
+  ) {}
+
+  run<T>(name: string, sql: string, params: readonly unknown[]): Promise<LiteResults<T>> {
+    const { serialize } = this.protocol;
+    const send = (m: Uint8Array): Promise<LiteMessage[]> => this.lite.execProtocolStream(m, { syncToFs: false });
+    return this.lite.runExclusive(async () => {
+      let st = this.prepared.get(name);
+      if (st === undefined) {
+        let described: LiteMessage[];
+        try {
+          described = await send(concat(serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })));
+        } catch (err) {
+          await send(serialize.sync());
+          throw err;
+        }
+        st = { types: described.find((m) => m.name === 'parameterDescription')?.dataTypeIDs ?? [], rowDescription: described.find((m) => m.name === 'rowDescription') };
+        this.prepared.set(name, st);
+      }
+      const types = st.types;
+      const values = params.map((v, i) => {
+        if (v === null || v === undefined) return null;
+        const serializer = this.lite.serializers[types[i]!];
+        return serializer ? serializer(v) : String(v);
+      });
+      // Bind, Execute and Sync in one call: the backend runs them in order (after an error it skips to the Sync).
+      const out = await send(concat(serialize.bind({ statement: name, values }), serialize.execute({}), serialize.sync()));
+      if (st.rowDescription) out.unshift(st.rowDescription);
+      return this.protocol.parseResults(out, this.lite.parsers)[0] as LiteResults<T>;
+    });
+  }
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
   readonly stats: DbStats = { statements: 0, transactions: 0 };
+  private readonly statements: StatementNames;
+  private readonly named: LiteStatements;
   constructor(
     private readonly lite: PGliteLike,
     readonly description: string,
-  ) {}
+    protocol: LiteProtocol,
+    prepared = true,
+  ) {
+    this.statements = new StatementNames(prepared);
+    this.named = new LiteStatements(lite, protocol);
+  }
 
+  /** One statement on its own (autocommit): waits for an open transaction, as PGlite's `query` does. */
   async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
     count(this.stats, sql);
-    const r = await this.lite.query<T>(sql, params);
+    const name = this.statements.nameOf(sql);
+    let r: LiteResults<T>;
+    if (name === undefined) r = await this.lite.query<T>(sql, params);
+    else {
+      await this.lite._checkReady();
+      try {
+        r = await this.lite._runExclusiveTransaction(() => this.named.run<T>(name, sql, params ?? []));
+      } catch (err) {
+        if (!this.statements.refused(sql, err)) throw err;
+        r = await this.lite.query<T>(sql, params);
+      }
+      await this.lite.syncToFs();
+    }
     return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
   }
 
-  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.runTx(fn, false);
+  }
+
+  /** One transaction; run once more (the text now unnamed) when the database refused a prepared plan in it, as PgDb does. */
+  private async runTx<T>(fn: (tx: Tx) => Promise<T>, retried: boolean): Promise<T> {
     const cbs: Array<() => void> = [];
+    let refusedPlan = false;
     this.stats.transactions++;
-    const result = await this.lite.transaction(async (t) =>
-      fn({
-        query: async <R = Row>(sql: string, params?: unknown[]) => {
-          count(this.stats, sql);
-          const r = await t.query<R>(sql, params);
-          return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
-        },
-        afterCommit: (cb) => cbs.push(cb),
-      }),
-    );
+    let result: T;
+    try {
+      result = await this.lite.transaction(async (t) =>
+        fn({
+          query: async <R = Row>(sql: string, params?: unknown[]) => {
+            count(this.stats, sql);
+            const name = this.statements.nameOf(sql);
+            try {
+              const r = name === undefined ? await t.query<R>(sql, params) : await this.named.run<R>(name, sql, params ?? []);
+              return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
+            } catch (err) {
+              if (this.statements.refused(sql, err)) refusedPlan = true;
+              throw err;
+            }
+          },
+          afterCommit: (cb) => cbs.push(cb),
+        }),
+      );
+    } catch (err) {
+      if (refusedPlan && !retried) return this.runTx(fn, true);
+      throw err;
+    }
     runAfterCommit(cbs);
     return result;
   }
@@ -459,7 +576,8 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
     await db.query('SELECT 1');
     return db;
   }
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGlite, protocol, parse } = await import('@electric-sql/pglite');
+  const liteProtocol = { serialize: protocol.serialize, parseResults: parse.parseResults } as unknown as LiteProtocol;
   // Memory (README "Benchmark"): shared_buffers 16MB instead of PGlite's 128MB saves ~100 MB RSS with no
   // measurable throughput loss on this workload; relaxedDurability stays off (payments must survive a crash).
   const options = {
@@ -483,7 +601,7 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
     lite = (await PGlite.create(dir, options)) as unknown as PGliteLike;
     description = `PGlite ${dir}`;
   }
-  return new PgliteDb(lite, description);
+  return new PgliteDb(lite, description, liteProtocol, cfg.preparedStatements !== false);
 }
 
 const MIGRATION_LOCK = 727_001_2;
