@@ -398,7 +398,7 @@ interface PGliteLike {
 interface LiteProtocol {
   serialize: {
     parse(o: { name: string; text: string }): Uint8Array;
-    describe(o: { type: 'S' | 'P'; name?: string }): Uint8Array;
+    describe(o: { type: 'S'; name: string }): Uint8Array;
     bind(o: { statement: string; values: Array<string | null> }): Uint8Array;
     execute(o: Record<string, never>): Uint8Array;
     sync(): Uint8Array;
@@ -429,7 +429,7 @@ class LiteStatements {
       if (st === undefined) {
         let described: LiteMessage[];
         try {
-          described = await send(concat(serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })));
+          described = await send(Buffer.concat([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })]));
         } catch (err) {
           await send(serialize.sync());
           throw err;
@@ -444,21 +444,11 @@ class LiteStatements {
         return serializer ? serializer(v) : String(v);
       });
       // Bind, Execute and Sync in one call: the backend runs them in order (after an error it skips to the Sync).
-      const out = await send(concat(serialize.bind({ statement: name, values }), serialize.execute({}), serialize.sync()));
+      const out = await send(Buffer.concat([serialize.bind({ statement: name, values }), serialize.execute({}), serialize.sync()]));
       if (st.rowDescription) out.unshift(st.rowDescription);
       return this.protocol.parseResults(out, this.lite.parsers)[0] as LiteResults<T>;
     });
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 class PgliteDb implements Db {
