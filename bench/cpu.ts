@@ -8,7 +8,8 @@
  * floor used before), initialize-payment (`init`; `init-psp`: with the sandbox PSP in its own process, whose CPU is
  * shown apart), and the command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES
  * (floor,init,capture; also floor-iu, init-psp), CPU_DURATION_MS (5000), CPU_CAPTURES (400), CPU_CONCURRENCY (50),
- * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share). Linux only (reads /proc);
+ * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share), CPU_SQL (experiments: SQL run on
+ * the `init` line's database after its migrations, e.g. dropping an index to see what it costs). Linux only (reads /proc);
  * PostgreSQL at BENCH_POSTGRES_URL. The machine's speed drifts by up to a third between runs: compare lines against
  * the load generator's CPU per request of the same run (its work per request is fixed). Per request: the CPU of
  * warm-up and run over every request sent (warm-up included); the load generator's CPU for the job only (it reports
@@ -83,6 +84,7 @@ async function floor(shape: FloorShape): Promise<void> {
 async function initialize(): Promise<void> {
   const app = await startApp(postgres);
   try {
+    if (process.env.CPU_SQL) await app.rt.deps.db.query(process.env.CPU_SQL);
     await configureTenant(app, 'cpu-init');
     await measure('initialize', (s) => s.requests, () =>
       runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init', run: randomBytes(4).toString('hex') } }),

@@ -14,6 +14,7 @@ import { createLogger, startRuntime, type Runtime } from '../src/runtime.js';
 import type { Db } from '../src/store/db.js';
 import { INIT_AMOUNT, initializeBody, type Job, type Order, type Summary } from './load.js';
 import { createTempDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
+import { benchAppEnv } from './app-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -94,16 +95,6 @@ export interface BenchApp {
   /** Base URL of the sandbox PSP API (`.../sandbox`). */
   sandboxUrl: string;
   close(): Promise<void>;
-}
-
-/** BENCH_APP_ENV: settings for every app the bench starts, `NAME=value` separated by commas (experiments only). */
-function benchAppEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (process.env.BENCH_APP_ENV ?? '').split(',')) {
-    const i = pair.indexOf('=');
-    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
-  }
-  return out;
 }
 
 export async function startApp(database: BenchDatabase, opts: { env?: Record<string, string>; startWorkers?: boolean } = {}): Promise<BenchApp> {

@@ -18,7 +18,8 @@
  *
  * Run: `npm run build && node dist/bench/memory.js` (or as part of `npm run bench`).
  * Env: BENCH_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable),
- * BENCH_STARTS (5), BENCH_BURST (2000), BENCH_BURST_CONCURRENCY (50), BENCH_SETTLE_MS (2000).
+ * BENCH_STARTS (5), BENCH_BURST (2000), BENCH_BURST_CONCURRENCY (50), BENCH_SETTLE_MS (2000), BENCH_APP_ENV (settings for the
+ * app, `NAME=value,...`; experiments).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchAppEnv } from './app-env.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 const mainJs = join(dirname(thisFile), '..', 'src', 'main.js');
@@ -274,7 +276,7 @@ async function measureDatabase(database: Database, out: (line: string) => void):
   const cwd = mkdtempSync(join(tmpdir(), 'oap-startup-cwd-'));
   const db = await database.create();
   try {
-    const app: Side = { args: [mainJs], env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...db.appEnv }, burst: appBurst };
+    const app: Side = { args: [mainJs], env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...db.appEnv, ...benchAppEnv() }, burst: appBurst };
     const floor: Side = {
       args: [thisFile, '--floor'],
       env: db.floorEnv,

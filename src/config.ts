@@ -45,6 +45,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   // database
   { name: 'DATABASE_URL', group: 'database', default: 'unset (embedded PGlite in `$DATA_DIR/pgdata`)', format: 'postgres://user:password@host:5432/db, postgresql://..., or memory://', example: 'postgres://pay:secret@db:5432/pay', meaning: 'PostgreSQL connection URL for production. Unset: the embedded PGlite database in `DATA_DIR`. `memory://`: an in-memory PGlite (tests; lost on exit).' },
   { name: 'DATABASE_PREPARED_STATEMENTS', group: 'database', default: 'on', format: 'on or off', example: 'off', meaning: 'The statements the server runs again and again are prepared once per connection (the database then skips parsing and planning them; on PostgreSQL about 40 % less database CPU per payment, README "Benchmark"); also on the embedded database. Set `off` behind a connection pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or 1.21+ with `max_prepared_statements = 0`).', values: ['on', 'off'] },
+  { name: 'DATABASE_EMBEDDED_THREAD', group: 'database', default: 'on', format: 'on or off', example: 'off', meaning: 'The embedded database (PGlite, when `DATABASE_URL` is unset or `memory://`) runs in a worker thread of its own, so its SQL work (PostgreSQL compiled to WebAssembly) runs beside the HTTP server instead of blocking it (README "Benchmark": on two cores about 1.7 times the initialize-payment requests and 2.6 times the webhook acknowledgements per second). `off`: in the server\'s thread (one core; about 15 MB less memory when idle, 35 MB less at peak). No effect with PostgreSQL.', values: ['on', 'off'] },
   { name: 'DATA_DIR', group: 'database', default: './data', format: 'a directory path', example: '/var/lib/open-acp-pay', meaning: 'Where the embedded PGlite database (`pgdata/`) and the generated `encryption.key` live when `DATABASE_URL` is unset.' },
   // security
   { name: 'ENCRYPTION_KEYS', group: 'security', default: 'unset (embedded: generated into `$DATA_DIR/encryption.key`)', format: 'id:base64key[,id:base64key...], each key 32 random bytes in base64; the first key encrypts, all decrypt', example: 'k1:<output of openssl rand -base64 32>', meaning: `Key ring (AES-256-GCM) that encrypts tenant secrets (PSP keys, webhook secrets) at rest. Required with PostgreSQL so that every instance shares it; ${KEY_HOWTO}. See "Key rotation" in docs/operate.md.` },
@@ -113,8 +114,8 @@ export class ConfigError extends Error {
 }
 export type DatabaseConfig =
   | { kind: 'postgres'; url: string; /** Named (prepared) statements for repeated SQL; default on. */ preparedStatements?: boolean }
-  | { kind: 'pglite'; dataDir: string; preparedStatements?: boolean }
-  | { kind: 'pglite-memory'; preparedStatements?: boolean };
+  | { kind: 'pglite'; dataDir: string; preparedStatements?: boolean; /** PGlite in a worker thread of its own; default on. */ thread?: boolean }
+  | { kind: 'pglite-memory'; preparedStatements?: boolean; thread?: boolean };
 
 export type AuthMode = (typeof AUTH_MODES)[number];
 export type MessageTransport = (typeof MESSAGE_TRANSPORTS)[number];
@@ -328,8 +329,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const dbUrl = str(env, 'DATABASE_URL');
   let database: DatabaseConfig;
   const preparedStatements = oneOf<'on' | 'off'>(env, 'DATABASE_PREPARED_STATEMENTS', 'on') === 'on';
-  if (dbUrl === undefined) database = { kind: 'pglite', dataDir, preparedStatements };
-  else if (dbUrl === 'memory://') database = { kind: 'pglite-memory', preparedStatements };
+  const thread = oneOf<'on' | 'off'>(env, 'DATABASE_EMBEDDED_THREAD', 'on') === 'on';
+  if (dbUrl === undefined) database = { kind: 'pglite', dataDir, preparedStatements, thread };
+  else if (dbUrl === 'memory://') database = { kind: 'pglite-memory', preparedStatements, thread };
   else {
     url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
     database = { kind: 'postgres', url: dbUrl, preparedStatements };

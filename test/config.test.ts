@@ -46,8 +46,8 @@ describe('loadConfig defaults', () => {
   });
 
   it('selects the database from DATABASE_URL', () => {
-    expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite-memory', preparedStatements: true });
-    expect(loadConfig({ DATA_DIR: '/var/lib/oap' }).database).toEqual({ kind: 'pglite', dataDir: '/var/lib/oap', preparedStatements: true });
+    expect(loadConfig({ DATABASE_URL: 'memory://' }).database).toEqual({ kind: 'pglite-memory', preparedStatements: true, thread: true });
+    expect(loadConfig({ DATA_DIR: '/var/lib/oap' }).database).toEqual({ kind: 'pglite', dataDir: '/var/lib/oap', preparedStatements: true, thread: true });
     expect(loadConfig({ DATABASE_URL: 'postgres://u@db:5432/pay', ENCRYPTION_KEYS: `k1:${KEY}` }).database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/pay', preparedStatements: true });
     expect(loadConfig({ DATABASE_URL: 'postgresql://u@db/pay', ENCRYPTION_KEYS: `k1:${KEY}` }).database.kind).toBe('postgres');
   });

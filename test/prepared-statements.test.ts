@@ -130,7 +130,7 @@ describe('prepared statements on the embedded database (PGlite)', () => {
 
   it('DATABASE_PREPARED_STATEMENTS applies to the embedded database too', () => {
     expect(loadConfig({}).database).toMatchObject({ kind: 'pglite', preparedStatements: true });
-    expect(loadConfig({ DATABASE_URL: 'memory://', DATABASE_PREPARED_STATEMENTS: 'off' }).database).toEqual({ kind: 'pglite-memory', preparedStatements: false });
+    expect(loadConfig({ DATABASE_URL: 'memory://', DATABASE_PREPARED_STATEMENTS: 'off' }).database).toEqual({ kind: 'pglite-memory', preparedStatements: false, thread: true });
   });
 
   it('a text used again is prepared once; a one-off text is not; off prepares nothing', async () => {

@@ -353,7 +353,11 @@ describe('webhooks: buffering, retries, dead rows', () => {
     const e1 = await post(event('payment.attempt_failed', paymentObject(id, 'wh-b', 'requires_payment_method', { lastDecline: { code: 'card_declined', message: 'declined' } })));
     const e2 = await post(event('payment.authorized', paymentObject(id, 'wh-b')));
     expect([e1.status, e2.status]).toEqual([200, 200]);
-    let rows = (await inbox('wh-b')).filter((x) => x.psp_object_id === id);
+    // processing follows the acknowledgement: both end up waiting (the second behind the first), neither is applied
+    let rows = await until(
+      async () => (await inbox('wh-b')).filter((x) => x.psp_object_id === id),
+      (v) => v.length === 2 && v.every((x) => x.state !== 'received'),
+    );
     expect(rows.map((x) => x.state)).toEqual(['waiting_for_payment', 'waiting_for_payment']);
     const pid = await storePayment('wh-b', id);
     rows = await until(

@@ -6,11 +6,15 @@
  * Rule: inside `db.tx(fn)` use only the `tx` handle; calling `db.query` from inside a PGlite
  * transaction would wait for the transaction itself (PGlite has one connection).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { migrationsDir } from '../paths.js';
+import { openLiteEngine, type LiteEngineApi, type LiteLocation, type LiteResult } from './pglite.js';
+import { openLiteThread } from './pglite-thread.js';
+
+export { PGLITE_SHARED_BUFFERS } from './pglite.js';
 
 export type Row = Record<string, unknown>;
 
@@ -100,7 +104,6 @@ function count(stats: DbStats, sql: string): void {
   stats.statements++;
   stats.trace?.push(sql);
 }
-export const PGLITE_SHARED_BUFFERS = '16MB';
 const toNumber = (v: string): number => Number(v);
 
 /** Where after-commit callback errors go (the runtime sets the app's logger); stderr JSON by default. */
@@ -375,114 +378,34 @@ class PgDb implements Db {
   }
 }
 
-// Minimal structural types of the PGlite instance and protocol helpers we use (keeps the import lazy).
-type LiteResults<T> = { rows: T[]; affectedRows?: number };
-interface LiteMessage {
-  name: string;
-  dataTypeIDs?: number[];
-}
-interface PGliteLike {
-  query<T>(sql: string, params?: unknown[]): Promise<LiteResults<T>>;
-  transaction<T>(cb: (tx: { query<R>(sql: string, params?: unknown[]): Promise<LiteResults<R>> }) => Promise<T>): Promise<T>;
-  exec(sql: string): Promise<unknown>;
-  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-  runExclusive<T>(fn: () => Promise<T>): Promise<T>;
-  _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
-  _checkReady(): Promise<void>;
-  execProtocolStream(message: Uint8Array, options?: { syncToFs?: boolean }): Promise<LiteMessage[]>;
-  syncToFs(): Promise<void>;
-  serializers: Record<number | string, (x: unknown) => string>;
-  parsers: Record<number | string, unknown>;
-}
-interface LiteProtocol {
-  serialize: {
-    parse(o: { name: string; text: string }): Uint8Array;
-    describe(o: { type: 'S'; name: string }): Uint8Array;
-    bind(o: { statement: string; values: Array<string | null> }): Uint8Array;
-    execute(o: Record<string, never>): Uint8Array;
-    sync(): Uint8Array;
-  };
-  parseResults(messages: LiteMessage[], parsers: Record<number | string, unknown>): Array<LiteResults<unknown>>;
-}
-
-/**
- * Named statements on PGlite (DATABASE_PREPARED_STATEMENTS, the same policy as on PostgreSQL): PGlite's own `query`
- * sends an unnamed Parse, so its one backend parses and plans every statement on every run, on the event loop's
- * thread. A repeated text is parsed once (Parse with a name, Describe for its parameter types and its row
- * description); each run is then Bind, Execute and Sync, the row description kept from the first time (README
- * "Benchmark"). Messages go through PGlite's public protocol interface under its query lock; the caller holds the
- * transaction lock (an autocommit statement) or runs inside `transaction` (a statement of the open transaction).
- */
-class LiteStatements {
-  private readonly prepared = new Map<string, { types: number[]; rowDescription: LiteMessage | undefined }>();
-  constructor(
-    private readonly lite: PGliteLike,
-    private readonly protocol: LiteProtocol,
-  ) {}
-
-  run<T>(name: string, sql: string, params: readonly unknown[]): Promise<LiteResults<T>> {
-    const { serialize } = this.protocol;
-    const send = (m: Uint8Array): Promise<LiteMessage[]> => this.lite.execProtocolStream(m, { syncToFs: false });
-    return this.lite.runExclusive(async () => {
-      let st = this.prepared.get(name);
-      if (st === undefined) {
-        let described: LiteMessage[];
-        try {
-          described = await send(Buffer.concat([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })]));
-        } catch (err) {
-          await send(serialize.sync());
-          throw err;
-        }
-        st = { types: described.find((m) => m.name === 'parameterDescription')?.dataTypeIDs ?? [], rowDescription: described.find((m) => m.name === 'rowDescription') };
-        this.prepared.set(name, st);
-      }
-      const types = st.types;
-      const values = params.map((v, i) => {
-        if (v === null || v === undefined) return null;
-        const serializer = this.lite.serializers[types[i]!];
-        return serializer ? serializer(v) : String(v);
-      });
-      // Bind, Execute and Sync in one call: the backend runs them in order (after an error it skips to the Sync).
-      const out = await send(Buffer.concat([serialize.bind({ statement: name, values }), serialize.execute({}), serialize.sync()]));
-      if (st.rowDescription) out.unshift(st.rowDescription);
-      return this.protocol.parseResults(out, this.lite.parsers)[0] as LiteResults<T>;
-    });
-  }
-}
-
+/** The embedded database: the engine (this thread or its own, `pglite.ts`) behind the same naming and retries as PgDb. */
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
   readonly stats: DbStats = { statements: 0, transactions: 0 };
   private readonly statements: StatementNames;
-  private readonly named: LiteStatements;
   constructor(
-    private readonly lite: PGliteLike,
-    readonly description: string,
-    protocol: LiteProtocol,
+    private readonly engine: LiteEngineApi,
     prepared = true,
   ) {
     this.statements = new StatementNames(prepared);
-    this.named = new LiteStatements(lite, protocol);
+  }
+
+  get description(): string {
+    return this.engine.description;
   }
 
   /** One statement on its own (autocommit): waits for an open transaction, as PGlite's `query` does. */
   async query<T = Row>(sql: string, params?: unknown[]): Promise<QueryResult<T>> {
     count(this.stats, sql);
     const name = this.statements.nameOf(sql);
-    let r: LiteResults<T>;
-    if (name === undefined) r = await this.lite.query<T>(sql, params);
-    else {
-      await this.lite._checkReady();
-      try {
-        r = await this.lite._runExclusiveTransaction(() => this.named.run<T>(name, sql, params ?? []));
-      } catch (err) {
-        if (!this.statements.refused(sql, err)) throw err;
-        r = await this.lite.query<T>(sql, params);
-      }
-      await this.lite.syncToFs();
+    let r: LiteResult;
+    try {
+      r = await this.engine.run(sql, params ?? [], name);
+    } catch (err) {
+      if (!this.statements.refused(sql, err)) throw err;
+      r = await this.engine.run(sql, params ?? [], undefined);
     }
-    return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
+    return { rows: r.rows as T[], rowCount: Math.max(r.affectedRows, r.rows.length) };
   }
 
   tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -494,25 +417,27 @@ class PgliteDb implements Db {
     const cbs: Array<() => void> = [];
     let refusedPlan = false;
     this.stats.transactions++;
+    const tx = await this.engine.begin();
     let result: T;
     try {
-      result = await this.lite.transaction(async (t) =>
-        fn({
-          query: async <R = Row>(sql: string, params?: unknown[]) => {
-            count(this.stats, sql);
-            const name = this.statements.nameOf(sql);
-            try {
-              const r = name === undefined ? await t.query<R>(sql, params) : await this.named.run<R>(name, sql, params ?? []);
-              return { rows: r.rows, rowCount: Math.max(r.affectedRows ?? 0, r.rows.length) };
-            } catch (err) {
-              if (this.statements.refused(sql, err)) refusedPlan = true;
-              throw err;
-            }
-          },
-          afterCommit: (cb) => cbs.push(cb),
-        }),
-      );
+      result = await fn({
+        query: async <R = Row>(sql: string, params?: unknown[]) => {
+          count(this.stats, sql);
+          const name = this.statements.nameOf(sql);
+          try {
+            const r = await this.engine.runIn(tx, sql, params ?? [], name);
+            return { rows: r.rows as R[], rowCount: Math.max(r.affectedRows, r.rows.length) };
+          } catch (err) {
+            if (this.statements.refused(sql, err)) refusedPlan = true;
+            throw err;
+          }
+        },
+        afterCommit: (cb) => cbs.push(cb),
+      });
+      await this.engine.end(tx, true);
     } catch (err) {
+      // rolls back (nothing to do when the COMMIT itself failed: the transaction is over); the first error is the one reported
+      await this.engine.end(tx, false).catch(() => undefined);
       if (refusedPlan && !retried) return this.runTx(fn, true);
       throw err;
     }
@@ -523,15 +448,13 @@ class PgliteDb implements Db {
   async session<T>(fn: (s: Session) => Promise<T>): Promise<T> {
     return fn({
       query: (sql, params) => this.query(sql, params),
-      exec: async (sql) => {
-        await this.lite.exec(sql);
-      },
+      exec: (sql) => this.engine.exec(sql),
     });
   }
 
   async listen(channel: string, onNotify: (payload: string) => void, onLive: (live: boolean) => void): Promise<() => Promise<void>> {
     // One process owns a PGlite database: its notifications cannot be missed.
-    const unlisten = await this.lite.listen(channel, onNotify);
+    const unlisten = await this.engine.listen(channel, onNotify);
     onLive(true);
     return async () => {
       onLive(false);
@@ -540,7 +463,7 @@ class PgliteDb implements Db {
   }
 
   async close(): Promise<void> {
-    await this.lite.close();
+    await this.engine.close();
   }
 }
 
@@ -566,32 +489,9 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
     await db.query('SELECT 1');
     return db;
   }
-  const { PGlite, protocol, parse } = await import('@electric-sql/pglite');
-  const liteProtocol = { serialize: protocol.serialize, parseResults: parse.parseResults } as unknown as LiteProtocol;
-  // Memory (README "Benchmark"): shared_buffers 16MB instead of PGlite's 128MB saves ~100 MB RSS with no
-  // measurable throughput loss on this workload; relaxedDurability stays off (payments must survive a crash).
-  const options = {
-    parsers: { [INT8_OID]: toNumber },
-    relaxedDurability: false,
-    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
-  };
-  let lite: PGliteLike;
-  let description: string;
-  if (cfg.kind === 'pglite-memory') {
-    lite = (await PGlite.create(options)) as unknown as PGliteLike;
-    description = 'PGlite (in memory)';
-  } else {
-    mkdirSync(cfg.dataDir, { recursive: true });
-    const dir = join(cfg.dataDir, 'pgdata');
-    if (!existsSync(join(dir, 'PG_VERSION'))) {
-      // First start: initdb runs in a second WASM instance whose ~400 MB stay referenced by the PGlite
-      // object; closing and reopening lets them go (RSS about halves on the first start).
-      await ((await PGlite.create(dir, options)) as unknown as PGliteLike).close();
-    }
-    lite = (await PGlite.create(dir, options)) as unknown as PGliteLike;
-    description = `PGlite ${dir}`;
-  }
-  return new PgliteDb(lite, description, liteProtocol, cfg.preparedStatements !== false);
+  const where: LiteLocation = cfg.kind === 'pglite-memory' ? { kind: 'pglite-memory' } : { kind: 'pglite', dataDir: cfg.dataDir };
+  const engine = cfg.thread === false ? await openLiteEngine(where) : await openLiteThread(where);
+  return new PgliteDb(engine, cfg.preparedStatements !== false);
 }
 
 const MIGRATION_LOCK = 727_001_2;
