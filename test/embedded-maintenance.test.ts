@@ -1,10 +1,11 @@
 /**
  * The embedded database gets table statistics regularly (PGlite has no autovacuum): after the worker's interval the
- * payments table has been analyzed; on PostgreSQL no such worker exists (autovacuum does it).
+ * payments table has been analyzed, and a table that grew is analyzed within seconds; on PostgreSQL no such worker
+ * exists (autovacuum does it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, migrate, type Db } from '../src/store/db.js';
-import { createEmbeddedMaintenanceWorker } from '../src/store/maintenance.js';
+import { analyzeGrownTables, createEmbeddedMaintenanceWorker } from '../src/store/maintenance.js';
 
 describe('embedded maintenance', () => {
   let db: Db;
@@ -26,6 +27,52 @@ describe('embedded maintenance', () => {
     while ((await analyzed()) === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     await worker!.stop();
     expect(await analyzed()).toBe(1);
+  });
+
+  it('analyzes a table as soon as it grew: the inbox lookup by PSP object then uses its index', async () => {
+    // a fresh database, never analyzed (as the server's after its migrations)
+    const fresh = await openDb({ kind: 'pglite-memory' });
+    await migrate(fresh);
+    const db = fresh;
+    // a burst of webhooks for 2,000 PSP objects (four events each)
+    await db.query(
+      `INSERT INTO webhook_inbox (id, tenant_identifier, connector, event_id, event_type, mode, psp_object_id, payload)
+       SELECT 'in_' || i, 'burst', 'sandbox', 'evt_' || i, 'payment.authorized', 'test', 'obj_' || (i % 2000), '{}'::jsonb
+       FROM generate_series(1, 8000) i`,
+    );
+    const plan = async (): Promise<string> =>
+      (
+        await db.query<{ 'QUERY PLAN': string }>(
+          // the lookup of lockInboxRowWithOlder (src/store/webhook-inbox.ts)
+          `EXPLAIN SELECT w.*, o.id AS older_id FROM webhook_inbox w
+           LEFT JOIN LATERAL (
+             SELECT x.id, x.state FROM webhook_inbox x
+             WHERE x.tenant_identifier = w.tenant_identifier AND x.connector = w.connector AND x.psp_object_id = w.psp_object_id AND x.id <> w.id
+               AND x.state = ANY('{received,waiting_for_payment,retrying}'::text[]) AND (x.received_at < w.received_at OR (x.received_at = w.received_at AND x.id < w.id))
+             ORDER BY x.received_at, x.id LIMIT 1) o ON true
+           WHERE w.id = 'in_7777'`,
+        )
+      ).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+    expect(await analyzeGrownTables(db)).toContain('webhook_inbox');
+    expect(await db.query(`SELECT 1 FROM pg_stat_user_tables WHERE relname = 'webhook_inbox' AND last_analyze IS NOT NULL`)).toMatchObject({ rowCount: 1 });
+    expect(await plan()).toContain('webhook_inbox_object_idx');
+    expect(await analyzeGrownTables(db)).toEqual([]); // analyzed: not grown since
+    await fresh.close();
+  });
+
+  it('the worker checks for grown tables on its own interval', async () => {
+    await db.query(`INSERT INTO webhook_inbox (id, tenant_identifier, connector, event_id, event_type, mode, psp_object_id, payload)
+       SELECT 'in2_' || i, 'burst2', 'sandbox', 'evt2_' || i, 'payment.authorized', 'test', 'obj_' || i, '{}'::jsonb FROM generate_series(1, 8000) i`);
+    const pages = async (): Promise<number> => (await db.query<{ relpages: number }>(`SELECT relpages FROM pg_class WHERE relname = 'webhook_inbox'`)).rows[0]!.relpages;
+    const before = await pages();
+    const [worker] = createEmbeddedMaintenanceWorker(db, { warn: () => undefined }, 3_600_000, 50);
+    worker!.start();
+    const end = Date.now() + 10_000;
+    while ((await pages()) === before && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    await worker!.stop();
+    expect(await pages()).toBeGreaterThan(before);
   });
 
   it('is not created for PostgreSQL', () => {

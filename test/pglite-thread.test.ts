@@ -101,6 +101,28 @@ for (const thread of [true, false]) {
       expect((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM t_wait')).rows).toEqual([{ n: 6 }]);
     });
 
+    it('a transaction whose first statement fails is over: later statements of it fail, nothing stays open; one without statements just returns', async () => {
+      const db = await lite();
+      await db.query('CREATE TABLE t_first (id int PRIMARY KEY)');
+      await db.query('INSERT INTO t_first VALUES (1)');
+      let later: unknown;
+      const err = await db
+        .tx(async (t) => {
+          await t.query('INSERT INTO t_first VALUES (1)').catch(async (e: unknown) => {
+            later = await t.query('INSERT INTO t_first VALUES (2)').catch((e2: unknown) => e2);
+            throw e;
+          });
+        })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: '23505' });
+      expect(later).toBeInstanceOf(Error);
+      expect((await db.query<{ id: number }>('SELECT id FROM t_first ORDER BY id')).rows).toEqual([{ id: 1 }]);
+      expect(await db.tx(async () => 'nothing to run')).toBe('nothing to run');
+      // two statements sent at once open one transaction
+      await db.tx(async (t) => void (await Promise.all([t.query('INSERT INTO t_first VALUES (3)'), t.query('INSERT INTO t_first VALUES (4)')])));
+      expect((await db.query<{ id: number }>('SELECT id FROM t_first ORDER BY id')).rows).toEqual([{ id: 1 }, { id: 3 }, { id: 4 }]);
+    });
+
     it('notifications arrive; after unlisten they stop', async () => {
       const db = await lite();
       const got: string[] = [];

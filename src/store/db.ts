@@ -412,12 +412,24 @@ class PgliteDb implements Db {
     return this.runTx(fn, false);
   }
 
-  /** One transaction; run once more (the text now unnamed) when the database refused a prepared plan in it, as PgDb does. */
+  /**
+   * One transaction; run once more (the text now unnamed) when the database refused a prepared plan in it, as PgDb
+   * does. BEGIN travels with the first statement (one exchange with the database's thread less per transaction, during
+   * which the transaction lock would be held idle); a transaction that runs no statement opens none.
+   */
   private async runTx<T>(fn: (tx: Tx) => Promise<T>, retried: boolean): Promise<T> {
     const cbs: Array<() => void> = [];
     let refusedPlan = false;
     this.stats.transactions++;
-    const tx = await this.engine.begin();
+    let opened: Promise<number> | undefined; // the transaction's handle, once its first statement was sent
+    const run = async (sql: string, params: readonly unknown[], name: string | undefined): Promise<LiteResult> => {
+      if (opened) return this.engine.runIn(await opened, sql, params, name);
+      const first = this.engine.beginWith(sql, params, name);
+      // a failed first statement ends the transaction (rolled back): every later statement of it fails the same way
+      opened = first.then((f) => f.tx);
+      opened.catch(() => undefined);
+      return (await first).result;
+    };
     let result: T;
     try {
       result = await fn({
@@ -425,7 +437,7 @@ class PgliteDb implements Db {
           count(this.stats, sql);
           const name = this.statements.nameOf(sql);
           try {
-            const r = await this.engine.runIn(tx, sql, params ?? [], name);
+            const r = await run(sql, params ?? [], name);
             return { rows: r.rows as R[], rowCount: Math.max(r.affectedRows, r.rows.length) };
           } catch (err) {
             if (this.statements.refused(sql, err)) refusedPlan = true;
@@ -434,10 +446,12 @@ class PgliteDb implements Db {
         },
         afterCommit: (cb) => cbs.push(cb),
       });
-      await this.engine.end(tx, true);
+      if (opened) await this.engine.end(await opened, true);
     } catch (err) {
-      // rolls back (nothing to do when the COMMIT itself failed: the transaction is over); the first error is the one reported
-      await this.engine.end(tx, false).catch(() => undefined);
+      // rolls back (nothing to do when the COMMIT or the first statement failed: the transaction is over); the first
+      // error is the one reported
+      const tx = await opened?.catch(() => undefined);
+      if (tx !== undefined) await this.engine.end(tx, false).catch(() => undefined);
       if (refusedPlan && !retried) return this.runTx(fn, true);
       throw err;
     }

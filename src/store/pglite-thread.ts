@@ -23,7 +23,7 @@ export interface SerializedError {
 
 export type WorkerRequest =
   | { id: number; op: 'run'; sql: string; params: readonly unknown[]; name: string | undefined }
-  | { id: number; op: 'begin' }
+  | { id: number; op: 'beginWith'; sql: string; params: readonly unknown[]; name: string | undefined }
   | { id: number; op: 'runIn'; tx: number; sql: string; params: readonly unknown[]; name: string | undefined }
   | { id: number; op: 'end'; tx: number; commit: boolean }
   | { id: number; op: 'exec'; sql: string }
@@ -131,8 +131,8 @@ class ThreadEngine implements LiteEngineApi {
   run(sql: string, params: readonly unknown[], name: string | undefined): Promise<LiteResult> {
     return this.call({ op: 'run', sql, params, name });
   }
-  begin(): Promise<number> {
-    return this.call({ op: 'begin' });
+  beginWith(sql: string, params: readonly unknown[], name: string | undefined): Promise<{ tx: number; result: LiteResult }> {
+    return this.call({ op: 'beginWith', sql, params, name });
   }
   runIn(tx: number, sql: string, params: readonly unknown[], name: string | undefined): Promise<LiteResult> {
     return this.call({ op: 'runIn', tx, sql, params, name });

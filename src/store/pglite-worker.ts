@@ -27,8 +27,8 @@ if (engine) {
         case 'run':
           value = await db.run(m.sql, m.params, m.name);
           break;
-        case 'begin':
-          value = await db.begin();
+        case 'beginWith':
+          value = await db.beginWith(m.sql, m.params, m.name);
           break;
         case 'runIn':
           value = await db.runIn(m.tx, m.sql, m.params, m.name);

@@ -27,8 +27,11 @@ export interface LiteEngineApi {
   readonly description: string;
   /** One statement on its own (autocommit; waits for an open transaction). `name`: run it as a named statement. */
   run(sql: string, params: readonly unknown[], name: string | undefined): Promise<LiteResult>;
-  /** Opens a transaction (waits for an open one to end); returns its handle. */
-  begin(): Promise<number>;
+  /**
+   * Opens a transaction (waits for an open one to end) and runs its first statement; returns its handle and the
+   * statement's result. When that statement fails the transaction is rolled back and ended.
+   */
+  beginWith(sql: string, params: readonly unknown[], name: string | undefined): Promise<{ tx: number; result: LiteResult }>;
   /** One statement inside transaction `tx`. */
   runIn(tx: number, sql: string, params: readonly unknown[], name: string | undefined): Promise<LiteResult>;
   /** Commits (`commit`) or rolls back transaction `tx`; rejects when the commit failed (it was rolled back). */
@@ -143,7 +146,7 @@ export class LiteEngine implements LiteEngineApi {
   }
 
   /** PGlite's own `transaction` (its lock, BEGIN, COMMIT or ROLLBACK, one sync at the end), held open until `end`. */
-  async begin(): Promise<number> {
+  private async begin(): Promise<number> {
     let started!: (t: LiteTx) => void;
     const ready = new Promise<LiteTx>((r) => (started = r));
     let finish!: (commit: boolean) => void;
@@ -161,6 +164,16 @@ export class LiteEngine implements LiteEngineApi {
     const id = ++this.nextTx;
     this.open.set(id, { t, finish, done });
     return id;
+  }
+
+  async beginWith(sql: string, params: readonly unknown[], name: string | undefined): Promise<{ tx: number; result: LiteResult }> {
+    const tx = await this.begin();
+    try {
+      return { tx, result: await this.runIn(tx, sql, params, name) };
+    } catch (err) {
+      await this.end(tx, false).catch(() => undefined);
+      throw err;
+    }
   }
 
   async runIn(tx: number, sql: string, params: readonly unknown[], name: string | undefined): Promise<LiteResult> {
