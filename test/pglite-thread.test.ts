@@ -168,14 +168,15 @@ describe('the embedded database thread and its process', () => {
     }
   });
 
-  it('keeps a process alive while a statement waits, and lets it exit when idle without close', () => {
+  it('keeps a process alive while a statement waits, lets it exit when idle without close, whatever its Node options', () => {
     const db = pathToFileURL(join(projectRoot, 'dist', 'src', 'store', 'db.js')).href;
     const script = `
       const { openDb } = await import(${JSON.stringify(db)});
       const d = await openDb({ kind: 'pglite-memory' });
       const { rows } = await d.query('SELECT 41 + 1 AS answer');
       console.log(JSON.stringify(rows));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 25_000 });
+    // with Node options the worker must not inherit (V8 flags as main.ts sets them, a heap limit, a -e script's type)
+    const r = spawnSync(process.execPath, ['--no-wasm-tier-up', '--max-old-space-size=300', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 25_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('[{"answer":42}]');
     expect(r.status).toBe(0);

@@ -172,9 +172,10 @@ class ThreadEngine implements LiteEngineApi {
 export function openLiteThread(where: LiteLocation): Promise<LiteEngineApi> {
   const file = workerFile();
   return new Promise((resolve, reject) => {
-    // Node flags are inherited, except --input-type (for a -e/stdin script: refused with a file entry as the worker's)
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const worker = new Worker(file, { workerData: where, execArgv });
+    // No Node options for the worker: inherited ones can break it (--input-type of a `-e` script is refused with a file
+    // entry) and the only ones it may be given are per-thread ones it does not need (V8 flags such as
+    // --no-wasm-tier-up are process-wide: they apply to it anyway, and listing them here throws).
+    const worker = new Worker(file, { workerData: where, execArgv: [] });
     const onError = (err: Error): void => {
       cleanup();
       const missing = (err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND';
