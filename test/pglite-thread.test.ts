@@ -34,14 +34,11 @@ describe('DATABASE_EMBEDDED_THREAD', () => {
 
 for (const thread of [true, false]) {
   describe(`the embedded database ${thread ? 'in its own thread' : 'in the server thread'}`, () => {
-    const open: Db[] = [];
-    const lite = async (): Promise<Db> => {
-      const db = await openDb({ kind: 'pglite-memory', thread });
-      open.push(db);
-      return db;
-    };
+    // one database for the cases of this mode (each uses tables and channels of its own): opening one takes seconds
+    let shared: Promise<Db> | undefined;
+    const lite = (): Promise<Db> => (shared ??= openDb({ kind: 'pglite-memory', thread }));
     afterAll(async () => {
-      for (const db of open) await db.close().catch(() => undefined);
+      await (await shared)?.close().catch(() => undefined);
     });
 
     it('rows keep their types: bigint as number, jsonb, timestamptz as Date, arrays, booleans, null, bytea', async () => {
