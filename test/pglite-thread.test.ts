@@ -14,16 +14,6 @@ import { loadConfig } from '../src/config.js';
 import { isDatabaseUnavailable, openDb, type Db } from '../src/store/db.js';
 import { projectRoot } from '../src/paths.js';
 
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const d = mkdtempSync(join(tmpdir(), 'oap-lite-thread-'));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 describe('DATABASE_EMBEDDED_THREAD', () => {
   it('is on by default for both embedded kinds, off on request, and a bad value is a configuration error', () => {
     expect(loadConfig({}).database).toMatchObject({ kind: 'pglite', thread: true });
@@ -152,16 +142,20 @@ for (const thread of [true, false]) {
 
 describe('the embedded database thread and its process', () => {
   it('keeps what a data directory holds across a close and a reopen', async () => {
-    const dataDir = tempDir();
-    const db = await openDb({ kind: 'pglite', dataDir });
-    await db.query('CREATE TABLE t_keep (v text)');
-    await db.tx(async (t) => void (await t.query('INSERT INTO t_keep VALUES ($1)', ['kept'])));
-    await db.close();
-    const again = await openDb({ kind: 'pglite', dataDir });
+    const dataDir = mkdtempSync(join(tmpdir(), 'oap-lite-thread-'));
     try {
-      expect((await again.query('SELECT v FROM t_keep')).rows).toEqual([{ v: 'kept' }]);
+      const db = await openDb({ kind: 'pglite', dataDir });
+      await db.query('CREATE TABLE t_keep (v text)');
+      await db.tx(async (t) => void (await t.query('INSERT INTO t_keep VALUES ($1)', ['kept'])));
+      await db.close();
+      const again = await openDb({ kind: 'pglite', dataDir });
+      try {
+        expect((await again.query('SELECT v FROM t_keep')).rows).toEqual([{ v: 'kept' }]);
+      } finally {
+        await again.close();
+      }
     } finally {
-      await again.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

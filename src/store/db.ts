@@ -11,10 +11,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { migrationsDir } from '../paths.js';
-import { openLiteEngine, type LiteEngineApi, type LiteLocation, type LiteResult } from './pglite.js';
+import { INT8_OID, int8ToNumber, openLiteEngine, type LiteEngineApi, type LiteLocation, type LiteResult } from './pglite.js';
 import { openLiteThread } from './pglite-thread.js';
-
-export { PGLITE_SHARED_BUFFERS } from './pglite.js';
 
 export type Row = Record<string, unknown>;
 
@@ -98,13 +96,11 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-const INT8_OID = 20;
 
 function count(stats: DbStats, sql: string): void {
   stats.statements++;
   stats.trace?.push(sql);
 }
-const toNumber = (v: string): number => Number(v);
 
 /** Where after-commit callback errors go (the runtime sets the app's logger); stderr JSON by default. */
 export type AfterCommitErrorSink = (err: unknown) => void;
@@ -493,7 +489,7 @@ export async function openDb(cfg: DatabaseConfig): Promise<Db> {
       keepAlive: true,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID ? toNumber : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          oid === INT8_OID ? int8ToNumber : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
     pool.on('error', () => {

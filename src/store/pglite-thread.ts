@@ -67,7 +67,9 @@ function workerFile(): URL {
   return pathToFileURL(join(projectRoot, 'dist', 'src', 'store', 'pglite-worker.js'));
 }
 
-type Call = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+/** A request without its id (each member of the union on its own). */
+type WithoutId<R> = R extends unknown ? Omit<R, 'id'> : never;
+type Call = WithoutId<WorkerRequest>;
 
 class ThreadEngine implements LiteEngineApi {
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
@@ -113,9 +115,8 @@ class ThreadEngine implements LiteEngineApi {
     }
   }
 
-  private call<T>(request: Call): Promise<T> {
+  private call<T>(request: Call, id = ++this.next): Promise<T> {
     if (this.gone) return Promise.reject(this.gone);
-    const id = ++this.next;
     return new Promise<T>((resolve, reject) => {
       try {
         this.worker.postMessage({ ...request, id });
@@ -144,10 +145,10 @@ class ThreadEngine implements LiteEngineApi {
     return this.call({ op: 'exec', sql });
   }
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    const listenId = this.next + 1; // the id `call` gives this request: notifications name it
+    const listenId = ++this.next; // the listen request's id: its notifications name it
     this.listeners.set(listenId, onNotify);
     try {
-      await this.call({ op: 'listen', channel });
+      await this.call({ op: 'listen', channel }, listenId);
     } catch (err) {
       this.listeners.delete(listenId);
       throw err;

@@ -10,8 +10,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const PGLITE_SHARED_BUFFERS = '16MB';
-const INT8_OID = 20;
-const toNumber = (v: string): number => Number(v);
+/** int8/bigint columns come back as JS numbers on both drivers (money fits in 2^53): `db.ts` uses these for `pg` too. */
+export const INT8_OID = 20;
+export const int8ToNumber = (v: string): number => Number(v);
 
 /** Where the embedded database lives. */
 export type LiteLocation = { kind: 'pglite'; dataDir: string } | { kind: 'pglite-memory' };
@@ -210,7 +211,7 @@ export async function openLiteEngine(where: LiteLocation): Promise<LiteEngine> {
   // Memory (README "Benchmark"): shared_buffers 16MB instead of PGlite's 128MB saves ~100 MB RSS with no
   // measurable throughput loss on this workload; relaxedDurability stays off (payments must survive a crash).
   const options = {
-    parsers: { [INT8_OID]: toNumber },
+    parsers: { [INT8_OID]: int8ToNumber },
     relaxedDurability: false,
     startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
   };
