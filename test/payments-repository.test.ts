@@ -12,6 +12,7 @@ import {
   findPaymentByOrder,
   findPaymentByTransaction,
   findPaymentsByTransactionAnyTenant,
+  insertNewPayment,
   insertPayment,
   listHistory,
   lockPayment,
@@ -209,6 +210,36 @@ function suite(name: string, open: () => Promise<{ db: Db; cleanup: () => Promis
       ).rejects.toThrow('boom');
       expect(await findPaymentById(db, n.id)).toBeNull();
       expect(await listHistory(db, n.id)).toEqual([]);
+    });
+
+    t('new payments sharing one statement (group commit) each get their own outcome', async () => {
+      const tenant = `repo-gc-${randomUUID().slice(0, 8)}`;
+      const ps = Array.from({ length: 12 }, () => newPayment({ tenantIdentifier: tenant }));
+      // webhooks already wait for payments 2, 5 and 9 (one of them in a state that does not count); the PSP objects
+      // of 3 and 7 are recorded already; 4 has the order reference of a stored payment
+      for (const [i, state] of [[2, 'waiting_for_payment'], [5, 'retrying'], [9, 'processed']] as const) {
+        await db.query(
+          `INSERT INTO webhook_inbox (id, tenant_identifier, connector, event_id, event_type, mode, psp_object_id, payload, state) VALUES ($1, $2, 'sandbox', $3, 'payment.authorized', 'test', $4, '{}', $5)`,
+          [randomUUID(), tenant, `evt_${i}_${randomUUID()}`, ps[i]!.transactionId, state],
+        );
+      }
+      for (const i of [3, 7]) await recordPspObject(db, 'sandbox', ps[i]!.transactionId, tenant, 'payment');
+      const stored = newPayment({ tenantIdentifier: tenant });
+      await db.tx((tx) => insertPayment(tx, stored));
+      ps[4] = { ...ps[4]!, orderReference: stored.orderReference };
+      const first = { trigger: 'sync' as const, ref: 'req', pspObjectKind: 'payment', waitingStates: ['waiting_for_payment', 'retrying', 'received'] };
+      // a first payment holds the tenant's lane, so the twelve wait and go together
+      const results = await Promise.all([insertNewPayment(db, newPayment({ tenantIdentifier: tenant }), first), ...ps.map((p) => insertNewPayment(db, p, first))]);
+      const out = results.slice(1);
+      out.forEach((r, i) => {
+        if (i === 4) return expect(r).toBeNull();
+        expect(r, `payment ${i}`).not.toBeNull();
+        expect([i, r!.payment.id, r!.webhooksWaiting, r!.pspObjectRecorded]).toEqual([i, ps[i]!.id, i === 2 || i === 5, !(i === 3 || i === 7)]);
+      });
+      const history = await db.query<{ id: string | number; payment_id: string }>('SELECT id, payment_id FROM payment_status_history WHERE payment_id = ANY($1::text[])', [ps.map((p) => p.id)]);
+      expect(history.rows).toHaveLength(11);
+      for (const h of history.rows) expect(out.find((r) => r?.payment.id === h.payment_id)!.history.id).toBe(Number(h.id));
+      expect(await findPaymentById(db, ps[4]!.id)).toBeNull();
     });
 
     if (name === 'PostgreSQL') {

@@ -52,13 +52,15 @@ export interface OutboxInsert {
  *
  * `outboxInsertCtes` gives these as common table expressions to join to another write (a payment and the message
  * announcing it in one statement): `tenantParam` names the tenant's parameter, the six arrays of `outboxInsertParams`
- * start at `firstArrayParam`, and `gate` (SQL) must hold for anything to be written.
+ * start at `firstArrayParam`, and `gate` (SQL) must hold for anything to be written. `withOwner`: a seventh array names
+ * each message's owner (the payment a batched write announces), `i.owner` in `gate`, so each message is written only
+ * if its own payment was.
  */
-export function outboxInsertCtes(tenantParam: string, firstArrayParam: number, gate?: string): string {
+export function outboxInsertCtes(tenantParam: string, firstArrayParam: number, gate?: string, withOwner = false): string {
   const a = (i: number): string => `$${firstArrayParam + i}::text[]`;
   return `outbox_input AS (
-    SELECT * FROM unnest(${a(0)}, ${a(1)}, ${a(2)}, ${a(3)}, ${a(4)}, ${a(5)})
-      WITH ORDINALITY AS x(id, channel, message_name, ordering_key, attributes, payload, n)),
+    SELECT * FROM unnest(${a(0)}, ${a(1)}, ${a(2)}, ${a(3)}, ${a(4)}, ${a(5)}${withOwner ? `, ${a(6)}` : ''})
+      WITH ORDINALITY AS x(id, channel, message_name, ordering_key, attributes, payload, ${withOwner ? 'owner, ' : ''}n)),
   outbox_fresh AS (
     SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM outbox_input i
     WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id OFFSET 0)${gate ? ` AND ${gate}` : ''}),

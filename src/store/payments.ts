@@ -5,7 +5,8 @@
  * Status values are written only by the use cases after the domain's transition check (states.md 8).
  */
 import type { PaymentStatus } from '../domain/payment-status.js';
-import type { CompanionWrite, Queryable, Tx } from './db.js';
+import { Coalescer } from './coalesce.js';
+import type { CompanionWrite, Db, Queryable, Tx } from './db.js';
 import { outboxInsertCtes, outboxInsertParams, type OutboxInsert } from './outbox.js';
 import { finishCommandSql, type FinishedCommandState } from './payment-commands.js';
 
@@ -278,18 +279,10 @@ export async function insertNewPayment(
   // cost a 33-column row description and the parsing of every column on each payment (README "Benchmark").
   const createdAt = new Date();
   const expected = { payment: newPaymentRow(p, createdAt), history: { id: 0, paymentId: p.id, seq: 1, status: p.status, trigger: first.trigger, triggerRef: first.ref, details: null, createdAt } };
-  const messages = announce(expected);
-  const r = await q.query<{ h_id: number | string; webhooks_waiting: boolean; psp_object_recorded: boolean }>(INSERT_NEW_PAYMENT_SQL, [
-    ...newPaymentParams(p),
-    first.trigger,
-    first.ref,
-    first.pspObjectKind,
-    [...first.waitingStates],
-    JSON.stringify(p.pspData ?? {}),
-    createdAt,
-    ...outboxInsertParams(messages),
-  ]);
-  const row = r.rows[0];
+  const write: NewPaymentWrite = { p, first, messages: announce(expected), createdAt };
+  // On the pool, concurrent payments of one tenant share a statement (group commit, `coalesce.ts`); in a caller's
+  // transaction the statement is the caller's.
+  const row = isPool(q) ? await newPaymentCoalescer(q).submit(`${p.tenantIdentifier}\u0000${first.waitingStates.join(',')}`, write) : await insertOneNewPayment(q, write);
   if (!row) return null;
   return {
     payment: expected.payment,
@@ -297,6 +290,80 @@ export async function insertNewPayment(
     webhooksWaiting: row.webhooks_waiting === true,
     pspObjectRecorded: row.psp_object_recorded === true,
   };
+}
+
+interface NewPaymentWrite {
+  p: NewPayment;
+  first: { trigger: HistoryTrigger; ref: string | null; pspObjectKind: string; waitingStates: readonly string[] };
+  messages: OutboxInsert[];
+  createdAt: Date;
+}
+
+/** What the database decided for one new payment; null: its unique keys were taken, nothing written. */
+type NewPaymentOutcome = { h_id: number | string; webhooks_waiting: boolean; psp_object_recorded: boolean } | null;
+
+const isPool = (q: Queryable): q is Db => typeof (q as Partial<Db>).tx === 'function';
+
+const newPaymentCoalescers = new WeakMap<Db, Coalescer<NewPaymentWrite, NewPaymentOutcome>>();
+
+function newPaymentCoalescer(db: Db): Coalescer<NewPaymentWrite, NewPaymentOutcome> {
+  let c = newPaymentCoalescers.get(db);
+  if (!c) {
+    c = new Coalescer<NewPaymentWrite, NewPaymentOutcome>({ one: (_key, w) => insertOneNewPayment(db, w), many: (_key, ws) => insertNewPayments(db, ws) });
+    newPaymentCoalescers.set(db, c);
+  }
+  return c;
+}
+
+async function insertOneNewPayment(q: Queryable, w: NewPaymentWrite): Promise<NewPaymentOutcome> {
+  const r = await q.query<NonNullable<NewPaymentOutcome>>(INSERT_NEW_PAYMENT_SQL, [
+    ...newPaymentParams(w.p),
+    w.first.trigger,
+    w.first.ref,
+    w.first.pspObjectKind,
+    [...w.first.waitingStates],
+    JSON.stringify(w.p.pspData ?? {}),
+    w.createdAt,
+    ...outboxInsertParams(w.messages),
+  ]);
+  return r.rows[0] ?? null;
+}
+
+/**
+ * Several new payments of one tenant (same `waitingStates`) in one statement: each as `INSERT_NEW_PAYMENT_SQL`
+ * writes it (payment, first history row, PSP object, its messages on the tenant's clock in the given order), each
+ * written or skipped by its own unique keys. Payments that share a key among themselves are refused before the
+ * database (the coalescer then runs them one by one, and the second finds the first).
+ */
+async function insertNewPayments(db: Db, ws: readonly NewPaymentWrite[]): Promise<NewPaymentOutcome[]> {
+  const ids = new Set<string>();
+  const txIds = new Set<string>();
+  const orders = new Set<string>();
+  for (const w of ws) {
+    if (w.p.tenantIdentifier !== ws[0]!.p.tenantIdentifier) throw new Error('a batch of new payments holds one tenant');
+    if (ids.has(w.p.id) || txIds.has(w.p.transactionId) || (w.p.orderReference !== null && orders.has(w.p.orderReference))) throw new Error('new payments of one batch share a key');
+    ids.add(w.p.id);
+    txIds.add(w.p.transactionId);
+    if (w.p.orderReference !== null) orders.add(w.p.orderReference);
+  }
+  const rows = ws.map((w) => newPaymentParams(w.p));
+  const column = (i: number): unknown[] => rows.map((r) => r[i]);
+  const messages = ws.flatMap((w) => w.messages.map((m) => ({ m, owner: w.p.id })));
+  const r = await db.query<NonNullable<NewPaymentOutcome> & { n: number | string }>(INSERT_NEW_PAYMENTS_SQL, [
+    ws[0]!.p.tenantIdentifier,
+    [...ws[0]!.first.waitingStates],
+    ...[0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18].map(column),
+    ws.map((w) => w.first.trigger),
+    ws.map((w) => w.first.ref),
+    ws.map((w) => w.first.pspObjectKind),
+    ws.map((w) => JSON.stringify(w.p.pspData ?? {})),
+    ws.map((w) => w.createdAt.toISOString()),
+    ...outboxInsertParams(messages.map((x) => x.m)),
+    messages.map((x) => x.owner),
+  ]);
+  const out: NewPaymentOutcome[] = ws.map(() => null);
+  for (const row of r.rows) out[Number(row.n) - 1] = row;
+  return out;
 }
 
 /** `insertNewPayment`'s statement (one text, so its prepared name is found without building it). */
@@ -324,6 +391,45 @@ const INSERT_NEW_PAYMENT_SQL = `WITH p AS (
                  AND w.state = ANY($23::text[])) AS webhooks_waiting,
        EXISTS (SELECT 1 FROM o) AS psp_object_recorded
      FROM p CROSS JOIN h`;
+
+/**
+ * `insertNewPayments`' statement: `INSERT_NEW_PAYMENT_SQL` over arrays ($1 the tenant, $2 the waiting states, $3..$25
+ * one array per column of the payments, $26..$32 the messages with their owners); one result row per payment written,
+ * `n` its position.
+ */
+const INSERT_NEW_PAYMENTS_SQL = `WITH input AS (
+       SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
+         $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+         $21::text[], $22::text[], $23::text[], $24::text[], $25::timestamptz[])
+       WITH ORDINALITY AS x(id, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode, capture_mode,
+         order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
+         initialize_fingerprint, trig, trig_ref, kind, psp_data, at, n)),
+     p AS (
+       INSERT INTO payments (id, tenant_identifier, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode,
+         capture_mode, order_data, redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data, psp_details,
+         initialize_fingerprint, linked_at, psp_data, created_at, updated_at, history_seq)
+       SELECT id, $1, transaction_id, order_reference, status, amount, currency, payment_method, connector, mode, capture_mode, order_data::jsonb,
+         redirect_success_url, redirect_cancel_url, checkout_summary_page_url, locale_name, pre_order_data::jsonb, psp_details::jsonb,
+         initialize_fingerprint, CASE WHEN order_reference IS NULL THEN NULL ELSE at END, psp_data::jsonb, at, at, 1
+       FROM input ORDER BY n
+       ON CONFLICT DO NOTHING
+       RETURNING id, transaction_id, connector, status),
+     h AS (
+       INSERT INTO payment_status_history (payment_id, seq, status, trigger, trigger_ref, created_at)
+       SELECT p.id, 1, p.status, i.trig, i.trig_ref, i.at FROM p JOIN input i ON i.id = p.id ORDER BY i.n
+       RETURNING id, payment_id),
+     o AS (
+       INSERT INTO psp_objects (connector, psp_object_id, tenant_identifier, kind)
+       SELECT p.connector, p.transaction_id, $1, i.kind FROM p JOIN input i ON i.id = p.id ORDER BY i.n
+       ON CONFLICT (connector, psp_object_id) DO NOTHING
+       RETURNING connector, psp_object_id),
+     ${outboxInsertCtes('$1', 26, 'i.owner IN (SELECT id FROM p)', true)}
+     SELECT i.n, h.id AS h_id,
+       EXISTS (SELECT 1 FROM webhook_inbox w
+               WHERE w.tenant_identifier = $1 AND w.connector = p.connector AND w.psp_object_id = p.transaction_id
+                 AND w.state = ANY($2::text[])) AS webhooks_waiting,
+       EXISTS (SELECT 1 FROM o WHERE o.connector = p.connector AND o.psp_object_id = p.transaction_id) AS psp_object_recorded
+     FROM p JOIN h ON h.payment_id = p.id JOIN input i ON i.id = p.id`;
 
 /** The row `insertNewPayment` stores for `p` (defaults of migrations/003_payments.sql), created at `at`. */
 function newPaymentRow(p: NewPayment, at: Date): PaymentRow {

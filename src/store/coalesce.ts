@@ -1,0 +1,96 @@
+/**
+ * Group commit for autocommit writes: calls of one kind that arrive while an earlier call of the same key is in
+ * flight wait and then go to the database together, as one statement (one transaction, one WAL flush, one lock
+ * acquisition of shared rows such as the tenant's message clock). A call that finds nothing in flight runs at once and
+ * alone, so a server under light load answers exactly as fast as without this; under load the batches grow by
+ * themselves with the number of waiting callers (up to `maxBatch`).
+ *
+ * Each caller still gets its own answer. A batch is atomic (all its writes or none); when it fails with anything
+ * but an unavailable database, its calls are run again one by one, so one caller's error (a constraint, a deadlock)
+ * is that caller's alone. When the database is unavailable every caller of the batch gets that error (a 503 each).
+ */
+import { isDatabaseUnavailable } from './db.js';
+
+interface Waiting<I, O> {
+  item: I;
+  resolve: (o: O) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Lane<I, O> {
+  waiting: Array<Waiting<I, O>>;
+}
+
+export interface CoalescerRun<I, O> {
+  /** Runs several items as one statement; returns one answer per item, in order. */
+  many(key: string, items: readonly I[]): Promise<O[]>;
+  /** Runs one item alone (a lone caller, and each caller of a failed batch). */
+  one(key: string, item: I): Promise<O>;
+}
+
+export class Coalescer<I, O> {
+  private readonly lanes = new Map<string, Lane<I, O>>();
+
+  constructor(
+    private readonly run: CoalescerRun<I, O>,
+    private readonly maxBatch = 64,
+  ) {}
+
+  /** Resolves with this item's answer once the statement carrying it has committed (or rejects with its error). */
+  submit(key: string, item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      const lane = this.lanes.get(key);
+      if (lane) {
+        lane.waiting.push({ item, resolve, reject });
+        return;
+      }
+      const fresh: Lane<I, O> = { waiting: [] };
+      this.lanes.set(key, fresh);
+      void this.drain(key, fresh, [{ item, resolve, reject }]);
+    });
+  }
+
+  private async drain(key: string, lane: Lane<I, O>, first: Array<Waiting<I, O>>): Promise<void> {
+    let batch = first;
+    for (;;) {
+      await this.runBatch(key, batch);
+      if (lane.waiting.length === 0) break;
+      batch = lane.waiting.splice(0, this.maxBatch);
+    }
+    this.lanes.delete(key);
+  }
+
+  private async runBatch(key: string, batch: Array<Waiting<I, O>>): Promise<void> {
+    if (batch.length === 1) {
+      const w = batch[0]!;
+      try {
+        w.resolve(await this.run.one(key, w.item));
+      } catch (err) {
+        w.reject(err);
+      }
+      return;
+    }
+    try {
+      const out = await this.run.many(
+        key,
+        batch.map((w) => w.item),
+      );
+      batch.forEach((w, i) => w.resolve(out[i] as O));
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) {
+        for (const w of batch) w.reject(err);
+        return;
+      }
+      // Nothing of the batch was written: each call again, alone, so an error is only its own caller's.
+      await Promise.all(
+        batch.map(async (w) => {
+          try {
+            w.resolve(await this.run.one(key, w.item));
+          } catch (e) {
+            w.reject(e);
+          }
+        }),
+      );
+    }
+  }
+}
