@@ -6,6 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accountForKey } from '../src/sandbox/util.js';
 import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
 
 let app: TestApp;
@@ -299,6 +300,31 @@ describe('idempotency keys', () => {
     expect(c.body.error).toMatchObject({ type: 'conflict', code: 'idempotency_key_reused' });
     // keys belong to one account
     expect((await api(newKey(), '/v1/payments', { body: { ...body, amount: 701 }, idem: 'create-1' })).status).toBe(200);
+  });
+
+  it('concurrent creations share statements: each its own payment, a repeated key its first payment, a reused key 409', async () => {
+    const k = newKey();
+    const body = (amount: number) => ({ amount, currency: 'EUR', captureMethod: 'manual', metadata: { n: String(amount) } });
+    let answers: Array<Awaited<ReturnType<typeof api>>> = [];
+    const sql = await statementsOf(app, async () => {
+      answers = await Promise.all([
+        ...Array.from({ length: 20 }, (_, i) => api(k, '/v1/payments', { body: body(100 + i), idem: `distinct-${i}` })),
+        ...Array.from({ length: 4 }, () => api(k, '/v1/payments', { body: body(500), idem: 'repeated' })),
+        api(k, '/v1/payments', { body: body(501), idem: 'repeated' }),
+      ]);
+    });
+    const distinct = answers.slice(0, 20);
+    for (const [i, a] of distinct.entries()) expect([a.status, a.body.amount]).toEqual([200, 100 + i]);
+    expect(new Set(distinct.map((a) => a.body.id)).size).toBe(20);
+    const repeated = answers.slice(20, 24);
+    for (const a of repeated) expect([a.status, a.body.amount]).toEqual([200, 500]);
+    expect(new Set(repeated.map((a) => a.body.id)).size).toBe(1);
+    expect(repeated.map((a) => a.body)).toEqual(repeated.map(() => repeated[0]!.body));
+    expect([answers[24]!.status, answers[24]!.body.error?.code]).toEqual([409, 'idempotency_key_reused']);
+    // every answered payment exists, with the amount answered; nothing else was stored
+    const stored = (await app.deps.db.query<{ id: string; amount: string | number }>('SELECT id, amount FROM sandbox_payments WHERE account_id = $1', [accountForKey(k)])).rows;
+    expect(stored.map((r) => `${r.id}:${Number(r.amount)}`).sort()).toEqual([...distinct, repeated[0]!].map((a) => `${a.body.id}:${a.body.amount}`).sort());
+    expect(sql.filter((s) => s.includes('INSERT INTO sandbox_payments')).length).toBeLessThan(21);
   });
 
   it('a repeated capture with the same key captures once', async () => {

@@ -7,6 +7,7 @@
  * authorized → (capture) authorized (partial, more capturable) | captured (nothing left); authorized/requires_* → canceled
  * (or captured when part was already captured: the remainder is released).
  */
+import { Coalescer } from '../store/coalesce.js';
 import type { Db, Queryable, Tx } from '../store/db.js';
 import { DECLINE_MESSAGES, MAX_RETRYABLE_DECLINES, brandOf, decideCard, type CardDecision, type CardInput } from './cards.js';
 import {
@@ -25,6 +26,15 @@ import {
   type Payment,
 } from './model.js';
 import { SbxError, badParam, canonicalJson, fail, newId, notFound, ok, sha256, unexpectedState, type SbxResult } from './util.js';
+
+
+/** A payment to create with its idempotency record and the answer stored for its key. */
+interface Creation {
+  p: Payment;
+  key: string;
+  hash: string;
+  res: SbxResult;
+}
 
 export interface SandboxSettings {
   /** Public base URL of the sandbox as browsers reach it, e.g. `https://pay.example.com/sandbox`. */
@@ -142,20 +152,53 @@ export class SandboxService {
       await insertPayment(this.db, p);
       return res;
     }
-    const r = await this.db.query<{ n: number }>(
-      `WITH idem AS (
-         INSERT INTO sandbox_idempotency (account_id, key, request_hash, status, response) VALUES ($2, $12, $13, $14, $15::jsonb)
-         ON CONFLICT DO NOTHING RETURNING key),
-       pay AS (
-         INSERT INTO sandbox_payments (id, account_id, status, amount, currency, capture_method, reference, return_url, metadata, client_secret, created_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11 WHERE EXISTS (SELECT 1 FROM idem)
-         RETURNING id)
-       SELECT count(*)::int AS n FROM pay`,
-      [...insertPaymentParams(p), key, hash, res.status, JSON.stringify(res.body)],
-    );
-    if (Number(r.rows[0]?.n ?? 0) > 0) return res;
-    return this.replay(this.db, accountId, key, hash);
+    // Concurrent creations of one account share a statement (group commit); a key already used is answered alone.
+    const created = await this.creations.submit(accountId, { p, key, hash, res });
+    return created ? res : this.replay(this.db, accountId, key, hash);
   }
+
+  /** New payments with their idempotency records, per account: true for each stored, false for a key already used. */
+  private readonly creations = new Coalescer<Creation, boolean>({
+    one: async (_account, c) => {
+      const r = await this.db.query<{ n: number }>(
+        `WITH idem AS (
+           INSERT INTO sandbox_idempotency (account_id, key, request_hash, status, response) VALUES ($2, $12, $13, $14, $15::jsonb)
+           ON CONFLICT DO NOTHING RETURNING key),
+         pay AS (
+           INSERT INTO sandbox_payments (id, account_id, status, amount, currency, capture_method, reference, return_url, metadata, client_secret, created_at)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11 WHERE EXISTS (SELECT 1 FROM idem)
+           RETURNING id)
+         SELECT count(*)::int AS n FROM pay`,
+        [...insertPaymentParams(c.p), c.key, c.hash, c.res.status, JSON.stringify(c.res.body)],
+      );
+      return Number(r.rows[0]?.n ?? 0) > 0;
+    },
+    many: async (account, cs) => {
+      if (new Set(cs.map((c) => c.key)).size < cs.length) throw new Error('creations of one batch share an idempotency key'); // one by one then
+      const rows = cs.map((c) => insertPaymentParams(c.p));
+      const column = (i: number): unknown[] => rows.map((r) => (i === 10 ? (r[i] as Date).toISOString() : r[i]));
+      const r = await this.db.query<{ n: number | string }>(
+        `WITH input AS (
+           SELECT * FROM unnest($2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+             $11::timestamptz[], $12::text[], $13::text[], $14::int[], $15::text[])
+           WITH ORDINALITY AS x(id, status, amount, currency, capture_method, reference, return_url, metadata, client_secret, created_at,
+             key, request_hash, answer_status, answer, n)),
+         idem AS (
+           INSERT INTO sandbox_idempotency (account_id, key, request_hash, status, response)
+           SELECT $1, key, request_hash, answer_status, answer::jsonb FROM input ORDER BY n
+           ON CONFLICT DO NOTHING RETURNING key),
+         pay AS (
+           INSERT INTO sandbox_payments (id, account_id, status, amount, currency, capture_method, reference, return_url, metadata, client_secret, created_at)
+           SELECT id, $1, status, amount, currency, capture_method, reference, return_url, metadata::jsonb, client_secret, created_at
+           FROM input WHERE key IN (SELECT key FROM idem) ORDER BY n
+           RETURNING id)
+         SELECT i.n FROM input i JOIN pay ON pay.id = i.id`,
+        [account, ...[0, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(column), cs.map((c) => c.key), cs.map((c) => c.hash), cs.map((c) => c.res.status), cs.map((c) => JSON.stringify(c.res.body))],
+      );
+      const stored = new Set(r.rows.map((x) => Number(x.n)));
+      return cs.map((_, i) => stored.has(i + 1));
+    },
+  });
 
   async mustLoad(tx: Tx, id: string, accountId?: string): Promise<Payment> {
     const p = await loadPayment(tx, id, { accountId, lock: true });
