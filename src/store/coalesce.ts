@@ -9,7 +9,7 @@
  * but an unavailable database, its calls are run again one by one, so one caller's error (a constraint, a deadlock)
  * is that caller's alone. When the database is unavailable every caller of the batch gets that error (a 503 each).
  */
-import { isDatabaseUnavailable } from './db.js';
+import { isDatabaseUnavailable, type Db, type Queryable } from './db.js';
 
 interface Waiting<I, O> {
   item: I;
@@ -93,4 +93,20 @@ export class Coalescer<I, O> {
       );
     }
   }
+}
+
+/** The pool itself (autocommit statements, which may be grouped), not a caller's transaction or session. */
+export const isPool = (q: Queryable): q is Db => typeof (q as Partial<Db>).tx === 'function';
+
+/** One coalescer per database handle for one kind of write: `make` gives its statements on that handle. */
+export function coalescerPerDb<I, O>(make: (db: Db) => CoalescerRun<I, O>, maxBatch?: number): (db: Db) => Coalescer<I, O> {
+  const byDb = new WeakMap<Db, Coalescer<I, O>>();
+  return (db) => {
+    let c = byDb.get(db);
+    if (!c) {
+      c = new Coalescer(make(db), maxBatch);
+      byDb.set(db, c);
+    }
+    return c;
+  };
 }

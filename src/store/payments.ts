@@ -5,7 +5,7 @@
  * Status values are written only by the use cases after the domain's transition check (states.md 8).
  */
 import type { PaymentStatus } from '../domain/payment-status.js';
-import { Coalescer } from './coalesce.js';
+import { coalescerPerDb, isPool } from './coalesce.js';
 import type { CompanionWrite, Db, Queryable, Tx } from './db.js';
 import { outboxInsertCtes, outboxInsertParams, type OutboxInsert } from './outbox.js';
 import { finishCommandSql, type FinishedCommandState } from './payment-commands.js';
@@ -302,18 +302,10 @@ interface NewPaymentWrite {
 /** What the database decided for one new payment; null: its unique keys were taken, nothing written. */
 type NewPaymentOutcome = { h_id: number | string; webhooks_waiting: boolean; psp_object_recorded: boolean } | null;
 
-const isPool = (q: Queryable): q is Db => typeof (q as Partial<Db>).tx === 'function';
-
-const newPaymentCoalescers = new WeakMap<Db, Coalescer<NewPaymentWrite, NewPaymentOutcome>>();
-
-function newPaymentCoalescer(db: Db): Coalescer<NewPaymentWrite, NewPaymentOutcome> {
-  let c = newPaymentCoalescers.get(db);
-  if (!c) {
-    c = new Coalescer<NewPaymentWrite, NewPaymentOutcome>({ one: (_key, w) => insertOneNewPayment(db, w), many: (_key, ws) => insertNewPayments(db, ws) });
-    newPaymentCoalescers.set(db, c);
-  }
-  return c;
-}
+const newPaymentCoalescer = coalescerPerDb<NewPaymentWrite, NewPaymentOutcome>((db) => ({
+  one: (_key, w) => insertOneNewPayment(db, w),
+  many: (_key, ws) => insertNewPayments(db, ws),
+}));
 
 async function insertOneNewPayment(q: Queryable, w: NewPaymentWrite): Promise<NewPaymentOutcome> {
   const r = await q.query<NonNullable<NewPaymentOutcome>>(INSERT_NEW_PAYMENT_SQL, [
