@@ -391,7 +391,7 @@ async function initializeHosted(deps: AppDeps, tenant: TenantForPayment, req: In
         returnUrl: returnUrlFor(deps.config.appBaseUrl, tenantId),
         metadata: { tenantIdentifier: tenantId, orderReference: ref, paymentId, appIdentifier: deps.config.appIdentifier },
       },
-      { idempotencyKey: hostedIdempotencyKey(tenantId, ref), signal },
+      { idempotencyKey: paymentId, signal },
     ),
   );
   if (!created.ok) {
