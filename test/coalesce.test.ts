@@ -14,7 +14,7 @@ interface Call {
   items: number[];
 }
 
-function harness(opts: { failMany?: (items: readonly number[]) => unknown; failOne?: (item: number) => unknown; maxBatch?: number } = {}) {
+function harness(opts: { failMany?: (items: readonly number[]) => unknown; failOne?: (item: number) => unknown; maxBatch?: number; keysOf?: (item: number) => string[] } = {}) {
   const calls: Call[] = [];
   let release: Array<() => void> = [];
   const gate = (): Promise<void> => new Promise((r) => release.push(r));
@@ -34,6 +34,7 @@ function harness(opts: { failMany?: (items: readonly number[]) => unknown; failO
         if (e) throw e;
         return items.map((i) => `${key}:${i}`);
       },
+      ...(opts.keysOf ? { keysOf: opts.keysOf } : {}),
     },
     opts.maxBatch,
   );
@@ -80,6 +81,15 @@ describe('Coalescer', () => {
     await flush();
     expect(await Promise.all(all)).toEqual(['t:1', 't:2', 't:3', 't:4', 't:5']);
     expect(calls.map((x) => x.items)).toEqual([[1], [2, 3], [4, 5]]);
+  });
+
+  it('calls sharing a unique key never meet in one statement: the later waits for the next batch, the others still go together', async () => {
+    // items 12 and 22 share key "2", 13 and 23 and 33 share "3"
+    const { c, calls, flush } = harness({ keysOf: (i) => [String(i % 10)] });
+    const all = [1, 12, 22, 13, 4, 23, 33, 5].map((i) => c.submit('t', i));
+    await flush();
+    expect(await Promise.all(all)).toEqual(['t:1', 't:12', 't:22', 't:13', 't:4', 't:23', 't:33', 't:5']);
+    expect(calls.map((x) => x.items)).toEqual([[1], [12, 13, 4, 5], [22, 23], [33]]);
   });
 
   it('a failed batch runs again call by call: only the failing call gets its error', async () => {

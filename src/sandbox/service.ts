@@ -174,7 +174,7 @@ export class SandboxService {
       return Number(r.rows[0]?.n ?? 0) > 0;
     },
     many: async (account, cs) => {
-      if (new Set(cs.map((c) => c.key)).size < cs.length) throw new Error('creations of one batch share an idempotency key'); // one by one then
+      if (new Set(cs.map((c) => c.key)).size < cs.length) throw new Error('creations of one batch share an idempotency key'); // keysOf keeps them apart
       const rows = cs.map((c) => insertPaymentParams(c.p));
       const column = (i: number): unknown[] => rows.map((r) => (i === 10 ? (r[i] as Date).toISOString() : r[i]));
       const r = await this.db.query<{ n: number | string }>(
@@ -198,6 +198,7 @@ export class SandboxService {
       const stored = new Set(r.rows.map((x) => Number(x.n)));
       return cs.map((_, i) => stored.has(i + 1));
     },
+    keysOf: (c) => [c.key], // a repeated key waits for the next batch, which answers it from the first's record
   });
 
   async mustLoad(tx: Tx, id: string, accountId?: string): Promise<Payment> {

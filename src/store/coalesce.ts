@@ -5,6 +5,10 @@
  * alone, so a server under light load answers exactly as fast as without this; under load the batches grow by
  * themselves with the number of waiting callers (up to `maxBatch`).
  *
+ * Calls that would collide inside one statement (the same order initialized twice at once: `keysOf` gives the unique
+ * keys of an item) never share a batch: a later one waits for the next batch, so it runs after the first committed
+ * and finds it, while the rest of its batch still goes together.
+ *
  * Each caller still gets its own answer. A batch is atomic (all its writes or none); when it fails with anything
  * but an unavailable database, its calls are run again one by one, so one caller's error (a constraint, a deadlock)
  * is that caller's alone. When the database is unavailable every caller of the batch gets that error (a 503 each).
@@ -26,6 +30,8 @@ export interface CoalescerRun<I, O> {
   many(key: string, items: readonly I[]): Promise<O[]>;
   /** Runs one item alone (a lone caller, and each caller of a failed batch). */
   one(key: string, item: I): Promise<O>;
+  /** The keys an item must hold alone within a statement (its unique keys); none when omitted. */
+  keysOf?(item: I): Iterable<string>;
 }
 
 export class Coalescer<I, O> {
@@ -55,9 +61,31 @@ export class Coalescer<I, O> {
     for (;;) {
       await this.runBatch(key, batch);
       if (lane.waiting.length === 0) break;
-      batch = lane.waiting.splice(0, this.maxBatch);
+      batch = this.nextBatch(lane);
     }
     this.lanes.delete(key);
+  }
+
+  /** Up to `maxBatch` waiting calls in arrival order, leaving in line (first) those whose keys an earlier one holds. */
+  private nextBatch(lane: Lane<I, O>): Array<Waiting<I, O>> {
+    const keysOf = this.run.keysOf;
+    if (!keysOf) return lane.waiting.splice(0, this.maxBatch);
+    const held = new Set<string>();
+    const batch: Array<Waiting<I, O>> = [];
+    const later: Array<Waiting<I, O>> = [];
+    let i = 0;
+    for (; i < lane.waiting.length && batch.length < this.maxBatch; i++) {
+      const w = lane.waiting[i]!;
+      const keys = [...keysOf(w.item)];
+      if (keys.some((k) => held.has(k))) {
+        later.push(w);
+        continue;
+      }
+      for (const k of keys) held.add(k);
+      batch.push(w);
+    }
+    lane.waiting = [...later, ...lane.waiting.slice(i)];
+    return batch;
   }
 
   private async runBatch(key: string, batch: Array<Waiting<I, O>>): Promise<void> {

@@ -305,6 +305,7 @@ type NewPaymentOutcome = { h_id: number | string; webhooks_waiting: boolean; psp
 const newPaymentCoalescer = coalescerPerDb<NewPaymentWrite, NewPaymentOutcome>((db) => ({
   one: (_key, w) => insertOneNewPayment(db, w),
   many: (_key, ws) => insertNewPayments(db, ws),
+  keysOf: (w) => [`id\u0000${w.p.id}`, `tx\u0000${w.p.transactionId}`, ...(w.p.orderReference === null ? [] : [`order\u0000${w.p.orderReference}`])],
 }));
 
 async function insertOneNewPayment(q: Queryable, w: NewPaymentWrite): Promise<NewPaymentOutcome> {
@@ -324,8 +325,8 @@ async function insertOneNewPayment(q: Queryable, w: NewPaymentWrite): Promise<Ne
 /**
  * Several new payments of one tenant (same `waitingStates`) in one statement: each as `INSERT_NEW_PAYMENT_SQL`
  * writes it (payment, first history row, PSP object, its messages on the tenant's clock in the given order), each
- * written or skipped by its own unique keys. Payments that share a key among themselves are refused before the
- * database (the coalescer then runs them one by one, and the second finds the first).
+ * written or skipped by its own unique keys. Payments that share a key never meet in one batch (the coalescer's
+ * `keysOf` holds the later one for the next batch, which finds the first); a batch that does is refused.
  */
 async function insertNewPayments(db: Db, ws: readonly NewPaymentWrite[]): Promise<NewPaymentOutcome[]> {
   const ids = new Set<string>();
