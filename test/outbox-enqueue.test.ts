@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueue, type OutgoingMessage } from '../src/messaging/outbox.js';
+import { claimOutboxRows } from '../src/store/outbox.js';
 import { migrate, openDb, type Db } from '../src/store/db.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
@@ -86,5 +87,26 @@ for (const kind of ['pglite', 'postgres'] as const) {
       expect(new Set(ts).size).toBe(20);
       for (let i = 1; i < ts.length; i++) expect(ts[i]! > ts[i - 1]!).toBe(true);
     });
+
+    it.skipIf(kind === 'pglite')("the relay's claim of freshly written rows is a HOT update: each row stays on its page, no index gets an entry (migration 011's fillfactor)", async () => {
+      // pages of fresh rows only, as a backlog has them: the rows of the tests above share pages that are full
+      await db.query('TRUNCATE outbox');
+      const payload = { paymentReference: 'x'.repeat(40), details: 'y'.repeat(400) }; // ~880 B rows, as the app writes them
+      await db.tx((tx) => enqueue(tx, APP, Array.from({ length: 200 }, (_, i) => ({ ...msg('e6', 'PaymentUpdated', `h${i}`), orderingKey: `payment/h${i}`, payload }))));
+      const before = await hotUpdates(db);
+      // on one connection, whose statistics are then flushed for every other session to see
+      await db.session(async (s) => {
+        expect(await claimOutboxRows(s, 500, 60_000)).toHaveLength(200);
+        await s.query('SELECT pg_stat_force_next_flush()');
+      });
+      await expect.poll(async () => (await hotUpdates(db)) - before, { timeout: 10_000 }).toBe(200);
+    });
   });
+}
+
+/** HOT updates of the outbox so far (as its statistics show them after a flush). */
+async function hotUpdates(s: Pick<Db, 'query'>): Promise<number> {
+  await s.query('SELECT pg_stat_clear_snapshot()');
+  const r = await s.query<{ n: string | number }>("SELECT n_tup_hot_upd AS n FROM pg_stat_user_tables WHERE relname = 'outbox'");
+  return Number(r.rows[0]?.n ?? 0);
 }
