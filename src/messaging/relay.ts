@@ -311,9 +311,12 @@ export class OutboxRelay implements Worker {
   }
 
   private countDelivered(okRows: OutboxRow[], receipts: Array<string | null>): void {
+    const perChannel = new Map<string, number>();
+    for (const row of okRows) perChannel.set(row.channel, (perChannel.get(row.channel) ?? 0) + 1);
+    for (const [channel, n] of perChannel) outboxDelivered.inc({ channel }, n);
+    if (!this.log.isLevelEnabled('debug')) return;
     for (let i = 0; i < okRows.length; i++) {
       const row = okRows[i]!;
-      outboxDelivered.inc({ channel: row.channel });
       this.log.debug({ messageId: row.id, channel: row.channel, messageName: row.message_name, receipt: receipts[i] ?? undefined }, 'outbox message delivered');
     }
   }

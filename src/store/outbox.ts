@@ -7,6 +7,7 @@ import type { OutboxStatus } from '../domain/processing-status.js';
 import type { Channel, MessageAttributes } from '../messaging/outbox.js';
 import type { CompanionWrite, Queryable } from './db.js';
 
+/** A claimed outbox row: what a transport publishes (the columns the claim returns). */
 export interface OutboxRow {
   id: string;
   seq: number;
@@ -17,14 +18,8 @@ export interface OutboxRow {
   attributes: MessageAttributes;
   payload: Record<string, unknown>;
   message_timestamp: string;
-  state: OutboxStatus;
+  /** Failed attempts so far (the relay's backoff). */
   attempts: number;
-  next_attempt_at: Date;
-  first_failed_at: Date | null;
-  last_error: string | null;
-  receipt: string | null;
-  created_at: Date;
-  delivered_at: Date | null;
 }
 
 export interface OutboxInsert {
@@ -109,8 +104,8 @@ export async function requeueOutboxMessage(tx: Queryable, id: string): Promise<b
   return r.rowCount > 0;
 }
 
-const ROW_COLUMNS = `id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, state,
-  attempts, next_attempt_at, first_failed_at, last_error, receipt, created_at, delivered_at`;
+/** What a transport needs of a claimed row, and nothing else (no timestamps to parse into dates per row). */
+const ROW_COLUMNS = 'id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, attempts';
 
 /**
  * Claims the due rows with a lease in one autocommit statement (FOR UPDATE SKIP LOCKED): pending, due, not leased,
@@ -148,12 +143,12 @@ export async function releaseOutboxLeases(db: Queryable, ids: string[]): Promise
  * the messages and the record of their delivery commit together.
  */
 export async function markOutboxBatchDelivered(db: Queryable, ids: string[], receipts: Array<string | null>, delivery?: CompanionWrite): Promise<void> {
+  const withReceipts = receipts.some((r) => r !== null); // most transports give none: one array to send, not two
   await db.query(
-    `${delivery ? `WITH ${delivery.cte(3)} ` : ''}UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = v.receipt, attempts = o.attempts + 1,
-       last_error = NULL, lease_until = NULL
-     FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS receipt) v
-     WHERE o.id = v.id AND o.state = 'pending'`,
-    [ids, receipts, ...(delivery?.params ?? [])],
+    `${delivery ? `WITH ${delivery.cte(withReceipts ? 3 : 2)} ` : ''}UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = ${withReceipts ? 'v.receipt' : 'NULL'},
+       attempts = o.attempts + 1, last_error = NULL, lease_until = NULL
+     ${withReceipts ? 'FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS receipt) v WHERE o.id = v.id' : 'WHERE o.id = ANY($1::text[])'} AND o.state = 'pending'`,
+    [ids, ...(withReceipts ? [receipts] : []), ...(delivery?.params ?? [])],
   );
 }
 

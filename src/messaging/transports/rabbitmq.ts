@@ -356,35 +356,48 @@ export class RabbitMqTransport implements Transport {
     return {};
   }
 
-  /** Publishes all rows at once and waits for their confirms together; one outcome per row, in order. */
+  /**
+   * Publishes all rows at once and waits for their confirms together; one outcome per row, in order. One timer for
+   * the whole batch: a row without a confirm within `confirmTimeoutMs` of the batch's start fails.
+   */
   async publishBatch(rows: OutboxRow[]): Promise<BatchPublishOutcome[]> {
     const ch = this.channel;
     if (!ch || !this.conn.isConnected()) {
       const error = new Error(`rabbitmq: not connected to ${redactUrl(this.opts.url)}`);
       return rows.map(() => ({ ok: false, error }));
     }
-    const pending: Promise<BatchPublishOutcome>[] = [];
-    for (const row of rows) {
-      const { promise, flowing } = this.publishOne(ch, row);
-      pending.push(promise.then((): BatchPublishOutcome => ({ ok: true }), (error: unknown): BatchPublishOutcome => ({ ok: false, error })));
-      if (!flowing) await waitForDrain(ch);
+    const pending: Array<Promise<BatchPublishOutcome>> = [];
+    const unconfirmed = new Set<(err: Error) => void>();
+    const timer = setTimeout(() => {
+      const error = new Error(`rabbitmq: no publisher confirm within ${this.confirmTimeoutMs} ms`);
+      for (const fail of [...unconfirmed]) fail(error);
+    }, this.confirmTimeoutMs);
+    try {
+      for (const row of rows) {
+        const { promise, flowing } = this.publishOne(ch, row, unconfirmed);
+        pending.push(promise.then((): BatchPublishOutcome => ({ ok: true }), (error: unknown): BatchPublishOutcome => ({ ok: false, error })));
+        if (!flowing) await waitForDrain(ch);
+      }
+      return await Promise.all(pending);
+    } finally {
+      clearTimeout(timer);
     }
-    return Promise.all(pending);
   }
 
-  private publishOne(ch: ConfirmChannel, row: OutboxRow): { promise: Promise<void>; flowing: boolean } {
+  /** Publishes one row; until it is settled, its `fail` is in `unconfirmed` (the batch's timer calls it). */
+  private publishOne(ch: ConfirmChannel, row: OutboxRow, unconfirmed: Set<(err: Error) => void>): { promise: Promise<void>; flowing: boolean } {
     const id = row.id;
     const entry: InFlight = { returned: undefined };
-    const list = this.inflight.get(id) ?? [];
-    list.push(entry);
-    this.inflight.set(id, list);
+    const list = this.inflight.get(id);
+    if (list) list.push(entry);
+    else this.inflight.set(id, [entry]);
     let flowing = true;
     const promise = new Promise<void>((resolve, reject) => {
       let done = false;
       const finish = (err: Error | undefined): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        unconfirmed.delete(finish);
         const l = this.inflight.get(id);
         if (l) {
           const i = l.indexOf(entry);
@@ -400,7 +413,7 @@ export class RabbitMqTransport implements Transport {
           resolve();
         }
       };
-      const timer = setTimeout(() => finish(new Error(`rabbitmq: no publisher confirm within ${this.confirmTimeoutMs} ms`)), this.confirmTimeoutMs);
+      unconfirmed.add(finish);
       try {
         flowing = ch.publish(this.opts.exchange, row.channel, Buffer.from(JSON.stringify(row.payload), 'utf8'), publishOptions(row, this.opts.appIdentifier), (err: unknown) => {
           finish(err ? new Error(`rabbitmq: publish not confirmed (${err instanceof Error ? err.message : 'nack'})`) : undefined);
