@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accountForKey } from '../src/sandbox/util.js';
+import { accountForKey, newId } from '../src/sandbox/util.js';
 import { startTestApp, statementsOf, type TestApp } from './helpers/app.js';
 
 let app: TestApp;
@@ -90,6 +90,14 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app?.close();
+});
+
+describe('ids', () => {
+  it('are the prefix and 24 hex digits, distinct across many draws of the random pool', () => {
+    const ids = Array.from({ length: 5_000 }, () => newId('sbx_pay_'));
+    for (const id of ids) expect(id).toMatch(/^sbx_pay_[0-9a-f]{24}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
 });
 
 describe('account and authentication', () => {
