@@ -10,6 +10,8 @@ import pino, { type Logger } from 'pino';
 import type { AppDeps } from './app/context.js';
 import { parseKeyRing, type AppConfig, type EncryptionKey } from './config.js';
 import { allSecretFields, ConnectorRegistry } from './connectors/registry.js';
+import type { InProcessHttp } from './connectors/types.js';
+import { inProcessHttp } from './http/in-process.js';
 import { buildServer } from './http/server.js';
 import { createWorkers } from './workers.js';
 import { migrate, openDb, setAfterCommitErrorSink } from './store/db.js';
@@ -65,7 +67,8 @@ export function loadKeyRing(config: AppConfig, log: Logger): EncryptionKey[] {
 export async function startRuntime(config: AppConfig, opts: { log?: Logger; startWorkers?: boolean } = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(config);
   let listenUrl = `http://127.0.0.1:${config.port}`;
-  const connectors = new ConnectorRegistry(config, { config, listenUrl: () => listenUrl, log });
+  let ownRoutes: InProcessHttp | undefined; // set once the server listens
+  const connectors = new ConnectorRegistry(config, { config, listenUrl: () => listenUrl, inProcessHttp: () => ownRoutes, log });
   setAfterCommitErrorSink((err) => log.error({ err }, 'after-commit callback failed (the transaction is committed)'));
   const db = await openDb(config.database);
   let secrets: SecretBox;
@@ -100,6 +103,7 @@ export async function startRuntime(config: AppConfig, opts: { log?: Logger; star
   const port = Number(new URL(address).port);
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host.replace(/^\[|\]$/g, '')}]` : config.host;
   listenUrl = `http://${host}:${port}`;
+  ownRoutes = inProcessHttp(app);
   // PORT=0 (tests): the derived default base URL would name port 0; an explicit APP_BASE_URL is kept.
   if (config.port === 0 && config.appBaseUrl === 'http://localhost:0') config.appBaseUrl = listenUrl;
 

@@ -461,6 +461,37 @@ describe('timeouts and PSP failures', () => {
   });
 });
 
+describe('in-process sandbox: requests dispatched in memory', () => {
+  it('the app calls its own /sandbox routes without a request over its socket', async () => {
+    const overHttp: string[] = [];
+    const seen = (req: { url?: string }): void => {
+      overHttp.push(req.url ?? '');
+    };
+    app.app.server.on('request', seen);
+    try {
+      const s = newSettings();
+      const p = await created(s);
+      expect(await state(s, p.id)).toMatchObject({ id: p.id, amount: 1000, amountCaptured: 0 });
+      expect(await connector.capture(s, p.id, 1000, opts())).toMatchObject({ ok: false, failure: { kind: 'conflict' } });
+      await app.request('/health'); // the listener sees what does come over HTTP
+      expect(overHttp).toEqual(['/health']);
+      // the same routes answered: the payment is in the sandbox's tables
+      expect((await app.deps.db.query('SELECT count(*)::int AS n FROM sandbox_payments WHERE id = $1', [p.id])).rows[0].n).toBe(1);
+    } finally {
+      app.app.server.off('request', seen);
+    }
+  });
+
+  it('a dispatch that does not answer in time is a timeout; one that fails is an error', async () => {
+    const silent = pino({ level: 'silent' });
+    const hanging = createSandboxConnector({ pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', inProcess: () => () => new Promise(() => undefined), publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log: silent });
+    const s = newSettings();
+    expect(await hanging.createPayment(s, req(), { idempotencyKey: 'k', signal: AbortSignal.timeout(100) })).toEqual({ ok: false, failure: { kind: 'timeout' } });
+    const failing = createSandboxConnector({ pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', inProcess: () => () => Promise.reject(new Error('server closed')), publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log: silent });
+    expect(await failing.getPayment(s, 'sbx_pay_1', sig())).toEqual({ ok: false, failure: { kind: 'error', message: 'sandbox unreachable: server closed' } });
+  });
+});
+
 describe('standalone sandbox (SANDBOX_PSP_URL)', () => {
   it('the app talks to a separately running sandbox and does not mount its own', async () => {
     const { startStandaloneSandbox } = await import('../src/sandbox/standalone.js');

@@ -379,8 +379,16 @@ export interface ConnectorEnv {
   config: import('../config.js').AppConfig;
   /** Where this process listens (in-process routes of a connector, e.g. the sandbox PSP). */
   listenUrl: () => string;
+  /**
+   * This process's own HTTP routes called without a socket, once the server is up (undefined before, and where no
+   * server runs, e.g. the CLI): a connector whose PSP is mounted in-process calls it through this.
+   */
+  inProcessHttp?: () => InProcessHttp | undefined;
   log: import('pino').Logger;
 }
+
+/** One request to this process's own routes, dispatched in memory: the answer's status and body as text. */
+export type InProcessHttp = (req: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body?: string }) => Promise<{ status: number; text: string }>;
 
 /** A route group a connector serves (registered only when the connector is enabled). */
 export type ConnectorRoutes = (app: import('fastify').FastifyInstance, deps: import('../app/context.js').AppDeps) => Promise<void>;

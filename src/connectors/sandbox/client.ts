@@ -3,7 +3,16 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { PspFailure, PspResult } from '../types.js';
+import type { InProcessHttp, PspFailure, PspResult } from '../types.js';
+
+/**
+ * Where the sandbox PSP's API is: its base URL (ending with `/sandbox`), and, when it is mounted in this process, the
+ * in-memory dispatch to it (`path` = the base URL's path): no socket, no HTTP parsing, the same routes and hooks.
+ */
+export interface SandboxEndpoint {
+  url: string;
+  local?: { dispatch: InProcessHttp; path: string };
+}
 
 export interface SandboxApiError {
   type?: string;
@@ -29,6 +38,25 @@ export type RawAnswer = { ok: true; status: number; body: any } | { ok: false; s
  */
 const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
 
+/** One request dispatched in memory; rejects when `signal` aborts first (the handler's own work then ends unobserved). */
+function sendLocal(local: NonNullable<SandboxEndpoint['local']>, path: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  if (signal.aborted) return Promise.reject(new Error('aborted'));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    local.dispatch({ method, path: `${local.path}${path}`, headers, ...(body !== undefined ? { body } : {}) }).then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 /** One request; the answer's status and body as text. Never follows redirects. */
 function send(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -52,14 +80,17 @@ function send(url: string, method: string, headers: Record<string, string>, body
   });
 }
 
-export async function callRaw(baseUrl: string, secretKey: string, path: string, init: CallInit): Promise<RawAnswer> {
+export async function callRaw(endpoint: SandboxEndpoint, secretKey: string, path: string, init: CallInit): Promise<RawAnswer> {
   const headers: Record<string, string> = { authorization: `Bearer ${secretKey}`, accept: 'application/json' };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   if (init.idempotencyKey) headers['idempotency-key'] = init.idempotencyKey;
   try {
     const payload = init.body !== undefined ? JSON.stringify(init.body) : undefined;
     if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
-    const { status, text } = await send(`${baseUrl}${path}`, init.method ?? (init.body !== undefined ? 'POST' : 'GET'), headers, payload, init.signal);
+    const method = init.method ?? (init.body !== undefined ? 'POST' : 'GET');
+    const { status, text } = endpoint.local
+      ? await sendLocal(endpoint.local, path, method, headers, payload, init.signal)
+      : await send(`${endpoint.url}${path}`, method, headers, payload, init.signal);
     let body: any;
     try {
       body = text ? JSON.parse(text) : undefined;
@@ -89,8 +120,8 @@ export function failureOf(a: Extract<RawAnswer, { ok: false }>): PspFailure {
   return { kind: 'error', message: `sandbox answered ${a.status} ${code}: ${message}` };
 }
 
-export async function call<T>(baseUrl: string, secretKey: string, path: string, init: CallInit, map: (body: any) => T): Promise<PspResult<T>> {
-  const a = await callRaw(baseUrl, secretKey, path, init);
+export async function call<T>(endpoint: SandboxEndpoint, secretKey: string, path: string, init: CallInit, map: (body: any) => T): Promise<PspResult<T>> {
+  const a = await callRaw(endpoint, secretKey, path, init);
   if (!a.ok) return { ok: false, failure: failureOf(a) };
   try {
     return { ok: true, value: map(a.body) };

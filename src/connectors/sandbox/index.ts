@@ -19,6 +19,7 @@ export const sandboxModule: ConnectorModule = {
   create: (env) =>
     createSandboxConnector({
       pspBaseUrl: () => env.config.sandboxPspUrl ?? `${env.listenUrl()}/sandbox`,
+      ...(inProcess(env) && env.inProcessHttp ? { inProcess: env.inProcessHttp } : {}),
       publicBaseUrl: () => env.config.sandboxPspUrl ?? `${env.config.appBaseUrl}/sandbox`,
       log: env.log,
     }),
