@@ -11,7 +11,7 @@
  * start a new payment for the new total (or cancel this one via cancel-pre-order-payment). A PSP error / timeout
  * while changing the amount answers 502 / 504, also with nothing linked (the shop may retry).
  */
-import { v5 as uuidv5 } from 'uuid';
+import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { PspFailure, PspResult } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
@@ -29,10 +29,10 @@ export type TenantLike = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'se
 
 /** One PSP call may take at most 15 s (sync-api.md 2.5). */
 export const PSP_CALL_TIMEOUT_MS = 15_000;
-const IDEMPOTENCY_NAMESPACE = '6d1f0c7e-2b8a-4c3e-9f51-7a0e4d2c9b13';
+const IDEMPOTENCY_NAMESPACE = uuidNamespace('6d1f0c7e-2b8a-4c3e-9f51-7a0e4d2c9b13');
 
 /** A PSP idempotency key derived from a natural key (UUIDv5), so a retried request cannot act twice. */
-export const derivedIdempotencyKey = (name: string): string => uuidv5(name, IDEMPOTENCY_NAMESPACE);
+export const derivedIdempotencyKey = (name: string): string => derivedUuid(name, IDEMPOTENCY_NAMESPACE);
 
 export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const nonBlank = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';

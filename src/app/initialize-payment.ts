@@ -5,7 +5,7 @@
  * it (flows.md 0 rules 3, 4). Nothing is stored when anything fails.
  */
 import { randomUUID } from 'node:crypto';
-import { v5 as uuidv5 } from 'uuid';
+import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { Connector, PspFailure, PspPayment, TenantSettings } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
@@ -31,10 +31,10 @@ import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.j
 export const PSP_CALL_TIMEOUT_MS = 15_000;
 
 /** Namespace of the PSP idempotency keys derived from natural keys (UUIDv5). */
-const IDEMPOTENCY_NAMESPACE = 'b3f1c2a4-5d6e-4f70-8a91-0c2d3e4f5a6b';
+const IDEMPOTENCY_NAMESPACE = uuidNamespace('b3f1c2a4-5d6e-4f70-8a91-0c2d3e4f5a6b');
 
 export const hostedIdempotencyKey = (tenant: string, orderReference: string): string =>
-  uuidv5(`initialize-payment:${tenant}:${orderReference}`, IDEMPOTENCY_NAMESPACE);
+  derivedUuid(`initialize-payment:${tenant}:${orderReference}`, IDEMPOTENCY_NAMESPACE);
 
 export type TenantForPayment = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods' | 'connector'>;
 
@@ -454,7 +454,7 @@ async function initializePreOrder(deps: AppDeps, tenant: TenantForPayment, req: 
 
   const updated = await pspCall((signal) =>
     s.connector.updatePaymentAmount(s.settings, payment.transactionId, req.amount, {
-      idempotencyKey: uuidv5(`update-amount:${payment.id}:${payment.version}:${req.amount}`, IDEMPOTENCY_NAMESPACE),
+      idempotencyKey: derivedUuid(`update-amount:${payment.id}:${payment.version}:${req.amount}`, IDEMPOTENCY_NAMESPACE),
       paymentId: payment.id,
       signal,
     }),

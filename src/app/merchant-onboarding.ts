@@ -13,7 +13,7 @@
  *
  * `applyAccountOutcome` (webhook inbox): account status → `merchantTransition`; a message only when the status changes.
  */
-import { v5 as uuidv5 } from 'uuid';
+import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { WebhookOutcome, PspFailure } from '../connectors/types.js';
 import { AppError } from '../domain/errors.js';
 import { merchantTransition } from '../domain/merchant-status.js';
@@ -27,7 +27,7 @@ import type { AppDeps } from './context.js';
 import { processWaitingWebhooksFor } from './webhook-processing.js';
 
 export const PSP_CALL_TIMEOUT_MS = 15_000;
-const KEY_NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
+const KEY_NAMESPACE = uuidNamespace('6ba7b811-9dad-11d1-80b4-00c04fd430c8');
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -152,7 +152,7 @@ export async function onboardMerchant(deps: AppDeps, tenantRow: TenantRow, heade
   // 2. PSP account
   let merchant: MerchantRow = before;
   if (!merchant.pspAccountId) {
-    const idempotencyKey = uuidv5(`urn:open-acp-pay:merchant-account:${tenant}:${req.merchantReference}`, KEY_NAMESPACE);
+    const idempotencyKey = derivedUuid(`urn:open-acp-pay:merchant-account:${tenant}:${req.merchantReference}`, KEY_NAMESPACE);
     const acct = await pspCall((signal) =>
       onboarding.createAccount(
         settings,

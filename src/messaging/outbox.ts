@@ -5,7 +5,7 @@
  * delivers it later. No code path publishes directly.
  */
 import { EventEmitter } from 'node:events';
-import { v5 as uuidv5 } from 'uuid';
+import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { Tx } from '../store/db.js';
 import { insertOutboxMessages, requeueOutboxMessage, type OutboxInsert } from '../store/outbox.js';
 
@@ -13,7 +13,7 @@ export const CHANNELS = ['payment-method-commands', 'payment-events', 'app-event
 export type Channel = (typeof CHANNELS)[number];
 
 /** RFC 4122 URL namespace (messages.md 2.4). */
-const NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
+const NAMESPACE = uuidNamespace('6ba7b811-9dad-11d1-80b4-00c04fd430c8');
 
 export interface OutgoingMessage {
   tenantIdentifier: string;
@@ -46,7 +46,7 @@ export interface MessageAttributes {
 export type { OutboxRow } from '../store/outbox.js';
 
 export function messageId(appIdentifier: string, tenantIdentifier: string, name: string, eventKey: string): string {
-  return uuidv5(`urn:open-acp-pay:${appIdentifier}:${tenantIdentifier}:${name}:${eventKey}`, NAMESPACE);
+  return derivedUuid(`urn:open-acp-pay:${appIdentifier}:${tenantIdentifier}:${name}:${eventKey}`, NAMESPACE);
 }
 
 /** Removes keys whose value is null or undefined, recursively (messages.md 2.1). */
