@@ -21,7 +21,8 @@
  * within minutes, so one round decides nothing).
  * Env: BENCH_ROUNDS (3), BENCH_CONCURRENCY (50), BENCH_DURATION_MS (5000), BENCH_WARMUP_MS (1000), BENCH_COMMANDS (200 measured, after
  * BENCH_COMMAND_WARMUP 50), BENCH_COMMAND_CONCURRENCY (= BENCH_CONCURRENCY), BENCH_SERIAL_COMMANDS (30 more at c=1; 0: none), BENCH_POLL_MS (5), BENCH_DATABASES
- * (pglite,postgres), BENCH_COUNTS (1), BENCH_STARTUP (1: bench/memory.ts), BENCH_RELAY (1: bench/relay.ts), BENCH_CONSOLE (1: console
+ * (pglite,postgres), BENCH_COUNTS (1), BENCH_STARTUP (1: bench/memory.ts), BENCH_RELAY (1: bench/relay.ts), BENCH_RELAY_RUNS
+ * (= BENCH_ROUNDS: the relay line's runs, judged on the medians), BENCH_CONSOLE (1: console
  * payments list at 1,000,000 payments, issue 11),
  * BENCH_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable),
  * BENCH_APP_LOG_LEVEL (silent: the app's log level), BENCH_APP_ENV (settings for the apps, `NAME=value,...`, e.g.
@@ -255,6 +256,28 @@ const median = (xs: number[]): number => {
   return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 };
 
+/**
+ * The relay line `runs` times (BENCH_RELAY_RUNS, default BENCH_ROUNDS), each against its own amqplib floors, judged
+ * like every other line on the medians: of the rates, and of each run's ratio to its own floor.
+ */
+async function relayRuns(out: (line: string) => void, runs: number): Promise<RelayResult | null> {
+  const results: RelayResult[] = [];
+  for (let i = 1; i <= runs; i++) {
+    if (runs > 1) out(`\nrelay run ${i} of ${runs}`);
+    const r = await runRelayBench(out).catch((err: unknown) => (out(`relay bench failed: ${(err as Error).stack ?? String(err)}`), null));
+    if (r) results.push(r);
+  }
+  if (results.length === 0) return null;
+  if (results.length === 1) return results[0]!;
+  const rate = median(results.map((r) => r.rate));
+  const ratio = median(results.map((r) => r.rate / r.floor));
+  out(
+    `\nrelay, median of ${results.length} runs: ${Math.round(rate).toLocaleString('en-US')} msg/s (${results.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(' / ')}), ` +
+      `ratio ${ratio.toFixed(2)} of its own floor (${results.map((r) => (r.rate / r.floor).toFixed(2)).join(' / ')})`,
+  );
+  return { rate, floor: rate / ratio };
+}
+
 /** One line over every round: medians of its figures and of its ratios to the floor measured with it in each round. */
 interface Aggregate {
   name: string;
@@ -351,7 +374,7 @@ async function main(): Promise<void> {
   // relay → RabbitMQ messages/s against raw amqplib with confirms (bench/relay.ts)
   // start-to-ready on an existing database, idle and peak RSS, PostgreSQL and embedded (bench/memory.ts)
   if (env('BENCH_STARTUP', 1) !== 0) await runStartupBench(out).catch((err: unknown) => out(`startup bench failed: ${(err as Error).stack ?? String(err)}`));
-  if (env('BENCH_RELAY', 1) !== 0) relay = await runRelayBench(out).catch((err: unknown) => (out(`relay bench failed: ${(err as Error).stack ?? String(err)}`), null));
+  if (env('BENCH_RELAY', 1) !== 0) relay = await relayRuns(out, Math.max(1, Math.floor(env('BENCH_RELAY_RUNS', ROUNDS))));
 
   if (env('BENCH_COUNTS', 1) !== 0) {
     const countsDb = databases.includes(postgres) ? postgres : databases[0];
