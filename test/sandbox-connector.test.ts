@@ -484,10 +484,10 @@ describe('in-process sandbox: requests dispatched in memory', () => {
 
   it('a dispatch that does not answer in time is a timeout; one that fails is an error', async () => {
     const silent = pino({ level: 'silent' });
-    const hanging = createSandboxConnector({ pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', inProcess: () => () => new Promise(() => undefined), publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log: silent });
+    const hanging = createSandboxConnector({ pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', inProcess: { dispatch: () => () => new Promise(() => undefined), path: '/sandbox' }, publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log: silent });
     const s = newSettings();
     expect(await hanging.createPayment(s, req(), { idempotencyKey: 'k', signal: AbortSignal.timeout(100) })).toEqual({ ok: false, failure: { kind: 'timeout' } });
-    const failing = createSandboxConnector({ pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', inProcess: () => () => Promise.reject(new Error('server closed')), publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log: silent });
+    const failing = createSandboxConnector({ pspBaseUrl: () => 'http://127.0.0.1:1/sandbox', inProcess: { dispatch: () => () => Promise.reject(new Error('server closed')), path: '/sandbox' }, publicBaseUrl: () => 'http://127.0.0.1:1/sandbox', log: silent });
     expect(await failing.getPayment(s, 'sbx_pay_1', sig())).toEqual({ ok: false, failure: { kind: 'error', message: 'sandbox unreachable: server closed' } });
   });
 });

@@ -8,7 +8,7 @@ import type { InProcessHttp } from '../connectors/types.js';
 
 export function inProcessHttp(app: FastifyInstance): InProcessHttp {
   return async ({ method, path, headers, body }) => {
-    const r = await app.inject({ method, url: path, headers, ...(body !== undefined ? { payload: body } : {}), remoteAddress: '127.0.0.1' });
+    const r = await app.inject({ method, url: path, headers, ...(body !== undefined ? { payload: body } : {}) });
     return { status: r.statusCode, text: r.payload };
   };
 }

@@ -4,7 +4,7 @@
  */
 import { sandboxMigrationsDir } from '../../paths.js';
 import { sandboxWorker } from '../../sandbox/dispatcher.js';
-import { sandboxRoutes } from '../../sandbox/routes.js';
+import { SANDBOX_PREFIX, sandboxRoutes } from '../../sandbox/routes.js';
 import type { ConnectorEnv, ConnectorModule } from '../types.js';
 import { createSandboxConnector, SANDBOX_SECRET_FIELDS } from './connector.js';
 
@@ -18,8 +18,8 @@ export const sandboxModule: ConnectorModule = {
   secretFields: SANDBOX_SECRET_FIELDS,
   create: (env) =>
     createSandboxConnector({
-      pspBaseUrl: () => env.config.sandboxPspUrl ?? `${env.listenUrl()}/sandbox`,
-      ...(inProcess(env) && env.inProcessHttp ? { inProcess: env.inProcessHttp } : {}),
+      pspBaseUrl: () => env.config.sandboxPspUrl ?? `${env.listenUrl()}${SANDBOX_PREFIX}`,
+      ...(inProcess(env) && env.inProcessHttp ? { inProcess: { dispatch: env.inProcessHttp, path: SANDBOX_PREFIX } } : {}),
       publicBaseUrl: () => env.config.sandboxPspUrl ?? `${env.config.appBaseUrl}/sandbox`,
       log: env.log,
     }),
