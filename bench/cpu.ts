@@ -7,7 +7,7 @@
  * Lines: the floor (the same bare Fastify three-insert transaction as `npm run bench`; `floor-iu`: the insert+update
  * floor used before), initialize-payment (`init`; `init-psp`: with the sandbox PSP in its own process, whose CPU is
  * shown apart), and the command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES
- * (floor,init,capture; also floor-iu, init-psp), CPU_DURATION_MS (5000), CPU_CAPTURES (400), CPU_CONCURRENCY (50),
+ * (floor,init,capture; also floor-iu, init-psp, webhook), CPU_DURATION_MS (5000), CPU_CAPTURES (400), CPU_CONCURRENCY (50),
  * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share), CPU_SQL (experiments: SQL run on
  * the `init` line's database after its migrations, e.g. dropping an index to see what it costs). Linux only (reads /proc);
  * PostgreSQL at BENCH_POSTGRES_URL. The machine's speed drifts by up to a third between runs: compare lines against
@@ -18,8 +18,8 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { openDb } from '../src/store/db.js';
-import { authorizedOrders, configureTenant, postgres, postgresReachable, runLoad, startApp, startFloor, until, withPspProcess, type FloorShape } from './harness.js';
-import type { Summary } from './load.js';
+import { authorizedOrders, configureTenant, WEBHOOK_SECRET, postgres, postgresReachable, runLoad, startApp, startFloor, until, withPspProcess, type FloorShape } from './harness.js';
+import { INIT_AMOUNT, type Summary } from './load.js';
 
 const TICK_MS = 10; // USER_HZ 100
 const env = (name: string, def: number): number => (process.env[name] ? Number(process.env[name]) : def);
@@ -64,7 +64,7 @@ async function measure(name: string, requests: (s: Summary) => number, run: () =
   if (s.cpuMs !== undefined) load = s.cpuMs;
   const per = (ms: number): string => (ms / n).toFixed(2).padStart(6);
   console.log(
-    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p99 ${s.p99.toFixed(0).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}`,
+    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p50 ${s.p50?.toFixed(1).padStart(5)} p99 ${s.p99.toFixed(1).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}`,
   );
 }
 
@@ -104,6 +104,39 @@ async function initializeOwnPsp(): Promise<void> {
   });
 }
 
+/**
+ * Webhook receive-to-ack (`webhook`): payments created first (not measured), then signed `payment.authorized` events
+ * for them at c=50; the CPU of the ack window (processing that runs meanwhile included), then separately the CPU of
+ * processing what was acknowledged but not yet processed (the drain), per event.
+ */
+async function webhook(): Promise<void> {
+  const app = await startApp(postgres);
+  try {
+    const tenant = 'cpu-webhook';
+    await configureTenant(app, tenant);
+    const init = await runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant, run: randomBytes(4).toString('hex') }, collect: 'transactionId' });
+    const db = app.rt.deps.db;
+    const unprocessed = async (): Promise<number> =>
+      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE state IN ('received', 'retrying', 'waiting_for_payment')`)).rows[0]!.n;
+    await until(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state = 'pending'`)).rows[0]!.n === 0, 60_000, 'outbox drained');
+    let sent = 0;
+    await measure('webhook', (s) => s.requests, async () => {
+      const s = await runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'webhook', tenant, secret: WEBHOOK_SECRET, amount: INIT_AMOUNT, transactionIds: init.collected ?? [] } });
+      sent = s.sent ?? s.requests;
+      return s;
+    });
+    const left = await unprocessed();
+    const t0 = Date.now();
+    await measure('wh-drain', () => Math.max(1, sent), async () => {
+      await until(async () => (await unprocessed()) === 0, 600_000, 'the webhook inbox to be processed');
+      return { throughput: left / ((Date.now() - t0) / 1000), p99: Date.now() - t0, sent: Math.max(1, sent) } as Summary;
+    });
+    console.log(`             ${left} of ${sent} events left at the last ack, processed in ${Date.now() - t0} ms`);
+  } finally {
+    await app.close();
+  }
+}
+
 async function capture(): Promise<void> {
   const app = await startApp(postgres);
   try {
@@ -131,6 +164,7 @@ async function main(): Promise<void> {
   if (LINES.includes('floor-iu')) await floor('insert-update');
   if (LINES.includes('init')) await initialize();
   if (LINES.includes('init-psp')) await initializeOwnPsp();
+  if (LINES.includes('webhook')) await webhook();
   if (LINES.includes('capture')) await capture();
 }
 
