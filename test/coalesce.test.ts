@@ -14,7 +14,7 @@ interface Call {
   items: number[];
 }
 
-function harness(opts: { failMany?: (items: readonly number[]) => unknown; failOne?: (item: number) => unknown; maxBatch?: number; keysOf?: (item: number) => string[] } = {}) {
+function harness(opts: { failMany?: (items: readonly number[]) => unknown; failOne?: (item: number) => unknown; maxBatch?: number; keysOf?: (item: number) => string[]; stallMs?: number } = {}) {
   const calls: Call[] = [];
   let release: Array<() => void> = [];
   const gate = (): Promise<void> => new Promise((r) => release.push(r));
@@ -37,6 +37,7 @@ function harness(opts: { failMany?: (items: readonly number[]) => unknown; failO
       ...(opts.keysOf ? { keysOf: opts.keysOf } : {}),
     },
     opts.maxBatch,
+    opts.stallMs,
   );
   const flush = async (): Promise<void> => {
     for (let i = 0; i < 20; i++) {
@@ -120,5 +121,53 @@ describe('Coalescer', () => {
     expect(calls.at(-1)).toEqual({ kind: 'one', key: 't', items: [2] });
     await flush();
     expect(await b).toBe('t:2');
+  });
+
+  it('a statement that runs past stallMs no longer holds its line: the calls behind it and new ones go alone at once; once it answers, calls group again', async () => {
+    const calls: Call[] = [];
+    const gates = new Map<number, () => void>();
+    const gate = (item: number): Promise<void> => new Promise((r) => gates.set(item, r));
+    const c = new Coalescer<number, string>(
+      {
+        async one(key, item) {
+          calls.push({ kind: 'one', key, items: [item] });
+          await gate(item);
+          return `${key}:${item}`;
+        },
+        async many(key, items) {
+          calls.push({ kind: 'many', key, items: [...items] });
+          await Promise.all(items.map(gate));
+          return items.map((i) => `${key}:${i}`);
+        },
+      },
+      64,
+      20,
+    );
+    const stuck = c.submit('t', 1);
+    const behind = [c.submit('t', 2), c.submit('t', 3)];
+    expect(calls).toHaveLength(1); // 2 and 3 wait for the next statement
+    await new Promise((r) => setTimeout(r, 40));
+    expect(calls.slice(1)).toEqual([
+      { kind: 'one', key: 't', items: [2] },
+      { kind: 'one', key: 't', items: [3] },
+    ]);
+    const late = c.submit('t', 4);
+    expect(calls.at(-1)).toEqual({ kind: 'one', key: 't', items: [4] });
+    for (const i of [2, 3, 4]) gates.get(i)!();
+    expect(await Promise.all([...behind, late])).toEqual(['t:2', 't:3', 't:4']);
+    gates.get(1)!();
+    expect(await stuck).toBe('t:1');
+    await new Promise((r) => setImmediate(r));
+    // the lane is free again: a lone call, then the calls behind it share a statement
+    const next = c.submit('t', 5);
+    const grouped = [c.submit('t', 6), c.submit('t', 7)];
+    expect(calls.slice(4)).toEqual([{ kind: 'one', key: 't', items: [5] }]);
+    gates.get(5)!();
+    await next;
+    await new Promise((r) => setImmediate(r));
+    expect(calls.at(-1)).toEqual({ kind: 'many', key: 't', items: [6, 7] });
+    gates.get(6)!();
+    gates.get(7)!();
+    expect(await Promise.all(grouped)).toEqual(['t:6', 't:7']);
   });
 });

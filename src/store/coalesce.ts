@@ -12,6 +12,10 @@
  * Each caller still gets its own answer. A batch is atomic (all its writes or none); when it fails with anything
  * but an unavailable database, its calls are run again one by one, so one caller's error (a constraint, a deadlock)
  * is that caller's alone. When the database is unavailable every caller of the batch gets that error (a 503 each).
+ *
+ * With `stallMs`, a statement that has not answered after that long no longer holds its line (it may wait on a row
+ * lock another transaction holds): the calls waiting behind it, and those that arrive until it answers, run at once
+ * and alone, as without grouping.
  */
 import { isDatabaseUnavailable, type Db, type Queryable } from './db.js';
 
@@ -23,6 +27,8 @@ interface Waiting<I, O> {
 
 interface Lane<I, O> {
   waiting: Array<Waiting<I, O>>;
+  /** The statement in flight has run past `stallMs`: calls go alone until it answers. */
+  stalled: boolean;
 }
 
 export interface CoalescerRun<I, O> {
@@ -40,17 +46,22 @@ export class Coalescer<I, O> {
   constructor(
     private readonly run: CoalescerRun<I, O>,
     private readonly maxBatch = 64,
+    private readonly stallMs?: number,
   ) {}
 
   /** Resolves with this item's answer once the statement carrying it has committed (or rejects with its error). */
   submit(key: string, item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       const lane = this.lanes.get(key);
+      if (lane?.stalled) {
+        this.runAlone(key, { item, resolve, reject });
+        return;
+      }
       if (lane) {
         lane.waiting.push({ item, resolve, reject });
         return;
       }
-      const fresh: Lane<I, O> = { waiting: [] };
+      const fresh: Lane<I, O> = { waiting: [], stalled: false };
       this.lanes.set(key, fresh);
       void this.drain(key, fresh, [{ item, resolve, reject }]);
     });
@@ -59,11 +70,27 @@ export class Coalescer<I, O> {
   private async drain(key: string, lane: Lane<I, O>, first: Array<Waiting<I, O>>): Promise<void> {
     let batch = first;
     for (;;) {
-      await this.runBatch(key, batch);
+      const timer =
+        this.stallMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              lane.stalled = true;
+              for (const w of lane.waiting.splice(0)) this.runAlone(key, w);
+            }, this.stallMs);
+      try {
+        await this.runBatch(key, batch);
+      } finally {
+        clearTimeout(timer);
+        lane.stalled = false;
+      }
       if (lane.waiting.length === 0) break;
       batch = this.nextBatch(lane);
     }
     this.lanes.delete(key);
+  }
+
+  private runAlone(key: string, w: Waiting<I, O>): void {
+    this.run.one(key, w.item).then(w.resolve, w.reject);
   }
 
   /** Up to `maxBatch` waiting calls in arrival order, leaving in line (first) those whose keys an earlier one holds. */
@@ -127,12 +154,12 @@ export class Coalescer<I, O> {
 export const isPool = (q: Queryable): q is Db => typeof (q as Partial<Db>).tx === 'function';
 
 /** One coalescer per database handle for one kind of write: `make` gives its statements on that handle. */
-export function coalescerPerDb<I, O>(make: (db: Db) => CoalescerRun<I, O>, maxBatch?: number): (db: Db) => Coalescer<I, O> {
+export function coalescerPerDb<I, O>(make: (db: Db) => CoalescerRun<I, O>, maxBatch?: number, stallMs?: number): (db: Db) => Coalescer<I, O> {
   const byDb = new WeakMap<Db, Coalescer<I, O>>();
   return (db) => {
     let c = byDb.get(db);
     if (!c) {
-      c = new Coalescer(make(db), maxBatch);
+      c = new Coalescer(make(db), maxBatch, stallMs);
       byDb.set(db, c);
     }
     return c;
