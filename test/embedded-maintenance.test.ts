@@ -59,7 +59,27 @@ describe('embedded maintenance', () => {
     expect(await db.query(`SELECT 1 FROM pg_stat_user_tables WHERE relname = 'webhook_inbox' AND last_analyze IS NOT NULL`)).toMatchObject({ rowCount: 1 });
     expect(await plan()).toContain('webhook_inbox_object_idx');
     expect(await analyzeGrownTables(db)).toEqual([]); // analyzed: not grown since
+    // only the columns that choose plans were sampled (indexed or of fixed width), never the payloads
+    const sampled = (await db.query<{ attname: string }>(`SELECT attname FROM pg_stats WHERE tablename = 'webhook_inbox'`)).rows.map((r) => r.attname);
+    expect(sampled).toEqual(expect.arrayContaining(['tenant_identifier', 'psp_object_id', 'received_at', 'next_attempt_at', 'attempts']));
+    expect(sampled).not.toContain('payload');
+    expect(sampled).not.toContain('reason');
+    // analyzed again once it doubled, not at every tenth more
+    const more = (from: number, n: number) =>
+      db.query(
+        `INSERT INTO webhook_inbox (id, tenant_identifier, connector, event_id, event_type, mode, psp_object_id, payload)
+         SELECT 'in_' || i, 'burst', 'sandbox', 'evt_' || i, 'payment.authorized', 'test', 'obj_' || (i % 2000), '{}'::jsonb FROM generate_series($1::int, $2::int) i`,
+        [from, from + n - 1],
+      );
+    await more(8001, 4000); // half as many again
+    expect(await analyzeGrownTables(db)).toEqual([]);
+    await more(12_001, 6000); // now more than twice the rows of the last ANALYZE
+    expect(await analyzeGrownTables(db)).toEqual(['webhook_inbox']);
     await fresh.close();
+  });
+
+  it('creates WAL segments at their size instead of writing them full of zeros first', async () => {
+    expect((await db.query<{ wal_init_zero: string }>('SHOW wal_init_zero')).rows[0]!.wal_init_zero).toBe('off');
   });
 
   it('the worker checks for grown tables on its own interval', async () => {
