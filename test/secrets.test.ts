@@ -42,6 +42,26 @@ describe('SecretBox', () => {
   });
 });
 
+describe('webhook secrets of a tenant row', () => {
+  it('are decrypted once per row object (every webhook reads them), again for a changed row; an expired previous secret is left out', () => {
+    const box = new SecretBox(parseKeyRing(K1));
+    let decrypts = 0;
+    const decryptFor = box.decryptFor.bind(box);
+    box.decryptFor = (t, sealed) => {
+      decrypts++;
+      return decryptFor(t, sealed);
+    };
+    const until = Date.now() + 60_000;
+    const row = { tenant_identifier: 'ws-1', secrets: { webhookSecret: box.encrypt('whsec_current') }, previous_secrets: { webhookSecret: { value: box.encrypt('whsec_previous'), until: new Date(until).toISOString() } } };
+    for (let i = 0; i < 3; i++) expect(webhookSecrets(box, row)).toEqual(['whsec_current', 'whsec_previous']);
+    expect(decrypts).toBe(2);
+    expect(webhookSecrets(box, row, new Date(until + 1))).toEqual(['whsec_current']);
+    const changed = { ...row, secrets: { webhookSecret: box.encrypt('whsec_next') } };
+    expect(webhookSecrets(box, changed)).toEqual(['whsec_next', 'whsec_previous']);
+    expect(decrypts).toBe(4);
+  });
+});
+
 describe('key rotation across a restart', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'oap-rotate-'));
   const envFor = (keys: string): Record<string, string> => ({ DATABASE_URL: '', DATA_DIR: dataDir, ENCRYPTION_KEYS: keys });

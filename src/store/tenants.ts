@@ -168,14 +168,27 @@ export function webhookSecrets(
   const out: string[] = [];
   for (const field of fields) {
     const current = row.secrets?.[field];
-    if (current) out.push(box.decryptFor(tenantOf(row), current));
+    if (current) out.push(decryptedOnce(box, row, current));
     const prev = row.previous_secrets?.[field];
     if (prev && Date.parse(prev.until) > now.getTime()) {
-      const value = box.decryptFor(tenantOf(row), prev.value);
+      const value = decryptedOnce(box, row, prev.value);
       if (!out.includes(value)) out.push(value);
     }
   }
   return out;
+}
+
+/** Decrypted secret values per row object and key ring, by their stored (encrypted) value: each decrypted once. */
+const decryptedSecrets = new WeakMap<object, WeakMap<SecretBox, Map<string, string>>>();
+
+function decryptedOnce(box: SecretBox, row: Pick<TenantRecord, 'secrets' | 'previous_secrets'>, stored: string): string {
+  let byBox = decryptedSecrets.get(row);
+  if (!byBox) decryptedSecrets.set(row, (byBox = new WeakMap()));
+  let values = byBox.get(box);
+  if (!values) byBox.set(box, (values = new Map()));
+  let value = values.get(stored);
+  if (value === undefined) values.set(stored, (value = box.decryptFor(tenantOf(row), stored)));
+  return value;
 }
 
 /** The configuration as shown in responses and `AppConfigUpdated`: secrets masked, `isActive` added. */
