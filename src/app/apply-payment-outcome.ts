@@ -33,8 +33,8 @@ import {
   type PaymentChanges,
   type PaymentRow,
 } from '../store/payments.js';
-import { plannedChange, PSP_TIMEOUT_MS, pspContextOf } from './capture-payment.js';
-import type { AppDeps } from './context.js';
+import { plannedChange, pspContextOf } from './capture-payment.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { eventKeys, paymentStatusMessage, paymentUpdatedMessage } from './payment-messages.js';
 
 export interface PaymentOutcome {
@@ -263,7 +263,7 @@ export async function enforceDeclineCap(deps: AppDeps, paymentId: string, declin
   if (!psp) return null;
   const cap = declinedAttemptsCap(psp.connector);
   if (cap === null || payment.declinedAttempts.length < cap) return null;
-  const r = await psp.connector.cancel(psp.settings, payment.transactionId, { idempotencyKey: `decline-cap-${payment.id}`, reason: 'abandoned', signal: AbortSignal.timeout(PSP_TIMEOUT_MS) });
+  const r = await psp.connector.cancel(psp.settings, payment.transactionId, { idempotencyKey: `decline-cap-${payment.id}`, reason: 'abandoned', signal: AbortSignal.timeout(PSP_CALL_TIMEOUT_MS) });
   if (!r.ok || r.value.status !== 'canceled') {
     deps.log.warn({ paymentId, failure: r.ok ? r.value.status : r.failure.kind }, 'declined-attempts cap: the PSP did not cancel the payment');
     return null;

@@ -16,7 +16,6 @@ import {
   amountsOf,
   finishInbox,
   finishRerun,
-  PSP_TIMEOUT_MS,
   RECORD_GIVE_UP_MS,
   RECORD_LEASE_MS,
   republishAll,
@@ -28,7 +27,7 @@ import {
   type OperationWebhookResult,
   type Source,
 } from './capture-payment.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { eventKeys } from './payment-messages.js';
 
 export interface CancelCommandInput {
@@ -177,7 +176,7 @@ export async function runCancel(deps: AppDeps, recordId: string, source: Source,
   const psp = await pspContextOf(deps, payment);
   const answer: OperationAnswer = psp
     ? cancelAnswer(
-        await psp.connector.cancel(psp.settings, payment.transactionId, { idempotencyKey: record.id, reason: 'requested_by_customer', signal: AbortSignal.timeout(PSP_TIMEOUT_MS) }),
+        await psp.connector.cancel(psp.settings, payment.transactionId, { idempotencyKey: record.id, reason: 'requested_by_customer', signal: AbortSignal.timeout(PSP_CALL_TIMEOUT_MS) }),
       )
     : { kind: 'unknown', reason: 'tenant configuration not found' };
   await deps.db.tx(async (tx) => {

@@ -29,11 +29,9 @@ import { finishCommand, type FinishedCommandState } from '../store/payment-comma
 import { backoffMs, getOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
 import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type LockedPayment, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
 
-/** One PSP call's budget (flows.md 0 rule 6). */
-export const PSP_TIMEOUT_MS = 15_000;
 /** A freshly stored pending record is left to its creator's own PSP call for this long before reconciliation may take it. */
 export const RECORD_LEASE_MS = 20_000;
 /** Pending records without a definite answer become `failed` after this (flows.md 14 step 1). */
@@ -318,7 +316,7 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
       idempotencyKey: record.id,
       captureId: record.id,
       final,
-      signal: AbortSignal.timeout(PSP_TIMEOUT_MS),
+      signal: AbortSignal.timeout(PSP_CALL_TIMEOUT_MS),
     });
     // Test-only crash point (test/crash-restart.test.ts): die after the PSP captured, before the outcome is committed.
     if (process.env.OAP_TEST_CRASH_AFTER_PSP_CAPTURE === '1') process.kill(process.pid, 'SIGKILL');

@@ -20,21 +20,19 @@ import { addAlias, findPaymentById, findPaymentByOrder, findPaymentByTransaction
 import type { Tx } from '../store/db.js';
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
 import { applyPaymentOutcome } from './apply-payment-outcome.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { paymentUpdatedMessage } from './payment-messages.js';
 import { replayHeldWebhooks } from './webhook-processing.js';
 import { returnUrlFor } from './initialize-payment.js';
+import { isObject } from '../domain/input.js';
 
 export type TenantLike = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods' | 'connector'>;
 
-/** One PSP call may take at most 15 s (sync-api.md 2.5). */
-export const PSP_CALL_TIMEOUT_MS = 15_000;
 const IDEMPOTENCY_NAMESPACE = uuidNamespace('6d1f0c7e-2b8a-4c3e-9f51-7a0e4d2c9b13');
 
 /** A PSP idempotency key derived from a natural key (UUIDv5), so a retried request cannot act twice. */
 export const derivedIdempotencyKey = (name: string): string => derivedUuid(name, IDEMPOTENCY_NAMESPACE);
 
-export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const nonBlank = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
 
 /** Runs a PSP call with the 15 s budget; a thrown error counts as a PSP error (timeout if the budget ran out). */

@@ -8,6 +8,9 @@ import type { Db } from '../store/db.js';
 import type { SecretBox } from '../store/secret-box.js';
 import type { TenantLookup } from '../store/tenant-cache.js';
 
+/** One PSP call may take at most 15 s (sync-api.md 2.5; flows.md 0 rule 6). */
+export const PSP_CALL_TIMEOUT_MS = 15_000;
+
 export interface AppDeps {
   config: AppConfig;
   db: Db;

@@ -6,7 +6,8 @@ import type { Payer, PayerAddress } from '../connectors/types.js';
 import { AppError, paymentNotFound, validationError } from '../domain/errors.js';
 import { findPaymentByTransaction } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
-import { isObject, pspCall, requireObjectBody, transportError, type TenantLike } from './confirm-pre-order.js';
+import { isObject } from '../domain/input.js';
+import { pspCall, requireObjectBody, transportError, type TenantLike } from './confirm-pre-order.js';
 import type { AppDeps } from './context.js';
 
 /** The `customer` object of sync-api.md 4.8 is exactly the connector's payer shape. */

@@ -22,13 +22,12 @@ import {
   type PaymentRow,
 } from '../store/payments.js';
 import { decryptedSettings, type TenantRecord } from '../store/tenants.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { rememberOwner } from './psp-owners.js';
 import { paymentCreatedMessage, paymentUpdatedMessage } from './payment-messages.js';
 import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
+import { isObject } from '../domain/input.js';
 
-/** One PSP call may take at most 15 s (sync-api.md 2.5). */
-export const PSP_CALL_TIMEOUT_MS = 15_000;
 
 /** Namespace of the PSP idempotency keys derived from natural keys (UUIDv5). */
 const IDEMPOTENCY_NAMESPACE = uuidNamespace('b3f1c2a4-5d6e-4f70-8a91-0c2d3e4f5a6b');
@@ -67,7 +66,6 @@ export interface InitializeRequest {
 // Validation (sync-api.md 2.3, 4.3)
 // ---------------------------------------------------------------------------------------------
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const absent = (v: unknown): boolean => v === undefined || v === null;
 
 function optionalInteger(obj: Record<string, unknown>, key: string, path: string): void {

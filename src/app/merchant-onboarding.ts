@@ -23,13 +23,12 @@ import type { Tx } from '../store/db.js';
 import { findMerchant, findMerchantByAccount, insertMerchant, setMerchantAccount, updateMerchantName, writeMerchantStatus, type MerchantRow } from '../store/merchants.js';
 import { recordPspObject } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { processWaitingWebhooksFor } from './webhook-processing.js';
+import { isObject } from '../domain/input.js';
 
-export const PSP_CALL_TIMEOUT_MS = 15_000;
 const KEY_NAMESPACE = uuidNamespace('6ba7b811-9dad-11d1-80b4-00c04fd430c8');
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function absoluteUrl(v: unknown): boolean {
   if (typeof v !== 'string' || v === '') return false;

@@ -17,10 +17,9 @@ import { decryptedSettings } from '../store/tenants.js';
 import { applyPaymentOutcome, enforceDeclineCap, outcomeRestatesStatus } from './apply-payment-outcome.js';
 import { returnUrlFor } from './initialize-payment.js';
 import { formatAmount, parseMinorUnits } from '../domain/money.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { isMessageKey, t, type Locale, type MessageKey } from '../i18n/messages.js';
 
-export const PSP_CALL_TIMEOUT_MS = 15_000;
 
 const SUCCESS_STATUSES = new Set(['authorized', 'capture_requested', 'partially_captured', 'captured', 'capture_failed']);
 const CANCEL_STATUSES = new Set(['canceled', 'authorization_failed', 'cancellation_failed']);

@@ -27,7 +27,6 @@ import {
   amountsOf,
   finishInbox,
   finishRerun,
-  PSP_TIMEOUT_MS,
   RECORD_GIVE_UP_MS,
   RECORD_LEASE_MS,
   republishAll,
@@ -38,7 +37,7 @@ import {
   type StatusMsg,
   type CallSnapshot,
 } from './capture-payment.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { eventKeys, orderItemIdsOf } from './payment-messages.js';
 import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
 import { rememberOwner } from './psp-owners.js';
@@ -141,7 +140,7 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
           idempotencyKey: refund.id,
           refundId: refund.id,
           ...(payment.orderReference ? { orderReference: payment.orderReference } : {}),
-          signal: AbortSignal.timeout(PSP_TIMEOUT_MS),
+          signal: AbortSignal.timeout(PSP_CALL_TIMEOUT_MS),
         }),
       )
     : { kind: 'unknown', reason: 'tenant configuration not found' };
@@ -176,7 +175,7 @@ export async function checkRefundStatus(deps: AppDeps, refundId: string, source:
   const psp = await pspContextOf(deps, payment);
   if (!psp) return 'gone';
   if (!psp.connector.getRefund) return 'unsupported';
-  const r = await psp.connector.getRefund(psp.settings, payment.transactionId, { pspRefundId: refund.pspRefundId, refundId: refund.id }, AbortSignal.timeout(PSP_TIMEOUT_MS));
+  const r = await psp.connector.getRefund(psp.settings, payment.transactionId, { pspRefundId: refund.pspRefundId, refundId: refund.id }, AbortSignal.timeout(PSP_CALL_TIMEOUT_MS));
   if (!r.ok) throw new Error(`refund status check failed: ${r.failure.kind === 'timeout' ? 'timeout' : r.failure.message}`);
   if (!r.value || r.value.status === refund.status) return 'unchanged';
   const to = r.value.status;

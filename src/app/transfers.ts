@@ -40,15 +40,14 @@ import {
   type StoredTransfer,
   type StoredTransferItem,
 } from '../store/transfers.js';
-import type { AppDeps } from './context.js';
+import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import type { InboxVerdict } from './merchant-onboarding.js';
 import { processWaitingWebhooksFor } from './webhook-processing.js';
+import { isObject } from '../domain/input.js';
 
-export const PSP_CALL_TIMEOUT_MS = 15_000;
 export const NO_MARKETPLACE_MESSAGE = 'Platform plugin does not provide Marketplace features';
 export const REVERSAL_NEEDS_ID_MESSAGE = 'A reversal needs the transferId of the payout it reverses.';
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 // ---- request parsing ----
 

@@ -12,7 +12,7 @@ import type { AppDeps } from '../app/context.js';
 import { lookupCustomer } from '../app/customer.js';
 import { initializePayment, matchPaymentMethod } from '../app/initialize-payment.js';
 import { AppError } from '../domain/errors.js';
-import { MAX_ARRAY_ITEMS, type InputProblem } from '../domain/input.js';
+import { type InputProblem, isObject, MAX_ARRAY_ITEMS } from '../domain/input.js';
 import { isIso2Country, normalizeCurrency, parseMinorUnits } from '../domain/money.js';
 import { customerSchema } from './pre-order.js';
 import { requireActiveTenant, type TenantRow } from './tenant.js';
@@ -20,7 +20,6 @@ import { requireActiveTenant, type TenantRow } from './tenant.js';
 export const JSON_API = 'application/vnd.api+json';
 const GLUE_VALIDATION_CODE = '901';
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 type Rule = 'notBlank' | 'numeric' | 'email' | 'country' | 'currency' | 'object';

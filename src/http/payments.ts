@@ -9,8 +9,8 @@ import type { AppDeps } from '../app/context.js';
 import { initializePayment } from '../app/initialize-payment.js';
 import { failureKeys } from './errors.js';
 import { requireActiveTenant } from './tenant.js';
+import { isObject } from '../domain/input.js';
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Objects whose keys are all non-negative integers become arrays (ordered by key), recursively (PHP bracket notation). */
 export function arraysFromNumericKeys(value: unknown, depth = 0): unknown {
