@@ -15,6 +15,7 @@ import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { PspFailure, PspResult } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
+import { isObject } from '../domain/input.js';
 import { enqueue } from '../messaging/outbox.js';
 import { addAlias, findPaymentById, findPaymentByOrder, findPaymentByTransaction, lockPayment, recordPspObject, updatePaymentRecording, type PaymentRow } from '../store/payments.js';
 import type { Tx } from '../store/db.js';
@@ -24,7 +25,6 @@ import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { paymentUpdatedMessage } from './payment-messages.js';
 import { replayHeldWebhooks } from './webhook-processing.js';
 import { returnUrlFor } from './initialize-payment.js';
-import { isObject } from '../domain/input.js';
 
 export type TenantLike = Pick<TenantRecord, 'tenant_identifier' | 'config' | 'secrets' | 'announced_methods' | 'connector'>;
 

@@ -9,6 +9,7 @@ import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { Connector, PspFailure, PspPayment, TenantSettings } from '../connectors/types.js';
 import { AppError, illegalTransition, paymentNotFound, validationError } from '../domain/errors.js';
 import { normalizeCurrency, parseMinorUnits } from '../domain/money.js';
+import { isObject } from '../domain/input.js';
 import { enqueue, outboxRowsOf, outboxWritten } from '../messaging/outbox.js';
 import {
   addAlias,
@@ -26,8 +27,6 @@ import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { rememberOwner } from './psp-owners.js';
 import { paymentCreatedMessage, paymentUpdatedMessage } from './payment-messages.js';
 import { ACTIVE_STATES, processWaitingWebhooksFor } from './webhook-processing.js';
-import { isObject } from '../domain/input.js';
-
 
 /** Namespace of the PSP idempotency keys derived from natural keys (UUIDv5). */
 const IDEMPOTENCY_NAMESPACE = uuidNamespace('b3f1c2a4-5d6e-4f70-8a91-0c2d3e4f5a6b');

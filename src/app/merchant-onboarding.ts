@@ -17,6 +17,7 @@ import { derivedUuid, uuidNamespace } from '../domain/derived-id.js';
 import type { WebhookOutcome, PspFailure } from '../connectors/types.js';
 import { AppError } from '../domain/errors.js';
 import { merchantTransition } from '../domain/merchant-status.js';
+import { isObject } from '../domain/input.js';
 import type { TenantRow } from '../http/tenant.js';
 import { enqueue, type OutgoingMessage } from '../messaging/outbox.js';
 import type { Tx } from '../store/db.js';
@@ -25,10 +26,8 @@ import { recordPspObject } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { processWaitingWebhooksFor } from './webhook-processing.js';
-import { isObject } from '../domain/input.js';
 
 const KEY_NAMESPACE = uuidNamespace('6ba7b811-9dad-11d1-80b4-00c04fd430c8');
-
 
 function absoluteUrl(v: unknown): boolean {
   if (typeof v !== 'string' || v === '') return false;

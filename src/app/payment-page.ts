@@ -20,7 +20,6 @@ import { formatAmount, parseMinorUnits } from '../domain/money.js';
 import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { isMessageKey, t, type Locale, type MessageKey } from '../i18n/messages.js';
 
-
 const SUCCESS_STATUSES = new Set(['authorized', 'capture_requested', 'partially_captured', 'captured', 'capture_failed']);
 const CANCEL_STATUSES = new Set(['canceled', 'authorization_failed', 'cancellation_failed']);
 

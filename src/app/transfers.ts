@@ -25,6 +25,7 @@ import {
   transferTransition,
   type TransferDecision,
 } from '../domain/transfer.js';
+import { isObject } from '../domain/input.js';
 import type { TenantRow } from '../http/tenant.js';
 import type { Tx } from '../store/db.js';
 import { findMerchant } from '../store/merchants.js';
@@ -43,11 +44,9 @@ import {
 import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import type { InboxVerdict } from './merchant-onboarding.js';
 import { processWaitingWebhooksFor } from './webhook-processing.js';
-import { isObject } from '../domain/input.js';
 
 export const NO_MARKETPLACE_MESSAGE = 'Platform plugin does not provide Marketplace features';
 export const REVERSAL_NEEDS_ID_MESSAGE = 'A reversal needs the transferId of the payout it reverses.';
-
 
 // ---- request parsing ----
 

@@ -23,10 +23,10 @@ export interface InputProblem {
   message: string;
 }
 
-/** Whether a string contains U+0000 or an unpaired surrogate (text PostgreSQL cannot store). */
 /** A JSON object (not null, not an array). */
 export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** Whether a string contains U+0000 or an unpaired surrogate (text PostgreSQL cannot store). */
 export const hasUnstorableText = (s: string): boolean => s.includes('\u0000') || /\p{Cs}/u.test(s);
 
 const CHARACTERS = 'the character U+0000 or an unpaired surrogate';

@@ -11,7 +11,6 @@ import { failureKeys } from './errors.js';
 import { requireActiveTenant } from './tenant.js';
 import { isObject } from '../domain/input.js';
 
-
 /** Objects whose keys are all non-negative integers become arrays (ordered by key), recursively (PHP bracket notation). */
 export function arraysFromNumericKeys(value: unknown, depth = 0): unknown {
   if (depth > 20) return value;
@@ -88,7 +87,6 @@ const schema = {
     504: errorBodySchema,
   },
 } as const;
-
 
 export async function paymentRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {

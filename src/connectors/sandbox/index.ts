@@ -20,7 +20,7 @@ export const sandboxModule: ConnectorModule = {
     createSandboxConnector({
       pspBaseUrl: () => env.config.sandboxPspUrl ?? `${env.listenUrl()}${SANDBOX_PREFIX}`,
       ...(inProcess(env) && env.inProcessHttp ? { inProcess: { dispatch: env.inProcessHttp, path: SANDBOX_PREFIX } } : {}),
-      publicBaseUrl: () => env.config.sandboxPspUrl ?? `${env.config.appBaseUrl}/sandbox`,
+      publicBaseUrl: () => env.config.sandboxPspUrl ?? `${env.config.appBaseUrl}${SANDBOX_PREFIX}`,
       log: env.log,
     }),
   routes: (env) => (inProcess(env) ? (app, deps) => sandboxRoutes(app, { db: deps.db, log: deps.log, config: sandboxConfig(env) }) : null),
