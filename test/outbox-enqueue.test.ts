@@ -1,12 +1,14 @@
 /**
- * All messages of a transaction go to the outbox in one statement (issue 12): in the given order (seq), with per-tenant
- * strictly increasing timestamps within the call and across calls, messages already stored skipped without a gap in
- * order, several tenants in one call each on their own clock. Runs on PGlite and, when reachable, PostgreSQL.
+ * All messages of a transaction go to the outbox in one statement (issue 12): in the given order (seq), with strictly
+ * increasing timestamps within the call and across calls, messages already stored skipped without a gap in order,
+ * several tenants in one call. The message clock (migrations/012): the previous value plus 1 µs when the clock is not
+ * ahead of it, carried over from the per-tenant clocks it replaced, and never held until commit: a second writer of
+ * the same tenant commits while the first is still open. Runs on PGlite and, when reachable, PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueue, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { claimOutboxRows } from '../src/store/outbox.js';
-import { migrate, openDb, type Db } from '../src/store/db.js';
+import { listMigrations, migrate, openDb, type Db } from '../src/store/db.js';
 import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
 const APP = 'app-enqueue-test';
@@ -66,14 +68,14 @@ for (const kind of ['pglite', 'postgres'] as const) {
       expect(r.map((x) => x.message_name)).toEqual(['PaymentCreated', 'PaymentUpdated', 'PaymentAuthorized']);
       for (let i = 1; i < r.length; i++) expect(r[i]!.message_timestamp > r[i - 1]!.message_timestamp).toBe(true);
       // nothing new: nothing written, the clock does not move
-      const clock = async () => (await db.query<{ t: string }>(`SELECT last_ts::text AS t FROM message_clock WHERE tenant_identifier = 'e2'`)).rows[0]!.t;
+      const clock = async () => (await db.query<{ t: string }>(`SELECT pg_sequence_last_value('message_clock_us')::text AS t`)).rows[0]!.t;
       const c0 = await clock();
       await db.tx((tx) => enqueue(tx, APP, [msg('e2', 'PaymentUpdated', 'y')]));
       expect(await clock()).toBe(c0);
       expect((await rows(db, 'e2')).rows).toHaveLength(3);
     });
 
-    it('messages of two tenants in one call each get their tenant clock', async () => {
+    it('messages of two tenants in one call each go to their tenant', async () => {
       await db.tx((tx) => enqueue(tx, APP, [msg('e3', 'PaymentCreated', '1'), msg('e4', 'PaymentCreated', '1'), msg('e3', 'PaymentUpdated', '2')]));
       expect((await rows(db, 'e3')).rows.map((x) => x.message_name)).toEqual(['PaymentCreated', 'PaymentUpdated']);
       expect((await rows(db, 'e4')).rows.map((x) => x.message_name)).toEqual(['PaymentCreated']);
@@ -87,6 +89,70 @@ for (const kind of ['pglite', 'postgres'] as const) {
       expect(new Set(ts).size).toBe(20);
       for (let i = 1; i < ts.length; i++) expect(ts[i]! > ts[i - 1]!).toBe(true);
     });
+
+    it('a clock not ahead of the last timestamp given out gives that timestamp plus 1 µs', async () => {
+      // the last timestamp an hour ahead (as after the machine's clock was set back)
+      await db.query(`SELECT setval('message_clock_us', (extract(epoch FROM clock_timestamp() + interval '1 hour') * 1000000)::bigint)`);
+      const last = (await db.query<{ us: string }>(`SELECT pg_sequence_last_value('message_clock_us')::text AS us`)).rows[0]!.us;
+      await db.tx((tx) => enqueue(tx, APP, [msg('e8', 'PaymentCreated', '1'), msg('e8', 'PaymentUpdated', '1')]));
+      const r = (await rows(db, 'e8')).rows;
+      const expected = (add: number): string => {
+        const us = BigInt(last) + BigInt(add);
+        return `${new Date(Number(us / 1000n)).toISOString().slice(0, 19)}.${String(us % 1_000_000n).padStart(6, '0')}`;
+      };
+      expect(r.map((x) => x.message_timestamp)).toEqual([expected(1), expected(2)]);
+    });
+
+    it('the clock carries on from the per-tenant clocks it replaced (migration 012)', async () => {
+      const tmp = kind === 'postgres' ? await createTempDatabase() : undefined;
+      const old = tmp ? await openDb({ kind: 'postgres', url: tmp.url }) : await openDb({ kind: 'pglite-memory' });
+      try {
+        await old.session(async (s) => {
+          await s.query('CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+          for (const m of listMigrations().filter((x) => x.version < '012')) {
+            await s.exec(m.sql);
+            await s.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+          }
+        });
+        // a tenant whose last message is far ahead of this machine's clock
+        await old.query(`INSERT INTO message_clock (tenant_identifier, last_ts) VALUES ('e9', '2099-01-02 03:04:05.678901+00')`);
+        expect(await migrate(old)).toContain('012_message_clock_unlocked');
+        await old.tx((tx) => enqueue(tx, APP, [msg('e10', 'PaymentCreated', '1')]));
+        expect((await rows(old, 'e10')).rows.map((x) => x.message_timestamp)).toEqual(['2099-01-02T03:04:05.678902']);
+        expect((await old.query(`SELECT to_regclass('message_clock') AS t`)).rows[0]).toEqual({ t: null });
+      } finally {
+        await old.close();
+        await tmp?.drop();
+      }
+    });
+
+    it.skipIf(kind === 'pglite')('a second writer of the same tenant does not wait for the first one to commit, and the order of seq and timestamps is the order they were taken in', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let written!: () => void;
+      const wrote = new Promise<void>((r) => (written = r));
+      const first = db.tx(async (tx) => {
+        await enqueue(tx, APP, [msg('e7', 'PaymentCreated', 'first')]);
+        written();
+        await held;
+      });
+      await wrote;
+      try {
+        // with the clock's lock held until commit this waited for `first` (forever here): failing after 20 s says so
+        const second = db.tx((tx) => enqueue(tx, APP, [{ ...msg('e7', 'PaymentCreated', 'second'), orderingKey: 'payment/q' }]));
+        const outcome = await Promise.race([second.then(() => 'committed'), new Promise((r) => setTimeout(() => r('still waiting after 20 s'), 20_000))]);
+        expect(outcome).toBe('committed');
+        expect((await rows(db, 'e7')).rows.map((x) => x.payload.eventKey)).toEqual(['second']);
+      } finally {
+        release();
+        await first;
+      }
+      const r = (await db.query<{ k: string; seq: string; message_timestamp: string }>(
+        "SELECT payload->>'eventKey' AS k, seq::text, message_timestamp FROM outbox WHERE tenant_identifier = 'e7' ORDER BY seq",
+      )).rows;
+      expect(r.map((x) => x.k)).toEqual(['first', 'second']);
+      expect(r[1]!.message_timestamp > r[0]!.message_timestamp).toBe(true);
+    }, 30_000);
 
     it.skipIf(kind === 'pglite')("the relay's claim of freshly written rows is a HOT update: each row stays on its page, no index gets an entry (migration 011's fillfactor)", async () => {
       // pages of fresh rows only, as a backlog has them: the rows of the tests above share pages that are full

@@ -73,7 +73,7 @@ outboxSignal.setMaxListeners(100);
  */
 export async function enqueue(tx: Tx, appIdentifier: string, messages: OutgoingMessage[]): Promise<string[]> {
   const rows = outboxRowsOf(appIdentifier, messages);
-  // one statement per tenant (the tenant's message clock orders them), in the given order
+  // one statement per tenant (each statement names its tenant), in the given order
   const tenants = [...new Set(rows.map((r) => r.tenantIdentifier))];
   for (const tenant of tenants) await insertOutboxMessages(tx, tenant, rows.filter((r) => r.tenantIdentifier === tenant));
   if (messages.length > 0) tx.afterCommit(() => outboxSignal.emit('written'));

@@ -35,11 +35,13 @@ export interface OutboxInsert {
 }
 
 /**
- * One round trip for all messages of a transaction: the tenant's clock advances only for messages whose id is not
- * stored yet (strictly increasing per tenant: the clock, or the previous value plus 1 µs, messages.md 2.3; the k-th of
- * n new messages gets the clock's new value minus (n - k) µs), and the rows are inserted in the given order with those
- * timestamps (also in their attributes). A message already stored (the same business event) changes nothing.
- * The clock row's lock serialises concurrent writers of one tenant until commit.
+ * One round trip for all messages of a transaction: the message clock advances only for messages whose id is not
+ * stored yet (strictly increasing: the clock, or the previous value plus 1 µs, messages.md 2.3; one clock for all
+ * tenants, `oacp_message_clock` in migrations/012), and the rows are inserted in the given order with those timestamps
+ * (also in their attributes) and `seq` values taken with them. A message already stored (the same business event)
+ * changes nothing. The clock's lock is held only while the values are taken, not until commit: concurrent writers of
+ * one tenant commit together. Call it holding the lock of the aggregate the messages announce (payment, tenant,
+ * merchant), so that one ordering key's timestamps follow its commit order.
  *
  * The check for stored ids is a subquery per message (`OFFSET 0` keeps PostgreSQL from turning it into a join): as a
  * join it was planned as a hash anti-join over a sequential scan of the whole `outbox` whenever the table's statistics
@@ -60,16 +62,11 @@ export function outboxInsertCtes(tenantParam: string, firstArrayParam: number, g
     SELECT i.*, row_number() OVER (ORDER BY i.n) AS k FROM outbox_input i
     WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.id = i.id OFFSET 0)${gate ? ` AND ${gate}` : ''}),
   outbox_clock AS (
-    INSERT INTO message_clock (tenant_identifier, last_ts)
-    SELECT ${tenantParam}, clock_timestamp() + (count(*) - 1) * interval '1 microsecond' FROM outbox_fresh HAVING count(*) > 0
-    ON CONFLICT (tenant_identifier) DO UPDATE
-      SET last_ts = GREATEST(EXCLUDED.last_ts, message_clock.last_ts + (SELECT count(*) FROM outbox_fresh) * interval '1 microsecond')
-    RETURNING last_ts, (SELECT count(*) FROM outbox_fresh) AS cnt),
+    SELECT c.k, c.seq, c.ts FROM (SELECT count(*) AS n FROM outbox_fresh HAVING count(*) > 0) x CROSS JOIN LATERAL oacp_message_clock(x.n) c),
   outbox_written AS (
-    INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
-    SELECT f.id, ${tenantParam}, f.channel, f.message_name, f.ordering_key, f.attributes::jsonb || jsonb_build_object('timestamp', t.ts), f.payload::jsonb, t.ts
-    FROM outbox_fresh f CROSS JOIN outbox_clock c
-    CROSS JOIN LATERAL (SELECT to_char((c.last_ts - (c.cnt - f.k) * interval '1 microsecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts) t
+    INSERT INTO outbox (id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
+    SELECT f.id, c.seq, ${tenantParam}, f.channel, f.message_name, f.ordering_key, f.attributes::jsonb || jsonb_build_object('timestamp', c.ts), f.payload::jsonb, c.ts
+    FROM outbox_fresh f JOIN outbox_clock c ON c.k = f.k
     ORDER BY f.k
     ON CONFLICT (id) DO NOTHING)`;
 }
