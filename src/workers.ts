@@ -10,7 +10,7 @@ import { createCommandWorker } from './app/command-worker.js';
 import { createReconciliationWorker } from './app/reconciliation.js';
 import { createWebhookWorker } from './app/webhook-processing.js';
 import { createPreOrderExpiryWorker } from './app/pre-order-expiry.js';
-import { createEmbeddedMaintenanceWorker } from './store/maintenance.js';
+import { createStatisticsWorker } from './store/maintenance.js';
 
 export function createWorkers(deps: AppDeps): Worker[] {
   const transport = createTransport(deps);
@@ -21,7 +21,7 @@ export function createWorkers(deps: AppDeps): Worker[] {
     createPreOrderExpiryWorker(deps), // abandoned pre-order payments (PRE_ORDER_EXPIRY_MS, default 24 h)
     createCommandWorker(deps), // payment-commands inbox processing (messages.md 8)
     createReconciliationWorker(deps), // pending capture/cancel/refund records (flows.md 14)
-    ...createEmbeddedMaintenanceWorker(deps.db, deps.log), // ANALYZE on the embedded database (PGlite has no autovacuum)
+    ...createStatisticsWorker(deps.db, deps.log), // ANALYZE of grown tables (PGlite has no autovacuum; PostgreSQL's starts late)
     ...deps.connectors.modules.flatMap((m) => m.workers?.(deps.connectors.env, deps) ?? []), // connectors' own workers (e.g. the in-process sandbox PSP's webhooks)
   ];
 }

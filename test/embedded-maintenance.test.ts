@@ -1,11 +1,14 @@
 /**
- * The embedded database gets table statistics regularly (PGlite has no autovacuum): after the worker's interval the
- * payments table has been analyzed, and a table that grew is analyzed within seconds; on PostgreSQL no such worker
- * exists (autovacuum does it).
+ * Table statistics keep up with growth. The embedded database (PGlite has no autovacuum): after the worker's interval
+ * the payments table has been analyzed, and a table that grew is analyzed within seconds. PostgreSQL (autovacuum starts
+ * a minute late): a grown table is analyzed within seconds too, so a connection's cached plan of the relay's claim,
+ * built while the outbox was empty, is replaced by one that uses the ordering-key index.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, migrate, type Db } from '../src/store/db.js';
-import { analyzeGrownTables, createEmbeddedMaintenanceWorker } from '../src/store/maintenance.js';
+import { analyzeGrownTables, createStatisticsWorker } from '../src/store/maintenance.js';
+import { CLAIM_SQL } from '../src/store/outbox.js';
+import { migratedTempDatabase, postgresAvailable } from './helpers/services.js';
 
 describe('embedded maintenance', () => {
   let db: Db;
@@ -20,7 +23,7 @@ describe('embedded maintenance', () => {
 
   it('runs ANALYZE on its interval', async () => {
     expect(await analyzed()).toBe(0);
-    const [worker] = createEmbeddedMaintenanceWorker(db, { warn: () => undefined }, 100);
+    const [worker] = createStatisticsWorker(db, { warn: () => undefined }, 100);
     expect(worker).toBeDefined();
     worker!.start();
     const end = Date.now() + 10_000;
@@ -87,7 +90,7 @@ describe('embedded maintenance', () => {
        SELECT 'in2_' || i, 'burst2', 'sandbox', 'evt2_' || i, 'payment.authorized', 'test', 'obj_' || i, '{}'::jsonb FROM generate_series(1, 8000) i`);
     const pages = async (): Promise<number> => (await db.query<{ relpages: number }>(`SELECT relpages FROM pg_class WHERE relname = 'webhook_inbox'`)).rows[0]!.relpages;
     const before = await pages();
-    const [worker] = createEmbeddedMaintenanceWorker(db, { warn: () => undefined }, 3_600_000, 50);
+    const [worker] = createStatisticsWorker(db, { warn: () => undefined }, 3_600_000, 50);
     worker!.start();
     const end = Date.now() + 10_000;
     while ((await pages()) === before && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
@@ -95,7 +98,53 @@ describe('embedded maintenance', () => {
     expect(await pages()).toBeGreaterThan(before);
   });
 
-  it('is not created for PostgreSQL', () => {
-    expect(createEmbeddedMaintenanceWorker({ ...db, kind: 'postgres' } as Db, { warn: () => undefined })).toEqual([]);
+});
+
+const pgOk = await postgresAvailable();
+
+describe.skipIf(!pgOk)('table statistics on PostgreSQL', () => {
+  const database = migratedTempDatabase();
+
+  it("a grown outbox is analyzed within seconds: the relay's claim, planned while it was empty, then uses the ordering-key index", async () => {
+    const db = database();
+    await db.session(async (s) => {
+      // as the app's connections do: the claim prepared and its generic plan built while the outbox is empty
+      await s.query('SET plan_cache_mode = force_generic_plan');
+      await s.query(`PREPARE claim AS ${CLAIM_SQL}`);
+      for (let i = 0; i < 3; i++) await s.query('EXECUTE claim(500, 60000)');
+      // a backlog: 3,000 pending messages, three per ordering key
+      await s.query(
+        `INSERT INTO outbox (id, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp)
+         SELECT 'm' || i, 'stats', 'payment-events', 'PaymentUpdated', 'payment/' || (i % 1000), '{}'::jsonb, jsonb_build_object('pad', repeat('x', 600)), '2026-01-01T00:00:00.000000'
+         FROM generate_series(1, 3000) i`,
+      );
+      const plan = async (): Promise<string> =>
+        (await s.query<{ 'QUERY PLAN': string }>('EXPLAIN EXECUTE claim(500, 60000)')).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(await plan()).toContain('Seq Scan on outbox e'); // the stale plan: the whole outbox for every candidate
+      const [worker] = createStatisticsWorker(db, { warn: () => undefined }, 3_600_000, 50);
+      expect(worker).toBeDefined();
+      worker!.start();
+      try {
+        await expect
+          .poll(async () => (await db.query(`SELECT 1 FROM pg_stat_user_tables WHERE relname = 'outbox' AND last_analyze IS NOT NULL`)).rowCount, { timeout: 15_000 })
+          .toBe(1);
+      } finally {
+        await worker!.stop();
+      }
+      const after = await plan();
+      expect(after).not.toContain('Seq Scan on outbox e');
+      expect(after).toContain('outbox_key_idx');
+      await s.query('DEALLOCATE claim');
+      await s.query('RESET plan_cache_mode');
+    });
+  });
+
+  it('the whole database is left to autovacuum: the worker analyzes grown tables only', async () => {
+    const db = database();
+    const [worker] = createStatisticsWorker(db, { warn: () => undefined }, 50, 3_600_000);
+    worker!.start();
+    await new Promise((r) => setTimeout(r, 500));
+    await worker!.stop();
+    expect((await db.query(`SELECT 1 FROM pg_stat_user_tables WHERE relname = 'payments' AND last_analyze IS NOT NULL`)).rowCount).toBe(0);
   });
 });

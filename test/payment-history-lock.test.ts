@@ -6,11 +6,11 @@
  * rows written before the payment kept a counter (`history_seq` behind the rows) are all read.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openDb, type Db } from '../src/store/db.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Db } from '../src/store/db.js';
 import { appendHistory, insertNewPayment, lockPaymentWithHistory, updatePaymentRecording } from '../src/store/payments.js';
 import { testPayment } from './helpers/payments.js';
-import { createTempDatabase, postgresAvailable } from './helpers/services.js';
+import { migratedTempDatabase, postgresAvailable } from './helpers/services.js';
 
 const pgOk = await postgresAvailable();
 
@@ -23,17 +23,10 @@ async function newPayment(db: Db): Promise<string> {
 }
 
 describe.skipIf(!pgOk)('payment history read with the lock', () => {
+  const database = migratedTempDatabase();
   let db: Db;
-  let drop: () => Promise<void>;
-  beforeAll(async () => {
-    const tmp = await createTempDatabase();
-    drop = tmp.drop;
-    db = await openDb({ kind: 'postgres', url: tmp.url });
-    await migrate(db);
-  });
-  afterAll(async () => {
-    await db?.close();
-    await drop?.();
+  beforeEach(() => {
+    db = database();
   });
 
   it('history written by the transaction that held the lock is part of what the waiting reader gets', async () => {

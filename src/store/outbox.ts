@@ -104,16 +104,8 @@ export async function requeueOutboxMessage(tx: Queryable, id: string): Promise<b
 /** What a transport needs of a claimed row, and nothing else (no timestamps to parse into dates per row). */
 const ROW_COLUMNS = 'id, seq, tenant_identifier, channel, message_name, ordering_key, attributes, payload, message_timestamp, attempts';
 
-/**
- * Claims the due rows with a lease in one autocommit statement (FOR UPDATE SKIP LOCKED): pending, due, not leased,
- * and no earlier undelivered, undiscarded row on their ordering key. Longest due first, in the order of the partial
- * index `outbox_due_idx (next_attempt_at, seq) WHERE state = 'pending'`, so the scan never walks the delivered rows
- * kept for 7 days (ordered by `seq` alone, a backlog's claim walked them all: 290 ms instead of 6 ms per claim of
- * 500 with 320,000 delivered rows). Order within an ordering key is the NOT EXISTS's; returned in `seq` order.
- */
-export async function claimOutboxRows(db: Queryable, batchSize: number, leaseMs: number): Promise<OutboxRow[]> {
-  const r = await db.query<OutboxRow>(
-    `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
+/** The claim's statement ($1 batch size, $2 lease in ms). */
+export const CLAIM_SQL = `UPDATE outbox SET lease_until = now() + make_interval(secs => $2::double precision / 1000)
      WHERE id IN (
        SELECT c.id FROM outbox c
        WHERE c.state = 'pending' AND c.next_attempt_at <= now()
@@ -123,9 +115,17 @@ export async function claimOutboxRows(db: Queryable, batchSize: number, leaseMs:
        ORDER BY c.next_attempt_at, c.seq
        LIMIT $1
        FOR UPDATE SKIP LOCKED)
-     RETURNING ${ROW_COLUMNS}`,
-    [batchSize, leaseMs],
-  );
+     RETURNING ${ROW_COLUMNS}`;
+
+/**
+ * Claims the due rows with a lease in one autocommit statement (FOR UPDATE SKIP LOCKED): pending, due, not leased,
+ * and no earlier undelivered, undiscarded row on their ordering key. Longest due first, in the order of the partial
+ * index `outbox_due_idx (next_attempt_at, seq) WHERE state = 'pending'`, so the scan never walks the delivered rows
+ * kept for 7 days (ordered by `seq` alone, a backlog's claim walked them all: 290 ms instead of 6 ms per claim of
+ * 500 with 320,000 delivered rows). Order within an ordering key is the NOT EXISTS's; returned in `seq` order.
+ */
+export async function claimOutboxRows(db: Queryable, batchSize: number, leaseMs: number): Promise<OutboxRow[]> {
+  const r = await db.query<OutboxRow>(CLAIM_SQL, [batchSize, leaseMs]);
   return r.rows.sort((a, b) => a.seq - b.seq);
 }
 

@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { migrate, openDb, type Db } from '../../src/store/db.js';
 
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const AMQP_TEST_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -73,6 +75,26 @@ export async function createTempDatabase(): Promise<{ url: string; drop: () => P
       await c.end();
     },
   };
+}
+
+/**
+ * A fresh, migrated PostgreSQL database for the enclosing `describe`: created before its tests, closed and dropped
+ * after them. Returns its getter (the database exists once the tests run).
+ */
+export function migratedTempDatabase(): () => Db {
+  let db: Db | undefined;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const tmp = await createTempDatabase();
+    drop = tmp.drop;
+    db = await openDb({ kind: 'postgres', url: tmp.url });
+    await migrate(db);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await drop?.();
+  });
+  return () => db!;
 }
 
 /** Debian Chromium through playwright-core on a fresh profile directory (removed by `context.close()`). */
