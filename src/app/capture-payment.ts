@@ -26,8 +26,8 @@ import {
 import { enqueue, messageId, outboxRowsOf, outboxWritten, republish, type OutgoingMessage } from '../messaging/outbox.js';
 import { runCompanionWrite, type CompanionWrite, type Tx } from '../store/db.js';
 import { finishCommand, type FinishedCommandState } from '../store/payment-commands.js';
-import { backoffMs, getOperation, listOperations, operationInsertWrite, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
-import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type LockedPayment, type PaymentChanges, type PaymentRow } from '../store/payments.js';
+import { backoffMs, getOperation, listOperations, operationInsertWrite, operationLock, operationUpdateWrite, updateOperation, type OperationRow } from '../store/operations.js';
+import { findLatestPaymentMessageId, findPaymentById, findPaymentByTransaction, lockPaymentWithHistory, lockPaymentWithHistoryAndRecord, updatePayment, updatePaymentRecording, type HistoryEntry, type HistoryRow, type HistoryTrigger, type LockedPayment, type PaymentChanges, type PaymentRow } from '../store/payments.js';
 import { decryptedSettings } from '../store/tenants.js';
 import { type AppDeps, PSP_CALL_TIMEOUT_MS } from './context.js';
 import { eventKeys, orderItemIdsOf, paymentStatusMessage, paymentUpdateCarriesChange, paymentUpdatedMessage } from './payment-messages.js';
@@ -324,8 +324,8 @@ export async function runCapture(deps: AppDeps, recordId: string, source: Source
   }
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `capture ${record.id} pending: ${answer.reason}` : null } : null;
-    const locked = await lockPaymentWithHistory(tx, record.paymentId, finish);
-    const rec = await getOperation(tx, record.id, { forUpdate: true });
+    const locked = await lockPaymentWithHistoryAndRecord(tx, record.paymentId, finish, operationLock, record.id);
+    const rec = locked.record;
     if (rec && rec.status === 'pending') await settleCapture(deps, tx, locked.payment, rec, answer, source, locked.history);
   });
   return answer.kind;

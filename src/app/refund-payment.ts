@@ -17,12 +17,13 @@ import {
   listOperations,
   listRefunds,
   refundInsertWrite,
+  refundLock,
   refundUpdateWrite,
   storeRefundPspId,
   updateRefund,
   type RefundRow,
 } from '../store/operations.js';
-import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentWithHistory, recordPspObject, type HistoryRow, type LockedPayment, type PaymentRow } from '../store/payments.js';
+import { findPaymentById, findPaymentByTransaction, lockPayment, lockPaymentWithHistory, lockPaymentWithHistoryAndRecord, recordPspObject, type HistoryRow, type LockedPayment, type PaymentRow } from '../store/payments.js';
 import {
   amountsOf,
   finishInbox,
@@ -147,9 +148,8 @@ export async function runRefund(deps: AppDeps, refundId: string, source: Source,
   let stored: StoredPspId | null = null;
   await deps.db.tx(async (tx) => {
     const finish = inboxId ? { id: inboxId, state: 'processed' as const, reason: answer.kind === 'unknown' ? `refund ${refund.id} pending: ${answer.reason}` : null } : null;
-    const locked = await lockPaymentWithHistory(tx, refund.paymentId, finish);
-    const rec = await getRefund(tx, refund.id, { forUpdate: true });
-    if (rec) stored = await settleRefundAnswer(deps, tx, locked.payment, rec, answer, source, locked.history);
+    const locked = await lockPaymentWithHistoryAndRecord(tx, refund.paymentId, finish, refundLock, refund.id);
+    if (locked.record) stored = await settleRefundAnswer(deps, tx, locked.payment, locked.record, answer, source, locked.history);
   });
   // Webhooks for this refund that arrived before its PSP id was stored wait for it (flows.md 12 step 8); one stored
   // after the check (before the commit) is retried by the webhook worker.

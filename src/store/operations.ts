@@ -6,6 +6,7 @@
 import type { OperationKind, OperationRecord, OperationStatus } from '../domain/capture.js';
 import type { RefundRecord, RefundStatus } from '../domain/refund.js';
 import { runCompanionWrite, updateByIdWrite, type CompanionWrite, type Queryable, type Tx } from './db.js';
+import type { RecordLock } from './payments.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.map(num).filter((n) => Number.isSafeInteger(n)) : []);
@@ -60,6 +61,9 @@ function mapOperation(r: DbOperation): OperationRow {
     createdAt: new Date(r.created_at),
   };
 }
+
+/** A capture/cancel record locked with its payment (`lockPaymentWithHistoryAndRecord`). */
+export const operationLock: RecordLock<OperationRow> = { table: 'payment_operations', map: (row) => mapOperation(row as unknown as DbOperation) };
 
 /** Every capture/cancel record of the payment, oldest first. */
 export async function listOperations(q: Queryable, paymentId: string): Promise<OperationRow[]> {
@@ -270,6 +274,9 @@ function mapRefund(r: DbRefund): RefundRow {
     createdAt: new Date(r.created_at),
   };
 }
+
+/** A refund record locked with its payment (`lockPaymentWithHistoryAndRecord`). */
+export const refundLock: RecordLock<RefundRow> = { table: 'refunds', map: (row) => mapRefund(row as unknown as DbRefund) };
 
 export async function listRefunds(q: Queryable, paymentId: string): Promise<RefundRow[]> {
   const r = await q.query<DbRefund>('SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id', [paymentId]);

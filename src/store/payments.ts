@@ -662,6 +662,38 @@ export async function lockPaymentWithHistory(tx: Tx, paymentId: string, finish?:
   return lockedWithHistory(tx, r.rows[0]);
 }
 
+/** A record of a payment (capture/cancel or refund) that `lockPaymentWithHistoryAndRecord` locks with it. */
+export interface RecordLock<R> {
+  table: 'payment_operations' | 'refunds';
+  /** The record from its row as `row_to_json` gives it. */
+  map(row: Record<string, unknown>): R;
+}
+
+/**
+ * `lockPaymentWithHistory`, and one of the payment's records locked after it in the same statement (`FOR UPDATE OF p,
+ * r`: the rows are locked in that order, and a row changed while the lock was awaited is returned as committed by the
+ * transaction that held it). `record` is null when the payment has no record of that id.
+ */
+export async function lockPaymentWithHistoryAndRecord<R>(
+  tx: Tx,
+  paymentId: string,
+  finish: CommandFinish | null,
+  lock: RecordLock<R>,
+  recordId: string,
+): Promise<LockedPayment & { record: R | null }> {
+  const finishing = finish ? `WITH finished AS (${finishCommandSql('$3', '$4', '$5')}) ` : '';
+  const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[]; record_row: Record<string, unknown> }>(
+    `${finishing}SELECT p.*, ${WITH_HISTORY}, row_to_json(r) AS record_row
+     FROM payments p JOIN ${lock.table} r ON r.id = $2 AND r.payment_id = p.id WHERE p.id = $1 FOR UPDATE OF p, r`,
+    finish ? [paymentId, recordId, finish.id, finish.state, finish.reason] : [paymentId, recordId],
+  );
+  const row = r.rows[0];
+  // no such record (the command, if any, was finished by the statement's CTE all the same)
+  if (!row) return { ...(await lockPaymentWithHistory(tx, paymentId)), record: null };
+  const { record_row, ...rest } = row;
+  return { ...(await lockedWithHistory(tx, rest)), record: lock.map(record_row) };
+}
+
 /** `findPaymentByTransaction` (`forUpdate`) with the payment's history (`LockedPayment`), in one statement; null when there is none. */
 export async function lockPaymentByTransactionWithHistory(tx: Tx, tenant: string, transactionId: string): Promise<LockedPayment | null> {
   const r = await tx.query<DbPaymentRow & { history_all: DbHistoryJson[] }>(`SELECT p.*, ${WITH_HISTORY} FROM payments p WHERE ${BY_TRANSACTION} FOR UPDATE OF p`, [tenant, transactionId]);
