@@ -97,7 +97,6 @@ describe('embedded maintenance', () => {
     await worker!.stop();
     expect(await pages()).toBeGreaterThan(before);
   });
-
 });
 
 const pgOk = await postgresAvailable();

@@ -18,7 +18,9 @@ import type { Worker } from '../runtime.js';
 import type { Db } from './db.js';
 
 export const EMBEDDED_ANALYZE_EVERY_MS = 5 * 60_000;
-export const EMBEDDED_GROWTH_CHECK_MS = 3_000;
+export const GROWTH_CHECK_MS = 3_000;
+/** Advisory lock (two-key form) of one grown-table ANALYZE round, so instances sharing a database take turns. */
+const STATISTICS_LOCK = '7270012, 3';
 
 export async function analyzeTables(db: Pick<Db, 'query'>): Promise<void> {
   await db.query('ANALYZE');
@@ -27,11 +29,10 @@ export async function analyzeTables(db: Pick<Db, 'query'>): Promise<void> {
 /**
  * ANALYZE of every table of the app's schema that grew past twice the page count of its last ANALYZE plus 8 pages
  * (64 kB: small tables are planned well enough either way); returns their names (none when another instance is
- * analyzing). Twice, not autovacuum's 10 %: the
- * planner scales a table's row count by its current size itself, so what an ANALYZE adds between doublings is column
- * statistics of the same shape, while each one holds the embedded database's one connection (tens of ms on a table of
- * thousands of pages: during a burst of webhooks, ANALYZEs every few seconds were the longest waits of their
- * answers). Only the columns that choose plans are sampled: those an index holds, and those of fixed width (amounts,
+ * analyzing). Twice, not autovacuum's 10 %: the planner scales a table's row count by its current size itself, so what
+ * an ANALYZE adds between doublings is column statistics of the same shape, while each one holds the embedded
+ * database's one connection (tens of ms on a table of thousands of pages: during a burst of webhooks, ANALYZEs every
+ * few seconds were the longest waits of their answers). Only the columns that choose plans are sampled: those an index holds, and those of fixed width (amounts,
  * counts, timestamps); payloads, message bodies and error texts are never searched by value. The row and page counts
  * are updated either way; the full ANALYZE every few minutes (embedded) or autovacuum (PostgreSQL) still covers every
  * column. With several instances on one PostgreSQL database, one of them analyzes at a time; the others skip the round.
@@ -50,7 +51,7 @@ export async function analyzeGrownTables(db: Pick<Db, 'query' | 'tx'>): Promise<
   // a small sample (statistics target 20 instead of 100): enough to choose plans, and the ANALYZE holds the embedded
   // database's one connection for a fifth of the time during a burst; the full ANALYZE refines it later
   const done = await db.tx(async (tx) => {
-    if (!(await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(7270012, 3) AS ok')).rows[0]!.ok) return false;
+    if (!(await tx.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${STATISTICS_LOCK}) AS ok`)).rows[0]!.ok) return false;
     await tx.query('SET LOCAL default_statistics_target = 20');
     await tx.query(`ANALYZE ${grown.rows.map((r) => (r.columns ? `${r.name} (${r.columns})` : r.name)).join(', ')}`);
     return true;
@@ -66,7 +67,7 @@ export function createStatisticsWorker(
   db: Db,
   log: { warn(obj: unknown, msg: string): void },
   everyMs = EMBEDDED_ANALYZE_EVERY_MS,
-  checkEveryMs = EMBEDDED_GROWTH_CHECK_MS,
+  checkEveryMs = GROWTH_CHECK_MS,
 ): Worker[] {
   const timers: NodeJS.Timeout[] = [];
   let running: Promise<void> | undefined;

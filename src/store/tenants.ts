@@ -145,14 +145,22 @@ function tenantOf(row: object): string | undefined {
 /** The tenant's settings as the connector sees them: non-secret values merged with the decrypted secrets. */
 export function decryptedSettings(box: SecretBox, row: Pick<TenantRecord, 'config' | 'secrets'>): Record<string, unknown> {
   // A row read once (the tenant cache hands out the same object) is decrypted once per key ring.
-  let byBox = decrypted.get(row);
-  if (!byBox) decrypted.set(row, (byBox = new WeakMap()));
-  let settings = byBox.get(box);
-  if (!settings) byBox.set(box, (settings = { ...(row.config ?? {}), ...decryptSecrets(box, row) }));
-  return { ...settings };
+  return { ...perRowAndBox(decrypted, row, box, () => ({ ...(row.config ?? {}), ...decryptSecrets(box, row) })) };
 }
 
-/** Decrypted settings per row object and key ring (rows are never changed in place: a change is a new row). */
+/**
+ * What `make` derives from a row with a key ring, kept per row object and key ring (rows are never changed in place: a
+ * change is a new row, read again).
+ */
+function perRowAndBox<T>(memo: WeakMap<object, WeakMap<SecretBox, T>>, row: object, box: SecretBox, make: () => T): T {
+  let byBox = memo.get(row);
+  if (!byBox) memo.set(row, (byBox = new WeakMap()));
+  let value = byBox.get(box);
+  if (value === undefined) byBox.set(box, (value = make()));
+  return value;
+}
+
+/** Decrypted settings per row object and key ring. */
 const decrypted = new WeakMap<object, WeakMap<SecretBox, Record<string, unknown>>>();
 
 /**
@@ -182,10 +190,7 @@ export function webhookSecrets(
 const decryptedSecrets = new WeakMap<object, WeakMap<SecretBox, Map<string, string>>>();
 
 function decryptedOnce(box: SecretBox, row: Pick<TenantRecord, 'secrets' | 'previous_secrets'>, stored: string): string {
-  let byBox = decryptedSecrets.get(row);
-  if (!byBox) decryptedSecrets.set(row, (byBox = new WeakMap()));
-  let values = byBox.get(box);
-  if (!values) byBox.set(box, (values = new Map()));
+  const values = perRowAndBox(decryptedSecrets, row, box, () => new Map<string, string>());
   let value = values.get(stored);
   if (value === undefined) values.set(stored, (value = box.decryptFor(tenantOf(row), stored)));
   return value;
