@@ -20,6 +20,8 @@ import { authorizedWebhook, INIT_AMOUNT, initializeBody, paymentObject, sandboxW
 export interface Count {
   statements: number;
   transactions: number;
+  /** Waits for the database's answer (db.stats.exchanges). */
+  exchanges: number;
   note?: string;
 }
 
@@ -44,17 +46,23 @@ async function counted(db: Db, fn: () => Promise<unknown>, what = ''): Promise<C
   await new Promise((r) => setTimeout(r, 20)); // anything still finishing from the previous step
   db.stats.statements = 0;
   db.stats.transactions = 0;
+  db.stats.exchanges = 0;
   if (TRACE) db.stats.trace = [];
   await fn();
   await new Promise((r) => setTimeout(r, 20)); // work after the answer was sent (none expected) is counted too
   if (db.stats.trace) {
-    process.stderr.write(`--- ${what}: ${db.stats.statements} statements, ${db.stats.transactions} transactions\n${db.stats.trace.map((q) => `  ${q.replace(/\s+/g, ' ').slice(0, 300)}`).join('\n')}\n`);
+    process.stderr.write(`--- ${what}: ${db.stats.statements} statements, ${db.stats.transactions} transactions, ${db.stats.exchanges} exchanges\n${db.stats.trace.map((q) => `  ${q.replace(/\s+/g, ' ').slice(0, 300)}`).join('\n')}\n`);
     delete db.stats.trace;
   }
-  return { statements: db.stats.statements, transactions: db.stats.transactions };
+  return { statements: db.stats.statements, transactions: db.stats.transactions, exchanges: db.stats.exchanges };
 }
 
-const sum = (a: Count, b: Count, note: string): Count => ({ statements: a.statements + b.statements, transactions: a.transactions + b.transactions, note });
+const sum = (a: Count, b: Count, note: string): Count => ({
+  statements: a.statements + b.statements,
+  transactions: a.transactions + b.transactions,
+  exchanges: a.exchanges + b.exchanges,
+  note,
+});
 
 /** One round of every hot path on a started app (workers stopped). */
 async function round(app: BenchApp, tenant: string): Promise<Map<HotPath, Count>> {
@@ -92,14 +100,14 @@ async function round(app: BenchApp, tenant: string): Promise<Map<HotPath, Count>
   const items = { orderReference: refA, orderItemIds: [1], amount: INIT_AMOUNT, currencyIsoCode: 'EUR' };
   const capPublish = await counted(db, () => command('CapturePayment', items), 'publish CapturePayment');
   const capProcess = await counted(db, processCommands, 'process CapturePayment');
-  out.set('CapturePayment command', sum(capPublish, capProcess, `publish ${capPublish.statements}/${capPublish.transactions} + processing ${capProcess.statements}/${capProcess.transactions}`));
+  out.set('CapturePayment command', sum(capPublish, capProcess, `publish ${capPublish.statements}/${capPublish.transactions}/${capPublish.exchanges} + processing ${capProcess.statements}/${capProcess.transactions}/${capProcess.exchanges}`));
   // the PSP's webhook for that capture (its own answer already settled the record: the webhook changes nothing)
   const sendWebhook = (w: ReturnType<typeof sandboxWebhook>, what: string) =>
     counted(db, () => expectStatus(call(`${app.url}${w.path}`, { headers: w.headers, raw: w.body }), 200, what), what);
   out.set('its webhook (payment.captured)', await sendWebhook(sandboxWebhook('payment.captured', paymentObject(a, tenant, INIT_AMOUNT, 'captured', INIT_AMOUNT), WEBHOOK_SECRET), 'capture webhook'));
   const refPublish = await counted(db, () => command('RefundPayment', { ...items, orderItems: [{ orderItemId: 1, sku: 'SKU-1' }] }), 'publish RefundPayment');
   const refProcess = await counted(db, processCommands, 'process RefundPayment');
-  out.set('RefundPayment command', sum(refPublish, refProcess, `publish ${refPublish.statements}/${refPublish.transactions} + processing ${refProcess.statements}/${refProcess.transactions}`));
+  out.set('RefundPayment command', sum(refPublish, refProcess, `publish ${refPublish.statements}/${refPublish.transactions}/${refPublish.exchanges} + processing ${refProcess.statements}/${refProcess.transactions}/${refProcess.exchanges}`));
   // the PSP's webhook settling that refund (pending until then)
   const pspRefundId = (await db.query<{ id: string }>(`SELECT r.psp_refund_id AS id FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.tenant_identifier = $1 AND p.order_reference = $2`, [tenant, refA])).rows[0]?.id;
   if (!pspRefundId) throw new Error('bench: the refund has no PSP refund id');

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the hot paths of issue 12 against a floor measured in the same run, on PGlite and on PostgreSQL,
- * then the SQL statements / transactions of each hot path.
+ * then the SQL statements / transactions / exchanges of each hot path.
  *
  * Floor: a bare Fastify route doing one transaction of three inserts through the same Db port (no hooks, no
  * validation, no app logic), the floor issue 12 defines: the best any endpoint that writes can do on this database.
@@ -226,16 +226,17 @@ async function runDatabase(out: Out, database: BenchDatabase): Promise<void> {
 }
 
 const pad = (s: string, n: number): string => s.padEnd(n);
-const countCell = (c: Count | undefined): string => (c ? `${c.statements} / ${c.transactions}` : '-');
+const countCell = (c: Count | undefined): string => (c ? `${c.statements} / ${c.transactions} / ${c.exchanges}` : '-');
 
 async function runCounts(out: Out, database: BenchDatabase): Promise<void> {
   const r = await measureCounts(database);
-  out(`\nSQL statements / transactions per operation (${r.database}; second of two rounds, workers stopped, BEGIN/COMMIT not counted)`);
-  out(`${pad('hot path', 40)} ${pad('app only*', 12)} ${pad('app + in-process sandbox', 26)} notes`);
+  out(`\nSQL statements / transactions / exchanges per operation (${r.database}; second of two rounds, workers stopped; statements`);
+  out('without BEGIN/COMMIT; exchanges: waits for the database, one per statement (BEGIN travels with the first) and per COMMIT)');
+  out(`${pad('hot path', 40)} ${pad('app only*', 14)} ${pad('app + in-process sandbox', 26)} notes`);
   for (const p of HOT_PATHS) {
     const a = r.appOnly.get(p);
     const b = r.withSandbox.get(p);
-    out(`${pad(p, 40)} ${pad(countCell(a), 12)} ${pad(countCell(b), 26)} ${a?.note ?? ''}`.trimEnd());
+    out(`${pad(p, 40)} ${pad(countCell(a), 14)} ${pad(countCell(b), 26)} ${a?.note ?? ''}`.trimEnd());
   }
   out('* sandbox PSP in its own process (SANDBOX_PSP_URL, own database): only the app\'s statements are counted');
 }

@@ -78,6 +78,11 @@ export interface Session extends Queryable {
 export interface DbStats {
   statements: number;
   transactions: number;
+  /**
+   * Exchanges with the database: one per statement (a transaction's BEGIN travels with its first statement) and one
+   * per COMMIT or ROLLBACK. Each is a wait for the database's answer (on PostgreSQL a network round trip).
+   */
+  exchanges: number;
   trace?: string[];
 }
 
@@ -99,6 +104,7 @@ export interface Db extends Queryable {
 
 function count(stats: DbStats, sql: string): void {
   stats.statements++;
+  stats.exchanges++;
   stats.trace?.push(sql);
 }
 
@@ -232,10 +238,68 @@ class StatementNames {
   }
 }
 
+/** The parts of pg's connection and Query that `QueryAfterBegin` uses (pg 8's own methods; not in @types/pg). */
+interface PgWire {
+  parse(m: { text: string; name?: string; types?: unknown[] }): void;
+  bind(m: { portal?: string; statement?: string; values?: unknown[] }): void;
+  execute(m: { portal?: string; rows?: number }): void;
+  submittedNamedStatements: Record<string, string | undefined>;
+}
+interface PgQueryInternals {
+  readonly name?: string;
+  readonly text: string;
+  readonly types?: unknown[];
+  hasBeenParsed(connection: PgWire): boolean;
+  prepare(connection: PgWire): void;
+  handleCommandComplete(msg: unknown, connection: PgWire): void;
+}
+const PgQuery = pg.Query as unknown as new (config: pg.QueryConfig) => PgQueryInternals;
+
+/**
+ * The first statement of a transaction with its BEGIN in the same exchange: BEGIN's Parse, Bind and Execute are written
+ * ahead of the statement's own messages, before the one Sync (extended query protocol), so opening a transaction costs
+ * no round trip of its own. The database runs them in order and stops at the first error until the Sync: the statement
+ * never runs outside the transaction. BEGIN answers with a CommandComplete of its own, which is not the statement's.
+ *
+ * pg records a statement name as parsed on the connection at the first ParseComplete of the exchange: a named statement
+ * new to the connection is therefore parsed first (a Parse does not depend on the transaction), so that ParseComplete
+ * is its own and a statement that fails to parse is never taken for prepared.
+ */
+class QueryAfterBegin extends PgQuery {
+  private beginAnswered = false;
+
+  override prepare(connection: PgWire): void {
+    if (this.name && !this.hasBeenParsed(connection)) {
+      connection.parse({ text: this.text, name: this.name, types: this.types });
+      connection.submittedNamedStatements[this.name] = this.text;
+    }
+    connection.parse({ text: 'BEGIN', name: '' });
+    connection.bind({ portal: '', statement: '' });
+    connection.execute({ portal: '', rows: 0 });
+    super.prepare(connection);
+  }
+
+  override handleCommandComplete(msg: unknown, connection: PgWire): void {
+    if (!this.beginAnswered) {
+      this.beginAnswered = true;
+      return;
+    }
+    super.handleCommandComplete(msg, connection);
+  }
+}
+
+/** Runs `config` on `client` as the first statement of a transaction (BEGIN sent with it). */
+function queryAfterBegin(client: pg.PoolClient, config: pg.QueryConfig): Promise<pg.QueryResult> {
+  return new Promise((resolve, reject) => {
+    const q = new QueryAfterBegin({ ...config, queryMode: 'extended' } as pg.QueryConfig) as unknown as pg.Submittable;
+    client.query(q as never, ((err: Error | undefined, res: pg.QueryResult) => (err ? reject(err) : resolve(res))) as never);
+  });
+}
+
 class PgDb implements Db {
   readonly kind = 'postgres' as const;
   readonly description: string;
-  readonly stats: DbStats = { statements: 0, transactions: 0 };
+  readonly stats: DbStats = { statements: 0, transactions: 0, exchanges: 0 };
   private readonly listeners = new Set<() => Promise<void>>();
   private readonly statements: StatementNames;
   constructor(private readonly pool: pg.Pool, private readonly url: string, prepared = true) {
@@ -262,18 +326,24 @@ class PgDb implements Db {
 
   /**
    * One transaction. When PostgreSQL refused a prepared plan in it (a table changed under a prepared `SELECT *`), the
-   * rolled-back transaction runs once more, the refused text now unprepared: the caller never sees that error.
+   * rolled-back transaction runs once more, the refused text now unprepared: the caller never sees that error. BEGIN
+   * travels with the first statement (`QueryAfterBegin`), as on the embedded database; a transaction that runs no
+   * statement opens none.
    */
   private async runTx<T>(fn: (tx: Tx) => Promise<T>, retried: boolean): Promise<T> {
     const { client, release } = await checkout(this.pool);
     const cbs: Array<() => void> = [];
     let refusedPlan = false;
     this.stats.transactions++;
+    let begun = false; // BEGIN goes with the first statement; a transaction that runs none opens none
     const handle: Tx = {
       query: async <R = Row>(sql: string, params?: unknown[]) => {
         count(this.stats, sql);
         try {
-          const r = await client.query(this.statements.config(sql, params));
+          const config = this.statements.config(sql, params);
+          const first = !begun;
+          begun = true;
+          const r = first ? await queryAfterBegin(client, config) : await client.query(config);
           return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
         } catch (err) {
           if (this.statements.refused(sql, err)) refusedPlan = true;
@@ -283,15 +353,20 @@ class PgDb implements Db {
       afterCommit: (cb) => cbs.push(cb),
     };
     try {
-      await client.query('BEGIN');
       const result = await fn(handle);
-      await client.query('COMMIT');
+      if (begun) {
+        this.stats.exchanges++;
+        await client.query('COMMIT');
+      }
       release();
       runAfterCommit(cbs);
       return result;
     } catch (err) {
       try {
-        await client.query('ROLLBACK');
+        if (begun) {
+          this.stats.exchanges++;
+          await client.query('ROLLBACK');
+        }
         release();
       } catch {
         release(true);
@@ -377,7 +452,7 @@ class PgDb implements Db {
 /** The embedded database: the engine (this thread or its own, `pglite.ts`) behind the same naming and retries as PgDb. */
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
-  readonly stats: DbStats = { statements: 0, transactions: 0 };
+  readonly stats: DbStats = { statements: 0, transactions: 0, exchanges: 0 };
   private readonly statements: StatementNames;
   constructor(
     private readonly engine: LiteEngineApi,
@@ -442,12 +517,18 @@ class PgliteDb implements Db {
         },
         afterCommit: (cb) => cbs.push(cb),
       });
-      if (opened) await this.engine.end(await opened, true);
+      if (opened) {
+        this.stats.exchanges++;
+        await this.engine.end(await opened, true);
+      }
     } catch (err) {
       // rolls back (nothing to do when the COMMIT or the first statement failed: the transaction is over); the first
       // error is the one reported
       const tx = await opened?.catch(() => undefined);
-      if (tx !== undefined) await this.engine.end(tx, false).catch(() => undefined);
+      if (tx !== undefined) {
+        this.stats.exchanges++;
+        await this.engine.end(tx, false).catch(() => undefined);
+      }
       if (refusedPlan && !retried) return this.runTx(fn, true);
       throw err;
     }
