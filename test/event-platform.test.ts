@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commandInboxSignal } from '../src/messaging/command-inbox.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 const EP = '/event-platform';
@@ -164,6 +165,30 @@ describe('local Event Platform (messages.md 9.2)', () => {
     const bad = await publish('payment-commands', { 'tenant-identifier': 'ep-tenant-cmd', 'message-id': 'cmd-bad' });
     expect(bad.status).toBe(400);
     expect((await app.deps.db.query(`SELECT 1 FROM command_inbox WHERE transport_message_id = 'cmd-bad'`)).rows.length).toBe(0);
+  });
+
+  it('a published command is stored by one statement of its own (no transaction) and wakes the command processor once stored', async () => {
+    const woken: string[] = [];
+    const onReceived = (): void => {
+      woken.push('received');
+    };
+    commandInboxSignal.on('received', onReceived);
+    try {
+      const before = { ...app.deps.db.stats };
+      const h = { 'transfer-name': 'CapturePayment', 'tenant-identifier': 'ep-tenant-one', 'message-id': 'cmd-one-1' };
+      const r = await publish('payment-commands', h, { orderReference: 'DE--8', orderItemIds: [1], amount: 100, currencyIsoCode: 'EUR' });
+      expect(r.status).toBe(200);
+      const after = app.deps.db.stats;
+      expect([after.statements - before.statements, after.transactions - before.transactions, after.exchanges - before.exchanges]).toEqual([1, 0, 1]);
+      expect(woken).toEqual(['received']);
+      const stored = await app.deps.db.query(`SELECT state FROM command_inbox WHERE transport_message_id = 'cmd-one-1'`);
+      expect(stored.rows).toEqual([{ state: 'received' }]);
+      // a duplicate stores nothing and wakes nobody
+      await publish('payment-commands', h, { orderReference: 'DE--8', orderItemIds: [1], amount: 100, currencyIsoCode: 'EUR' });
+      expect(woken).toEqual(['received']);
+    } finally {
+      commandInboxSignal.off('received', onReceived);
+    }
   });
 
   it('requires Consumer-Id and a limit between 1 and 100', async () => {

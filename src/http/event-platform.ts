@@ -136,17 +136,16 @@ export async function eventPlatformRoutes(app: FastifyInstance, deps: AppDeps): 
       const attributes: Record<string, string> = { ...attrs, messageId };
 
       if (channel === COMMAND_CHANNEL) {
-        const stored = await db.tx((tx) =>
-          storeCommand(tx, {
-            transport: 'local',
-            channel,
-            transportMessageId: messageId,
-            messageName: type,
-            tenantIdentifier: tenant,
-            attributes,
-            payload: body,
-          }),
-        );
+        // one statement of its own (no transaction: one exchange with the database)
+        const stored = await storeCommand(db, {
+          transport: 'local',
+          channel,
+          transportMessageId: messageId,
+          messageName: type,
+          tenantIdentifier: tenant,
+          attributes,
+          payload: body,
+        });
         req.log.info({ messageId, messageName: type, tenantIdentifier: tenant, inboxId: stored.id, duplicate: stored.duplicate }, 'command received (local Event Platform)');
         return { MessageId: messageId };
       }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { findCommandId, insertCommand, type CommandTransport, type ReceivedCommandState } from '../store/command-inbox.js';
-import type { Tx } from '../store/db.js';
+import type { Queryable, Tx } from '../store/db.js';
 
 export type { CommandTransport } from '../store/command-inbox.js';
 
@@ -41,7 +41,11 @@ export interface StoreCommandResult {
 export const commandInboxSignal = new EventEmitter();
 commandInboxSignal.setMaxListeners(100);
 
-export async function storeCommand(tx: Tx, input: StoreCommandInput): Promise<StoreCommandResult> {
+/**
+ * Stores one command. Inside a transaction (`tx` has `afterCommit`) the processors are woken after its commit; on the
+ * database itself (one command, its own statement: no transaction to open) as soon as the row is stored.
+ */
+export async function storeCommand(tx: Tx | Queryable, input: StoreCommandInput): Promise<StoreCommandResult> {
   const id = randomUUID();
   const state = input.state ?? 'received';
   const inserted = await insertCommand(tx, {
@@ -57,7 +61,10 @@ export async function storeCommand(tx: Tx, input: StoreCommandInput): Promise<St
     lastError: input.lastError ?? null,
   });
   if (inserted !== undefined) {
-    if (state === 'received') tx.afterCommit(() => commandInboxSignal.emit('received'));
+    if (state === 'received') {
+      if ('afterCommit' in tx) tx.afterCommit(() => commandInboxSignal.emit('received'));
+      else commandInboxSignal.emit('received');
+    }
     return { id: inserted, duplicate: false };
   }
   const existing = await findCommandId(tx, input.transport, input.channel, input.transportMessageId);
