@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { openDb } from '../src/store/db.js';
+import { openDb, type Db } from '../src/store/db.js';
 import { authorizedOrders, configureTenant, WEBHOOK_SECRET, postgres, postgresReachable, runLoad, startApp, startFloor, until, withPspProcess, type FloorShape } from './harness.js';
 import { INIT_AMOUNT, type Summary } from './load.js';
 
@@ -47,7 +47,12 @@ const postgresCpu = (): number => cpuOf((c) => c.startsWith('postgres'));
 const loadCpu = (): number => cpuOf((c) => c.includes('load.js'));
 const pspCpu = (): number => cpuOf((c) => c.includes('sandbox/main.js'));
 
-async function measure(name: string, requests: (s: Summary) => number, run: () => Promise<Summary>): Promise<void> {
+/**
+ * `db`: the app's database handle, whose statements and exchanges (its workers' included) are printed per request too:
+ * under load, grouped statements (`src/store/coalesce.ts`) make them fewer than the one-at-a-time counts of `npm run bench`.
+ */
+async function measure(name: string, requests: (s: Summary) => number, run: () => Promise<Summary>, db?: Db): Promise<void> {
+  const stats0 = db ? { ...db.stats } : undefined;
   const pg0 = postgresCpu();
   const me0 = process.cpuUsage();
   let load = 0;
@@ -63,8 +68,9 @@ async function measure(name: string, requests: (s: Summary) => number, run: () =
   const n = s.sent ?? requests(s);
   if (s.cpuMs !== undefined) load = s.cpuMs;
   const per = (ms: number): string => (ms / n).toFixed(2).padStart(6);
+  const sql = db && stats0 ? `  statements ${((db.stats.statements - stats0.statements) / n).toFixed(2)}, exchanges ${((db.stats.exchanges - stats0.exchanges) / n).toFixed(2)} per request` : '';
   console.log(
-    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p50 ${s.p50?.toFixed(1).padStart(5)} p99 ${s.p99.toFixed(1).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}`,
+    `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p50 ${s.p50?.toFixed(1).padStart(5)} p99 ${s.p99.toFixed(1).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}${sql}`,
   );
 }
 
@@ -86,8 +92,11 @@ async function initialize(): Promise<void> {
   try {
     if (process.env.CPU_SQL) await app.rt.deps.db.query(process.env.CPU_SQL);
     await configureTenant(app, 'cpu-init');
-    await measure('initialize', (s) => s.requests, () =>
-      runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init', run: randomBytes(4).toString('hex') } }),
+    await measure(
+      'initialize',
+      (s) => s.requests,
+      () => runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init', run: randomBytes(4).toString('hex') } }),
+      app.rt.deps.db,
     );
   } finally {
     await app.close();
@@ -98,8 +107,11 @@ async function initialize(): Promise<void> {
 async function initializeOwnPsp(): Promise<void> {
   await withPspProcess(postgres, { startWorkers: process.env.CPU_WORKERS !== '0' }, async (app) => {
     await configureTenant(app, 'cpu-init-psp');
-    await measure('init-psp', (s) => s.requests, () =>
-      runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init-psp', run: randomBytes(4).toString('hex') } }),
+    await measure(
+      'init-psp',
+      (s) => s.requests,
+      () => runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'initialize', tenant: 'cpu-init-psp', run: randomBytes(4).toString('hex') } }),
+      app.rt.deps.db,
     );
   });
 }
@@ -120,11 +132,16 @@ async function webhook(): Promise<void> {
       (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_inbox WHERE state IN ('received', 'retrying', 'waiting_for_payment')`)).rows[0]!.n;
     await until(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state = 'pending'`)).rows[0]!.n === 0, 60_000, 'outbox drained');
     let sent = 0;
-    await measure('webhook', (s) => s.requests, async () => {
-      const s = await runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'webhook', tenant, secret: WEBHOOK_SECRET, amount: INIT_AMOUNT, transactionIds: init.collected ?? [] } });
-      sent = s.sent ?? s.requests;
-      return s;
-    });
+    await measure(
+      'webhook',
+      (s) => s.requests,
+      async () => {
+        const s = await runLoad({ type: 'http', baseUrl: app.url, concurrency: CONCURRENCY, warmupMs: 1000, durationMs: DURATION_MS, scenario: { kind: 'webhook', tenant, secret: WEBHOOK_SECRET, amount: INIT_AMOUNT, transactionIds: init.collected ?? [] } });
+        sent = s.sent ?? s.requests;
+        return s;
+      },
+      db,
+    );
     const left = await unprocessed();
     const t0 = Date.now();
     await measure('wh-drain', () => Math.max(1, sent), async () => {
@@ -146,8 +163,11 @@ async function capture(): Promise<void> {
     const db = app.rt.deps.db;
     await until(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE state = 'pending'`)).rows[0]!.n === 0, 60_000, 'outbox drained');
     // every command counts (warm-up 0): the CPU is measured over the whole run
-    await measure('capture', () => CAPTURES, () =>
-      runLoad({ type: 'roundtrip', baseUrl: app.url, concurrency: 50, warmup: 0, pollMs: 5, timeoutMs: 30_000, kind: 'capture', tenant, orders, count: orders.length }),
+    await measure(
+      'capture',
+      () => CAPTURES,
+      () => runLoad({ type: 'roundtrip', baseUrl: app.url, concurrency: 50, warmup: 0, pollMs: 5, timeoutMs: 30_000, kind: 'capture', tenant, orders, count: orders.length }),
+      db,
     );
   } finally {
     await app.close();

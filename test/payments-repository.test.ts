@@ -8,6 +8,7 @@ import { migrate, openDb, type Db } from '../src/store/db.js';
 import {
   addAlias,
   appendHistory,
+  findOrderPaymentSummary,
   findPaymentById,
   findPaymentByOrder,
   findPaymentByTransaction,
@@ -147,6 +148,25 @@ function suite(name: string, open: () => Promise<{ db: Db; cleanup: () => Promis
       await db.tx((tx) => insertPayment(tx, other));
       expect((await findPaymentsByTransactionAnyTenant(db, n.transactionId)).map((p) => p.tenantIdentifier).sort()).toEqual(['repo-t1', 'repo-t3']);
       expect(await findPaymentsByTransactionAnyTenant(db, 'sbx_pay_unknown')).toEqual([]);
+    });
+
+    t('order look-ups arriving together share statements and each gets its own order, of its own tenant only', async () => {
+      const stored = [newPayment({ tenantIdentifier: 'repo-look' }), newPayment({ tenantIdentifier: 'repo-look', amount: 500, currency: 'USD' })];
+      for (const n of stored) await db.tx((tx) => insertPayment(tx, n));
+      const foreign = newPayment({ tenantIdentifier: 'repo-look-other', orderReference: 'DE--shared-ref' });
+      await db.tx((tx) => insertPayment(tx, foreign));
+      const asks = Array.from({ length: 30 }, (_, i) => (i % 3 === 2 ? 'DE--shared-ref' : i % 3 === 1 ? `DE--none-${i}` : stored[i % 2]!.orderReference!));
+      const before = db.stats.statements;
+      const answers = await Promise.all(asks.map((ref) => findOrderPaymentSummary(db, 'repo-look', ref)));
+      const statements = db.stats.statements - before;
+      asks.forEach((ref, i) => {
+        const want = stored.find((n) => n.orderReference === ref);
+        expect(answers[i]).toEqual(want ? { transactionId: want.transactionId, amount: want.amount, currency: want.currency } : null);
+      });
+      expect(statements).toBeGreaterThan(0);
+      expect(statements).toBeLessThan(asks.length / 2); // grouped: the first runs alone, the rest wait and go together
+      // inside a transaction: its own statement, as ever
+      expect(await db.tx((tx) => findOrderPaymentSummary(tx, 'repo-look-other', 'DE--shared-ref'))).toEqual({ transactionId: foreign.transactionId, amount: foreign.amount, currency: foreign.currency });
     });
 
     t('updatePayment changes the given fields only and increments the version each time', async () => {
