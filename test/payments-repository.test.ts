@@ -150,19 +150,25 @@ function suite(name: string, open: () => Promise<{ db: Db; cleanup: () => Promis
       expect(await findPaymentsByTransactionAnyTenant(db, 'sbx_pay_unknown')).toEqual([]);
     });
 
-    t('order look-ups arriving together share statements and each gets its own order, of its own tenant only', async () => {
+    t('order look-ups arriving together share statements, across tenants, and each gets its own tenant\'s order only', async () => {
       const stored = [newPayment({ tenantIdentifier: 'repo-look' }), newPayment({ tenantIdentifier: 'repo-look', amount: 500, currency: 'USD' })];
-      for (const n of stored) await db.tx((tx) => insertPayment(tx, n));
       const foreign = newPayment({ tenantIdentifier: 'repo-look-other', orderReference: 'DE--shared-ref' });
-      await db.tx((tx) => insertPayment(tx, foreign));
-      const asks = Array.from({ length: 30 }, (_, i) => (i % 3 === 2 ? 'DE--shared-ref' : i % 3 === 1 ? `DE--none-${i}` : stored[i % 2]!.orderReference!));
+      for (const n of [...stored, foreign]) await db.tx((tx) => insertPayment(tx, n));
+      const asks: Array<[string, string]> = Array.from({ length: 30 }, (_, i) => {
+        if (i % 5 === 4) return ['repo-look-other', 'DE--shared-ref'];
+        if (i % 5 === 3) return ['repo-look', 'DE--shared-ref'];
+        if (i % 5 === 2) return ['repo-look-other', stored[0]!.orderReference!];
+        if (i % 5 === 1) return ['repo-look', `DE--none-${i}`];
+        return ['repo-look', stored[i % 2]!.orderReference!];
+      });
       const before = db.stats.statements;
-      const answers = await Promise.all(asks.map((ref) => findOrderPaymentSummary(db, 'repo-look', ref)));
+      const answers = await Promise.all(asks.map(([tenant, ref]) => findOrderPaymentSummary(db, tenant, ref)));
       const statements = db.stats.statements - before;
-      asks.forEach((ref, i) => {
-        const want = stored.find((n) => n.orderReference === ref);
+      asks.forEach(([tenant, ref], i) => {
+        const want = [...stored, foreign].find((n) => n.tenantIdentifier === tenant && n.orderReference === ref);
         expect(answers[i]).toEqual(want ? { transactionId: want.transactionId, amount: want.amount, currency: want.currency } : null);
       });
+      expect(answers.filter((a) => a !== null)).toHaveLength(12);
       expect(statements).toBeGreaterThan(0);
       expect(statements).toBeLessThan(asks.length / 2); // grouped: the first runs alone, the rest wait and go together
       // inside a transaction: its own statement, as ever

@@ -171,25 +171,26 @@ async function selectOrderPaymentSummary(q: Queryable, tenant: string, orderRefe
 }
 
 /**
- * Look-ups of one tenant's orders that arrive while one is in flight share the next statement (`coalesce.ts`; a lone
- * look-up runs at once and alone). Every initialize-payment asks first whether its order already has a payment: at
- * c=50 this was one statement and one exchange per request of the three an initialize costs.
+ * Order look-ups that arrive while one is in flight share the next statement, whatever their tenants (`coalesce.ts`;
+ * a lone look-up runs at once and alone). Every initialize-payment asks first whether its order already has a payment:
+ * at c=50 this was one statement and one exchange per request of the three an initialize costs.
  */
-const orderSummaryCoalescer = coalescerPerDb<string, OrderPaymentSummary | null>((db) => ({
-  one: (tenant, orderReference) => selectOrderPaymentSummary(db, tenant, orderReference),
-  many: async (tenant, orderReferences) => {
-    const r = await db.query<DbOrderSummary & { order_reference: string }>(
-      'SELECT order_reference, transaction_id, amount, currency FROM payments WHERE tenant_identifier = $1 AND order_reference = ANY($2::text[])',
-      [tenant, [...new Set(orderReferences)]],
+const orderSummaryCoalescer = coalescerPerDb<{ tenant: string; orderReference: string }, OrderPaymentSummary | null>((db) => ({
+  one: (_key, o) => selectOrderPaymentSummary(db, o.tenant, o.orderReference),
+  many: async (_key, asks) => {
+    const r = await db.query<DbOrderSummary & { tenant_identifier: string; order_reference: string }>(
+      `SELECT p.tenant_identifier, p.order_reference, p.transaction_id, p.amount, p.currency
+       FROM payments p JOIN unnest($1::text[], $2::text[]) AS a(tenant, ref) ON p.tenant_identifier = a.tenant AND p.order_reference = a.ref`,
+      [asks.map((a) => a.tenant), asks.map((a) => a.orderReference)],
     );
-    const byOrder = new Map(r.rows.map((row) => [row.order_reference, orderSummaryOf(row)]));
-    return orderReferences.map((ref) => byOrder.get(ref) ?? null);
+    const found = new Map(r.rows.map((row) => [`${row.tenant_identifier}\u0000${row.order_reference}`, orderSummaryOf(row)]));
+    return asks.map((a) => found.get(`${a.tenant}\u0000${a.orderReference}`) ?? null);
   },
 }));
 
 /** The payment of an order, in brief (its transaction id, amount and currency); null when the order has none. */
 export async function findOrderPaymentSummary(q: Queryable, tenant: string, orderReference: string): Promise<OrderPaymentSummary | null> {
-  return isPool(q) ? orderSummaryCoalescer(q).submit(tenant, orderReference) : selectOrderPaymentSummary(q, tenant, orderReference);
+  return isPool(q) ? orderSummaryCoalescer(q).submit('', { tenant, orderReference }) : selectOrderPaymentSummary(q, tenant, orderReference);
 }
 
 export async function findPaymentById(q: Queryable, paymentId: string): Promise<PaymentRow | null> {
