@@ -8,7 +8,8 @@
  * floor used before), initialize-payment (`init`; `init-psp`: with the sandbox PSP in its own process, whose CPU is
  * shown apart), and the command path (CapturePayment published → PaymentCaptured received, c=50). Env: CPU_LINES
  * (floor,init,capture; also floor-iu, init-psp, webhook), CPU_DURATION_MS (5000), CPU_CAPTURES (400), CPU_CONCURRENCY (50),
- * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share), CPU_SQL (experiments: SQL run on
+ * CPU_WORKERS (1; 0: the init-psp app without its workers, so without the relay's share), CPU_TRACE (1: the app's statements
+ * per request by text, for the lines that print statements), CPU_SQL (experiments: SQL run on
  * the `init` line's database after its migrations, e.g. dropping an index to see what it costs). Linux only (reads /proc);
  * PostgreSQL at BENCH_POSTGRES_URL. The machine's speed drifts by up to a third between runs: compare lines against
  * the load generator's CPU per request of the same run (its work per request is fixed). Per request: the CPU of
@@ -27,6 +28,7 @@ const DURATION_MS = env('CPU_DURATION_MS', 5000);
 const CAPTURES = env('CPU_CAPTURES', 400);
 const CONCURRENCY = env('CPU_CONCURRENCY', 50);
 const LINES = (process.env.CPU_LINES ?? 'floor,init,capture').split(',').map((s) => s.trim());
+const TRACE = process.env.CPU_TRACE === '1';
 
 /** User + system CPU (ms) of every process whose command line matches. */
 function cpuOf(match: (cmdline: string) => boolean): number {
@@ -53,6 +55,7 @@ const pspCpu = (): number => cpuOf((c) => c.includes('sandbox/main.js'));
  */
 async function measure(name: string, requests: (s: Summary) => number, run: () => Promise<Summary>, db?: Db): Promise<void> {
   const stats0 = db ? { ...db.stats } : undefined;
+  if (db && TRACE) db.stats.trace = [];
   const pg0 = postgresCpu();
   const me0 = process.cpuUsage();
   let load = 0;
@@ -68,6 +71,16 @@ async function measure(name: string, requests: (s: Summary) => number, run: () =
   const n = s.sent ?? requests(s);
   if (s.cpuMs !== undefined) load = s.cpuMs;
   const per = (ms: number): string => (ms / n).toFixed(2).padStart(6);
+  if (db?.stats.trace) {
+    // CPU_TRACE=1: which statements, per request (the text's first 90 characters)
+    const byText = new Map<string, number>();
+    for (const q of db.stats.trace) {
+      const k = q.replace(/\s+/g, ' ').trim().slice(0, 90);
+      byText.set(k, (byText.get(k) ?? 0) + 1);
+    }
+    delete db.stats.trace;
+    for (const [k, c] of [...byText].sort((a, b) => b[1] - a[1])) console.log(`  ${(c / n).toFixed(2).padStart(6)}  ${k}`);
+  }
   const sql = db && stats0 ? `  statements ${((db.stats.statements - stats0.statements) / n).toFixed(2)}, exchanges ${((db.stats.exchanges - stats0.exchanges) / n).toFixed(2)} per request` : '';
   console.log(
     `${name.padEnd(12)} ${String(n).padStart(6)} ${s.throughput.toFixed(0).padStart(6)}/s  p50 ${s.p50?.toFixed(1).padStart(5)} p99 ${s.p99.toFixed(1).padStart(5)} ms   CPU ms per request: app ${per((me.user + me.system) / 1000)} (system ${per(me.system / 1000)})  PostgreSQL ${per(pgMs)}  load ${per(load)}${pspMs > 0 ? `  PSP process ${per(pspMs)}` : ''}${sql}`,
