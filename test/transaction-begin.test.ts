@@ -10,6 +10,23 @@ import { createTempDatabase, postgresAvailable } from './helpers/services.js';
 
 const pgOk = await postgresAvailable();
 
+/** The exchange counts of `db.stats`, the same on both databases. */
+async function expectExchanges(db: Db): Promise<void> {
+  const before = { ...db.stats };
+  await db.tx(async (tx) => {
+    await tx.query('SELECT 1');
+    await tx.query('SELECT 2');
+  });
+  expect(db.stats.statements - before.statements).toBe(2);
+  expect(db.stats.exchanges - before.exchanges).toBe(3);
+  const mid = { ...db.stats };
+  expect(await db.tx(async () => 'nothing to do')).toBe('nothing to do');
+  expect(db.stats.exchanges - mid.exchanges).toBe(0);
+  const end = { ...db.stats };
+  await db.query('SELECT 3');
+  expect(db.stats.exchanges - end.exchanges).toBe(1);
+}
+
 describe.skipIf(!pgOk)('BEGIN with the first statement (PostgreSQL)', () => {
   let db: Db;
   let drop: (() => Promise<void>) | undefined;
@@ -89,21 +106,7 @@ describe.skipIf(!pgOk)('BEGIN with the first statement (PostgreSQL)', () => {
     for (let i = 0; i < 3; i++) expect(await db.tx(async (tx) => (await tx.query(sql, [0])).rows)).toEqual([{ n: 1 }]);
   });
 
-  it('exchanges: one per statement (BEGIN rides with the first) plus the COMMIT; a transaction without statements has none', async () => {
-    const before = { ...db.stats };
-    await db.tx(async (tx) => {
-      await tx.query('SELECT 1');
-      await tx.query('SELECT 2');
-    });
-    expect(db.stats.statements - before.statements).toBe(2);
-    expect(db.stats.exchanges - before.exchanges).toBe(3);
-    const mid = { ...db.stats };
-    expect(await db.tx(async () => 'nothing to do')).toBe('nothing to do');
-    expect(db.stats.exchanges - mid.exchanges).toBe(0);
-    const end = { ...db.stats };
-    await db.query('SELECT 3');
-    expect(db.stats.exchanges - end.exchanges).toBe(1);
-  });
+  it('exchanges: one per statement (BEGIN rides with the first) plus the COMMIT; a transaction without statements has none', () => expectExchanges(db));
 });
 
 describe('exchanges on the embedded database (PGlite): the same count', () => {
@@ -115,15 +118,5 @@ describe('exchanges on the embedded database (PGlite): the same count', () => {
     await db?.close();
   });
 
-  it('one per statement plus the COMMIT; none for a transaction without statements', async () => {
-    const before = { ...db.stats };
-    await db.tx(async (tx) => {
-      await tx.query('SELECT 1');
-      await tx.query('SELECT 2');
-    });
-    expect(db.stats.exchanges - before.exchanges).toBe(3);
-    const mid = { ...db.stats };
-    await db.tx(async () => undefined);
-    expect(db.stats.exchanges - mid.exchanges).toBe(0);
-  });
+  it('one per statement plus the COMMIT; none for a transaction without statements', () => expectExchanges(db));
 });

@@ -3,7 +3,8 @@
  * flight wait and then go to the database together, as one statement (one transaction, one WAL flush, one lock
  * acquisition of shared rows such as the tenant's message clock). A call that finds nothing in flight runs at once and
  * alone, so a server under light load answers exactly as fast as without this; under load the batches grow by
- * themselves with the number of waiting callers (up to `maxBatch`).
+ * themselves with the number of waiting callers (up to `maxBatch`). Reads that every request makes (initialize's
+ * look-up of its order) are grouped the same way: one statement answers each caller of the batch.
  *
  * Calls that would collide inside one statement (the same order initialized twice at once: `keysOf` gives the unique
  * keys of an item) never share a batch: a later one waits for the next batch, so it runs after the first committed

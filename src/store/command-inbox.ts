@@ -63,19 +63,8 @@ async function insertOne(q: Queryable, c: CommandInboxInsert): Promise<string | 
 const commandCoalescer = coalescerPerDb<CommandInboxInsert, string | undefined>((db) => ({
   one: (_key, c) => insertOne(db, c),
   many: async (_key, cs) => {
-    const rows = cs.map((c) => ({
-      id: c.id,
-      transport: c.transport,
-      channel: c.channel,
-      transportMessageId: c.transportMessageId,
-      messageName: c.messageName,
-      tenantIdentifier: c.tenantIdentifier,
-      attributes: c.attributes,
-      ...(c.payload === undefined ? {} : { payload: c.payload }), // absent: NULL, as for one row
-      state: c.state,
-      lastError: c.lastError,
-    }));
-    const r = await db.query<{ id: string }>(INSERT_MANY_SQL, [JSON.stringify(rows)]);
+    // the rows as they are: their keys are the statement's names; an absent payload is left out by JSON, so NULL
+    const r = await db.query<{ id: string }>(INSERT_MANY_SQL, [JSON.stringify(cs)]);
     const stored = new Set(r.rows.map((row) => row.id));
     return cs.map((c) => (stored.has(c.id) ? c.id : undefined));
   },

@@ -32,10 +32,10 @@ export async function analyzeTables(db: Pick<Db, 'query'>): Promise<void> {
  * analyzing). Twice, not autovacuum's 10 %: the planner scales a table's row count by its current size itself, so what
  * an ANALYZE adds between doublings is column statistics of the same shape, while each one holds the embedded
  * database's one connection (tens of ms on a table of thousands of pages: during a burst of webhooks, ANALYZEs every
- * few seconds were the longest waits of their answers). Only the columns that choose plans are sampled: those an index holds, and those of fixed width (amounts,
- * counts, timestamps); payloads, message bodies and error texts are never searched by value. The row and page counts
- * are updated either way; the full ANALYZE every few minutes (embedded) or autovacuum (PostgreSQL) still covers every
- * column. With several instances on one PostgreSQL database, one of them analyzes at a time; the others skip the round.
+ * few seconds were the longest waits of their answers). Only the columns that choose plans are sampled: those an
+ * index holds, and those of fixed width (amounts, counts, timestamps); payloads, message bodies and error texts are
+ * never searched by value. The row and page counts are updated either way; the full ANALYZE every few minutes
+ * (embedded) or autovacuum (PostgreSQL) still covers every column. With several instances on one PostgreSQL database, one of them analyzes at a time; the others skip the round.
  */
 export async function analyzeGrownTables(db: Pick<Db, 'query' | 'tx'>): Promise<string[]> {
   const grown = await db.query<{ name: string; columns: string | null }>(
