@@ -23,7 +23,7 @@ import {
   updatePayment,
   type NewPayment,
 } from '../src/store/payments.js';
-import { createTempDatabase, postgresAvailable } from './helpers/services.js';
+import { openTempPostgresDb, postgresAvailable } from './helpers/services.js';
 
 function newPayment(over: Partial<NewPayment> = {}): NewPayment {
   const id = randomUUID();
@@ -311,13 +311,5 @@ suite('PGlite', async () => {
 
 suite('PostgreSQL', async () => {
   if (!(await postgresAvailable())) return null;
-  const tmp = await createTempDatabase();
-  const db = await openDb({ kind: 'postgres', url: tmp.url });
-  return {
-    db,
-    cleanup: async () => {
-      await db.close();
-      await tmp.drop();
-    },
-  };
+  return openTempPostgresDb();
 });

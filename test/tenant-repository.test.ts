@@ -18,7 +18,7 @@ import {
   type TenantRecord,
 } from '../src/store/tenants.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { createTempDatabase, postgresAvailable } from './helpers/services.js';
+import { createTempDatabase, openTempPostgresDb, postgresAvailable } from './helpers/services.js';
 
 const K1 = `k1:${randomBytes(32).toString('base64')}`;
 const K2 = `k2:${randomBytes(32).toString('base64')}`;
@@ -125,17 +125,7 @@ const pgReady = postgresAvailable().then((ok) => (pgOk = ok));
 
 repositorySuite(
   'PostgreSQL',
-  async () => {
-    const temp = await createTempDatabase();
-    const db = await openDb({ kind: 'postgres', url: temp.url });
-    return {
-      db,
-      cleanup: async () => {
-        await db.close();
-        await temp.drop();
-      },
-    };
-  },
+  openTempPostgresDb,
   () => pgOk,
 );
 

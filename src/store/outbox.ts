@@ -5,7 +5,7 @@
  */
 import type { OutboxStatus } from '../domain/processing-status.js';
 import type { Channel, MessageAttributes } from '../messaging/outbox.js';
-import type { CompanionWrite, Queryable } from './db.js';
+import { unplannedArray, type CompanionWrite, type Queryable } from './db.js';
 
 /** A claimed outbox row: what a transport publishes (the columns the claim returns). */
 export interface OutboxRow {
@@ -54,7 +54,7 @@ export interface OutboxInsert {
  * if its own payment was.
  */
 export function outboxInsertCtes(tenantParam: string, firstArrayParam: number, gate?: string, withOwner = false): string {
-  const a = (i: number): string => `$${firstArrayParam + i}::text[]`;
+  const a = (i: number): string => unplannedArray(`$${firstArrayParam + i}::text[]`);
   return `outbox_input AS (
     SELECT * FROM unnest(${a(0)}, ${a(1)}, ${a(2)}, ${a(3)}, ${a(4)}, ${a(5)}${withOwner ? `, ${a(6)}` : ''})
       WITH ORDINALITY AS x(id, channel, message_name, ordering_key, attributes, payload, ${withOwner ? 'owner, ' : ''}n)),
@@ -141,10 +141,11 @@ export async function releaseOutboxLeases(db: Queryable, ids: string[]): Promise
  */
 export async function markOutboxBatchDelivered(db: Queryable, ids: string[], receipts: Array<string | null>, delivery?: CompanionWrite): Promise<void> {
   const withReceipts = receipts.some((r) => r !== null); // most transports give none: one array to send, not two
+  // (`ANY` of a sub-select compares with its rows: the cast makes it the array again)
   await db.query(
     `${delivery ? `WITH ${delivery.cte(withReceipts ? 3 : 2)} ` : ''}UPDATE outbox o SET state = 'delivered', delivered_at = now(), receipt = ${withReceipts ? 'v.receipt' : 'NULL'},
        attempts = o.attempts + 1, last_error = NULL, lease_until = NULL
-     ${withReceipts ? 'FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS receipt) v WHERE o.id = v.id' : 'WHERE o.id = ANY($1::text[])'} AND o.state = 'pending'`,
+     ${withReceipts ? `FROM unnest(${unplannedArray('$1::text[]')}, ${unplannedArray('$2::text[]')}) AS v(id, receipt) WHERE o.id = v.id` : `WHERE o.id = ANY(${unplannedArray('$1::text[]')}::text[])`} AND o.state = 'pending'`,
     [ids, ...(withReceipts ? [receipts] : []), ...(delivery?.params ?? [])],
   );
 }

@@ -77,6 +77,19 @@ export async function createTempDatabase(): Promise<{ url: string; drop: () => P
   };
 }
 
+/** A fresh PostgreSQL database opened through the Db port (not migrated); `cleanup` closes and drops it. */
+export async function openTempPostgresDb(): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+  const tmp = await createTempDatabase();
+  const db = await openDb({ kind: 'postgres', url: tmp.url });
+  return {
+    db,
+    cleanup: async () => {
+      await db.close();
+      await tmp.drop();
+    },
+  };
+}
+
 /**
  * A fresh, migrated PostgreSQL database for the enclosing `describe`: created before its tests, closed and dropped
  * after them. Returns its getter (the database exists once the tests run).
