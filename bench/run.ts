@@ -27,7 +27,9 @@
  * BENCH_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres; skipped when unreachable),
  * BENCH_APP_LOG_LEVEL (silent: the app's log level), BENCH_APP_ENV (settings for the apps, `NAME=value,...`, e.g.
  * `WEBHOOK_INLINE_CONCURRENCY=0`; experiments only), BENCH_PSP_NODE_ARGS (Node flags for the sandbox PSP process,
- * e.g. `--cpu-prof --cpu-prof-dir=/tmp/psp`).
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/psp`), BENCH_PLANS (1: after each database's lines, the app's named statements
+ * planned most often on one of its connections, from `pg_prepared_statements`: a statement planned on every run is
+ * re-planned work, README "Benchmark").
  */
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
@@ -98,6 +100,20 @@ function printLine(out: Out, name: string, database: string, s: Summary, floor: 
   const p99x = floor ? `${fmt(s.p99 / floor.p99, 1)}×` : '1.0×';
   const notes = [statusesOf(s), note, s.note ? `(${s.note.split('\n')[0]!.slice(0, 120)})` : ''].filter(Boolean).join('; ');
   out(row([name, database, fmt(s.throughput, 0), fmt(s.p50, 2), fmt(s.p99, 2), ratio, p99x, notes]));
+}
+
+/**
+ * The app's named statements with the most custom plans on the connection that answers (PGlite has one; on PostgreSQL
+ * one of the pool's): PostgreSQL plans a statement with its parameters for five runs, then keeps a generic plan only if
+ * estimated no dearer, so a statement with far more custom plans than five is planned again on every run.
+ */
+async function printPlans(out: Out, app: BenchApp, database: string): Promise<void> {
+  const r = await app.rt.deps.db.query<{ generic_plans: number | string; custom_plans: number | string; statement: string }>(
+    `SELECT generic_plans, custom_plans, left(regexp_replace(statement, '\\s+', ' ', 'g'), 100) AS statement
+     FROM pg_prepared_statements ORDER BY custom_plans DESC, generic_plans DESC LIMIT 12`,
+  );
+  out(`\nprepared statements of the app (${database}, one connection): custom / generic plans, statement`);
+  for (const x of r.rows) out(`  ${String(x.custom_plans).padStart(7)} / ${String(x.generic_plans).padEnd(7)} ${x.statement}`);
 }
 
 function printFailed(out: Out, name: string, database: string, err: unknown): void {
@@ -208,6 +224,7 @@ async function runDatabase(out: Out, database: BenchDatabase): Promise<void> {
       printFailed(out, 'CapturePayment → PaymentCaptured (local)', label, err);
     }
   } finally {
+    if (process.env.BENCH_PLANS === '1') await printPlans(out, app, label).catch((err: unknown) => printFailed(out, 'prepared statements', label, err));
     await app.close();
   }
 

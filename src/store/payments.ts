@@ -6,7 +6,7 @@
  */
 import type { PaymentStatus } from '../domain/payment-status.js';
 import { coalescerPerDb, isPool } from './coalesce.js';
-import type { CompanionWrite, Db, Queryable, Tx } from './db.js';
+import { unplannedArray, type CompanionWrite, type Db, type Queryable, type Tx } from './db.js';
 import { outboxInsertCtes, outboxInsertParams, type OutboxInsert } from './outbox.js';
 import { finishCommandSql, type FinishedCommandState } from './payment-commands.js';
 
@@ -180,7 +180,7 @@ const orderSummaryCoalescer = coalescerPerDb<{ tenant: string; orderReference: s
   many: async (_key, asks) => {
     const r = await db.query<DbOrderSummary & { tenant_identifier: string; order_reference: string }>(
       `SELECT p.tenant_identifier, p.order_reference, p.transaction_id, p.amount, p.currency
-       FROM payments p JOIN unnest($1::text[], $2::text[]) AS a(tenant, ref) ON p.tenant_identifier = a.tenant AND p.order_reference = a.ref`,
+       FROM payments p JOIN unnest(${unplannedArray('$1::text[]')}, ${unplannedArray('$2::text[]')}) AS a(tenant, ref) ON p.tenant_identifier = a.tenant AND p.order_reference = a.ref`,
       [asks.map((a) => a.tenant), asks.map((a) => a.orderReference)],
     );
     const found = new Map(r.rows.map((row) => [`${row.tenant_identifier}\u0000${row.order_reference}`, orderSummaryOf(row)]));
