@@ -191,12 +191,10 @@ describe('local Event Platform (messages.md 9.2)', () => {
     }
   });
 
-  it('commands published together share statements; each is stored once, a repeated Message-Id once too', async () => {
+  it('commands published at once are each stored once, a repeated Message-Id once too', async () => {
     const body = (i: number) => ({ orderReference: `DE--grp-${i}`, orderItemIds: [1], amount: 100 + i, currencyIsoCode: 'EUR' });
     const ids = Array.from({ length: 24 }, (_, i) => `cmd-grp-${i % 20}`); // 4 ids published twice, at the same time
-    const before = app.deps.db.stats.statements;
     const answers = await Promise.all(ids.map((id, i) => publish('payment-commands', { 'transfer-name': 'CapturePayment', 'tenant-identifier': 'ep-tenant-grp', 'message-id': id }, body(i % 20))));
-    const statements = app.deps.db.stats.statements - before;
     expect(answers.map((a) => [a.status, a.body.MessageId])).toEqual(ids.map((id) => [200, id]));
     const rows = await app.deps.db.query<{ transport_message_id: string; payload: { amount: number }; state: string; attributes: Record<string, string> }>(
       `SELECT transport_message_id, payload, state, attributes FROM command_inbox WHERE tenant_identifier = 'ep-tenant-grp' ORDER BY transport_message_id`,
@@ -206,8 +204,8 @@ describe('local Event Platform (messages.md 9.2)', () => {
       const i = Number(r.transport_message_id.slice('cmd-grp-'.length));
       expect(r).toMatchObject({ state: 'received', payload: body(i), attributes: { transferName: 'CapturePayment', tenantIdentifier: 'ep-tenant-grp', messageId: r.transport_message_id } });
     }
-    // fewer statements than publishes (how many share one depends on how the requests interleave)
-    expect(statements).toBeLessThan(ids.length);
+    // Whether some of them share an insert depends on how the requests interleave (24 alone happened): the grouping
+    // itself is checked where it is deterministic, test/command-inbox-group.test.ts.
   });
 
   it('requires Consumer-Id and a limit between 1 and 100', async () => {
