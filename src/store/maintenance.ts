@@ -35,7 +35,8 @@ export async function analyzeTables(db: Pick<Db, 'query'>): Promise<void> {
  * few seconds were the longest waits of their answers). Only the columns that choose plans are sampled: those an
  * index holds, and those of fixed width (amounts, counts, timestamps); payloads, message bodies and error texts are
  * never searched by value. The row and page counts are updated either way; the full ANALYZE every few minutes
- * (embedded) or autovacuum (PostgreSQL) still covers every column. With several instances on one PostgreSQL database, one of them analyzes at a time; the others skip the round.
+ * (embedded) or autovacuum (PostgreSQL) still covers every column. With several instances on one PostgreSQL database,
+ * one of them analyzes at a time; the others skip the round.
  */
 export async function analyzeGrownTables(db: Pick<Db, 'query' | 'tx'>): Promise<string[]> {
   const grown = await db.query<{ name: string; columns: string | null }>(

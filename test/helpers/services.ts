@@ -95,19 +95,15 @@ export async function openTempPostgresDb(): Promise<{ db: Db; cleanup: () => Pro
  * after them. Returns its getter (the database exists once the tests run).
  */
 export function migratedTempDatabase(): () => Db {
-  let db: Db | undefined;
-  let drop: (() => Promise<void>) | undefined;
+  let temp: Awaited<ReturnType<typeof openTempPostgresDb>> | undefined;
   beforeAll(async () => {
-    const tmp = await createTempDatabase();
-    drop = tmp.drop;
-    db = await openDb({ kind: 'postgres', url: tmp.url });
-    await migrate(db);
+    temp = await openTempPostgresDb();
+    await migrate(temp.db);
   });
   afterAll(async () => {
-    await db?.close();
-    await drop?.();
+    await temp?.cleanup();
   });
-  return () => db!;
+  return () => temp!.db;
 }
 
 /** Debian Chromium through playwright-core on a fresh profile directory (removed by `context.close()`). */
