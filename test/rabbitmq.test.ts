@@ -11,7 +11,7 @@ import { v5 as uuidv5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RabbitMqCommandConsumer } from '../src/messaging/consumers/rabbitmq.js';
 import { storeCommand } from '../src/messaging/command-inbox.js';
-import { enqueue, type OutgoingMessage } from '../src/messaging/outbox.js';
+import { enqueue, type OutboxRow, type OutgoingMessage } from '../src/messaging/outbox.js';
 import { ATTRIBUTE_NAMES } from '../src/messaging/transports/attributes.js';
 import { OutboxRelay, type RelayOptions } from '../src/messaging/relay.js';
 import { RabbitMqTransport, reconnectDelayMs } from '../src/messaging/transports/rabbitmq.js';
@@ -440,6 +440,89 @@ describe.skipIf(!rabbitOk)('rabbitmq consumer: inbox write failures (messages.md
     expect(JSON.parse(dead.content.toString('utf8'))).toMatchObject({ orderReference: 'DE--5' });
     expect((await ch.checkQueue(`${MAIN}.retry`)).messageCount).toBe(0);
     expect((await ch.checkQueue(MAIN)).messageCount).toBe(0);
+  });
+});
+
+/**
+ * A whole batch on one confirm channel (issue 12: one callback per row, no promise or timer per row): each row's outcome
+ * is its own, a batch whose confirms do not come fails after `confirmTimeoutMs` without breaking the channel, and the
+ * same message id twice in one batch is two publishes, each confirmed.
+ */
+describe.skipIf(!rabbitOk)('rabbitmq transport: a batch and its publisher confirms', () => {
+  const APP_ID = uid();
+  const EXCHANGE = `${APP_ID}.exchange`;
+  const QUEUE = `${APP_ID}.events`;
+  const proxy = new TcpProxy(amqpTarget());
+  let admin: ChannelModel;
+  let ch: Channel;
+  let transport: RabbitMqTransport;
+  let seq = 0;
+  const row = (id: string): OutboxRow => ({
+    id,
+    seq: ++seq,
+    tenant_identifier: 'batch-t',
+    channel: 'payment-events',
+    message_name: 'PaymentUpdated',
+    ordering_key: `payment/${id}`,
+    attributes: { transferName: 'PaymentUpdated', tenantIdentifier: 'batch-t', timestamp: '2026-12-05 00:00:00.000000' } as unknown as OutboxRow['attributes'],
+    payload: { paymentReference: id, details: '{}' },
+    message_timestamp: '2026-12-05 00:00:00.000000',
+    attempts: 0,
+  });
+
+  beforeAll(async () => {
+    await proxy.start();
+    admin = await amqp.connect(AMQP_TEST_URL);
+    ch = await admin.createChannel();
+    transport = new RabbitMqTransport({ url: viaProxy(proxy.port), exchange: EXCHANGE, appIdentifier: APP_ID, log: silent, confirmTimeoutMs: 400 });
+    transport.start();
+    await transport.waitUntilConnected();
+    await ch.assertQueue(QUEUE, { durable: false });
+    await ch.bindQueue(QUEUE, EXCHANGE, 'payment-events');
+  }, 60_000);
+
+  afterAll(async () => {
+    await transport?.close();
+    await proxy.cut();
+    if (ch) {
+      for (const q of [QUEUE, `${APP_ID}.payment-commands`, `${APP_ID}.payment-commands.retry`, `${APP_ID}.payment-commands.dlq`]) await ch.deleteQueue(q).catch(() => undefined);
+      await ch.deleteExchange(EXCHANGE).catch(() => undefined);
+    }
+    await admin?.close().catch(() => undefined);
+  });
+
+  it('without confirms every row of the batch fails after confirmTimeoutMs; confirms flowing again, the next batch is delivered on the same channel', async () => {
+    proxy.holdReplies();
+    const started = Date.now();
+    const held = await transport.publishBatch([row('held-1'), row('held-2'), row('held-3')]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    expect(held).toHaveLength(3);
+    for (const o of held) {
+      expect(o.ok).toBe(false);
+      expect(o.ok ? '' : (o.error as Error).message).toBe('rabbitmq: no publisher confirm within 400 ms');
+    }
+    proxy.releaseReplies();
+    // the late confirms of the held rows settle nothing twice; the channel still works
+    expect(await transport.publishBatch([row('after-1'), row('after-2')])).toEqual([{ ok: true }, { ok: true }]);
+    expect(transport.isConnected()).toBe(true);
+    // the broker had the held rows (at least once: the relay retries them, consumers de-duplicate by messageId)
+    const got: string[] = [];
+    await waitFor(async () => {
+      got.push(...(await drain(ch, QUEUE)).map((m) => m.properties.messageId as string));
+      return got.length >= 5;
+    }, 'five messages on the queue');
+    expect(got).toEqual(['held-1', 'held-2', 'held-3', 'after-1', 'after-2']);
+  });
+
+  it('the same message id twice in one batch is published twice, each confirmed on its own', async () => {
+    const outcomes = await transport.publishBatch([row('twice'), row('once'), row('twice')]);
+    expect(outcomes).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    const got: string[] = [];
+    await waitFor(async () => {
+      got.push(...(await drain(ch, QUEUE)).map((m) => m.properties.messageId as string));
+      return got.length >= 3;
+    }, 'three messages on the queue');
+    expect(got).toEqual(['twice', 'once', 'twice']);
   });
 });
 

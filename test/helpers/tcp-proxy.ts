@@ -8,6 +8,8 @@ import net from 'node:net';
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Open connections as [client, upstream] (for holding the service's replies). */
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
   constructor(private readonly target: { host: string; port: number }) {}
 
@@ -29,11 +31,14 @@ export class TcpProxy {
       const upstream = net.connect(this.target);
       this.sockets.add(client);
       this.sockets.add(upstream);
+      const pair: [net.Socket, net.Socket] = [client, upstream];
+      this.pairs.add(pair);
       const end = (): void => {
         client.destroy();
         upstream.destroy();
         this.sockets.delete(client);
         this.sockets.delete(upstream);
+        this.pairs.delete(pair);
       };
       client.on('error', end).on('close', end);
       upstream.on('error', end).on('close', end);
@@ -56,11 +61,25 @@ export class TcpProxy {
     return this.server !== undefined;
   }
 
+  /** Stops passing the service's bytes to the clients (they are kept, not lost); requests still reach the service. */
+  holdReplies(): void {
+    for (const [client, upstream] of this.pairs) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
+  /** Passes the held and later replies on again. */
+  releaseReplies(): void {
+    for (const [client, upstream] of this.pairs) upstream.pipe(client);
+  }
+
   async cut(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.pairs.clear();
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 }
@@ -74,6 +93,8 @@ export class RoundRobinProxy {
   private server: net.Server | undefined;
   private next = 0;
   private readonly sockets = new Set<net.Socket>();
+  /** Open connections as [client, upstream] (for holding the service's replies). */
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
   constructor(private readonly targets: () => number[]) {}
 

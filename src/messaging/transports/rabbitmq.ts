@@ -219,8 +219,10 @@ export interface RabbitMqTransportOptions {
   reconnectMaxDelayMs?: number;
 }
 
+/** An unconfirmed publish; `next`: a later publish of the same message id. */
 interface InFlight {
   returned: string | undefined;
+  next: InFlight | undefined;
 }
 
 /** Unroutable state of one channel: since when, and the messages returned since the last log line. */
@@ -263,8 +265,8 @@ export class RabbitMqTransport implements Transport {
   readonly names: RabbitTopologyNames;
   private readonly conn: AmqpConnectionManager;
   private channel: ConfirmChannel | undefined;
-  /** Unconfirmed publishes by message id (a basic.return names the message by its messageId). */
-  private readonly inflight = new Map<string, InFlight[]>();
+  /** Unconfirmed publishes by message id, oldest first (a basic.return names the message by its messageId). */
+  private readonly inflight = new Map<string, InFlight>();
   private readonly confirmTimeoutMs: number;
   private readonly unroutable = new Map<string, Unroutable>();
 
@@ -337,7 +339,8 @@ export class RabbitMqTransport implements Transport {
     ch.on('error', (err: Error) => this.opts.log.warn({ err: err.message }, 'RabbitMQ publisher channel error'));
     ch.on('return', (msg: Message) => {
       const id = msg.properties.messageId as string | undefined;
-      const entry = id === undefined ? undefined : this.inflight.get(id)?.find((e) => e.returned === undefined);
+      let entry = id === undefined ? undefined : this.inflight.get(id);
+      while (entry && entry.returned !== undefined) entry = entry.next;
       const f = msg.fields as unknown as { replyCode?: number; replyText?: string };
       if (entry) entry.returned = `${f.replyCode ?? ''} ${f.replyText ?? 'returned'}`.trim();
     });
@@ -358,7 +361,9 @@ export class RabbitMqTransport implements Transport {
 
   /**
    * Publishes all rows at once and waits for their confirms together; one outcome per row, in order. One timer for
-   * the whole batch: a row without a confirm within `confirmTimeoutMs` of the batch's start fails.
+   * the whole batch: a row without a confirm within `confirmTimeoutMs` of the batch's start fails (and a row not yet
+   * written by then is not written). Per row only its confirm callback and its in-flight entry: no promise or timer
+   * of its own (a batch is 500 rows; the relay's CPU per message is what limits its throughput, README "Benchmark").
    */
   async publishBatch(rows: OutboxRow[]): Promise<BatchPublishOutcome[]> {
     const ch = this.channel;
@@ -366,63 +371,80 @@ export class RabbitMqTransport implements Transport {
       const error = new Error(`rabbitmq: not connected to ${redactUrl(this.opts.url)}`);
       return rows.map(() => ({ ok: false, error }));
     }
-    const pending: Array<Promise<BatchPublishOutcome>> = [];
-    const unconfirmed = new Set<(err: Error) => void>();
+    const outcomes = new Array<BatchPublishOutcome | undefined>(rows.length);
+    const entries = new Array<InFlight | undefined>(rows.length);
+    let open = rows.length;
+    let allSettled!: () => void;
+    const settled = new Promise<void>((resolve) => (allSettled = resolve));
+    const finish = (i: number, err: Error | undefined): void => {
+      if (outcomes[i] !== undefined) return;
+      const row = rows[i]!;
+      const entry = entries[i];
+      if (entry) this.forget(row.id, entry);
+      if (err) outcomes[i] = { ok: false, error: err };
+      else if (entry?.returned !== undefined) {
+        this.noteUnroutable(row.channel, entry.returned);
+        outcomes[i] = { ok: false, error: new QuietDeliveryError(`rabbitmq: unroutable, no queue bound for routing key "${row.channel}" on exchange "${this.opts.exchange}" (${entry.returned})`) };
+      } else {
+        this.noteRouted(row.channel);
+        outcomes[i] = { ok: true };
+      }
+      if (--open === 0) allSettled();
+    };
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       const error = new Error(`rabbitmq: no publisher confirm within ${this.confirmTimeoutMs} ms`);
-      for (const fail of [...unconfirmed]) fail(error);
+      for (let i = 0; i < rows.length; i++) finish(i, error);
     }, this.confirmTimeoutMs);
     try {
-      for (const row of rows) {
-        const { promise, flowing } = this.publishOne(ch, row, unconfirmed);
-        pending.push(promise.then((): BatchPublishOutcome => ({ ok: true }), (error: unknown): BatchPublishOutcome => ({ ok: false, error })));
+      for (let i = 0; i < rows.length && !timedOut; i++) {
+        const row = rows[i]!;
+        const entry: InFlight = { returned: undefined, next: undefined };
+        entries[i] = entry;
+        this.remember(row.id, entry);
+        let flowing = true;
+        try {
+          flowing = ch.publish(this.opts.exchange, row.channel, Buffer.from(JSON.stringify(row.payload), 'utf8'), publishOptions(row, this.opts.appIdentifier), (err: unknown) =>
+            finish(i, err ? new Error(`rabbitmq: publish not confirmed (${err instanceof Error ? err.message : 'nack'})`) : undefined),
+          );
+        } catch (err) {
+          finish(i, new Error(`rabbitmq: publish failed (${(err as Error).message})`));
+        }
         if (!flowing) await waitForDrain(ch);
       }
-      return await Promise.all(pending);
+      if (open > 0) await settled;
+      return outcomes as BatchPublishOutcome[];
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /** Publishes one row; until it is settled, its `fail` is in `unconfirmed` (the batch's timer calls it). */
-  private publishOne(ch: ConfirmChannel, row: OutboxRow, unconfirmed: Set<(err: Error) => void>): { promise: Promise<void>; flowing: boolean } {
-    const id = row.id;
-    const entry: InFlight = { returned: undefined };
-    const list = this.inflight.get(id);
-    if (list) list.push(entry);
-    else this.inflight.set(id, [entry]);
-    let flowing = true;
-    const promise = new Promise<void>((resolve, reject) => {
-      let done = false;
-      const finish = (err: Error | undefined): void => {
-        if (done) return;
-        done = true;
-        unconfirmed.delete(finish);
-        const l = this.inflight.get(id);
-        if (l) {
-          const i = l.indexOf(entry);
-          if (i >= 0) l.splice(i, 1);
-          if (l.length === 0) this.inflight.delete(id);
-        }
-        if (err) reject(err);
-        else if (entry.returned !== undefined) {
-          this.noteUnroutable(row.channel, entry.returned);
-          reject(new QuietDeliveryError(`rabbitmq: unroutable, no queue bound for routing key "${row.channel}" on exchange "${this.opts.exchange}" (${entry.returned})`));
-        } else {
-          this.noteRouted(row.channel);
-          resolve();
-        }
-      };
-      unconfirmed.add(finish);
-      try {
-        flowing = ch.publish(this.opts.exchange, row.channel, Buffer.from(JSON.stringify(row.payload), 'utf8'), publishOptions(row, this.opts.appIdentifier), (err: unknown) => {
-          finish(err ? new Error(`rabbitmq: publish not confirmed (${err instanceof Error ? err.message : 'nack'})`) : undefined);
-        });
-      } catch (err) {
-        finish(new Error(`rabbitmq: publish failed (${(err as Error).message})`));
+  /** Adds an unconfirmed publish of message `id` (the same id may be in flight more than once: a list). */
+  private remember(id: string, entry: InFlight): void {
+    const first = this.inflight.get(id);
+    if (first === undefined) {
+      this.inflight.set(id, entry);
+      return;
+    }
+    let last = first;
+    while (last.next) last = last.next;
+    last.next = entry;
+  }
+
+  private forget(id: string, entry: InFlight): void {
+    const first = this.inflight.get(id);
+    if (first === entry) {
+      if (entry.next) this.inflight.set(id, entry.next);
+      else this.inflight.delete(id);
+      return;
+    }
+    for (let e = first; e; e = e.next) {
+      if (e.next === entry) {
+        e.next = entry.next;
+        return;
       }
-    });
-    return { promise, flowing };
+    }
   }
 }
 
