@@ -7,8 +7,7 @@ import net from 'node:net';
 
 export class TcpProxy {
   private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  /** Open connections as [client, upstream] (for holding the service's replies). */
+  /** Open connections as [client, upstream]. */
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
   constructor(private readonly target: { host: string; port: number }) {}
@@ -29,15 +28,11 @@ export class TcpProxy {
   async start(): Promise<void> {
     const server = net.createServer((client) => {
       const upstream = net.connect(this.target);
-      this.sockets.add(client);
-      this.sockets.add(upstream);
       const pair: [net.Socket, net.Socket] = [client, upstream];
       this.pairs.add(pair);
       const end = (): void => {
         client.destroy();
         upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
         this.pairs.delete(pair);
       };
       client.on('error', end).on('close', end);
@@ -54,7 +49,7 @@ export class TcpProxy {
   }
 
   get connections(): number {
-    return this.sockets.size / 2;
+    return this.pairs.size;
   }
 
   get up(): boolean {
@@ -77,8 +72,10 @@ export class TcpProxy {
   async cut(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+    for (const [client, upstream] of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
     this.pairs.clear();
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
@@ -93,8 +90,6 @@ export class RoundRobinProxy {
   private server: net.Server | undefined;
   private next = 0;
   private readonly sockets = new Set<net.Socket>();
-  /** Open connections as [client, upstream] (for holding the service's replies). */
-  private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
   constructor(private readonly targets: () => number[]) {}
 
